@@ -1,0 +1,593 @@
+"""Ingest: read an image from any source and index it.
+
+``ingest()`` is the one entry point; the ``ingest`` command, the background task, tests and
+benchmarks all call it. For each image the source resolves:
+
+1. if an image with the same manifest digest is indexed, only its names are added;
+2. every layer not yet indexed is read and verified (blob digest and size, then diff_id against
+   the config) while its entries are written in batches under a claimed ``Layer`` row, which
+   becomes ready only at the end; layers another worker is indexing are waited for;
+3. for every position whose chain is new, the layer's entries are stacked on the merged view
+   below and the resulting ``Change`` rows written, again under a claimed row;
+4. the ``Image`` with its layers, history and references is created in one transaction.
+
+Any failure raises ``IngestError`` and removes what this run created that no image uses, so the
+visible index is as it was. A run killed half-way leaves only rows in state ``building``, which
+the next run takes over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import re
+import time
+from collections import namedtuple
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from layerviz.lib import names, oci
+from layerviz.lib import reference as refs
+from layerviz.lib.changes import ChangeRow, MergedTree
+from layerviz.lib.errors import DigestMismatch, IngestError
+from layerviz.lib.layer import EntryRecord, LayerScan, scan_layer
+from layerviz.lib.streams import Readable
+from layerviz.sources import ResolvedImage, Source, SourceOptions, open_source
+
+from . import claims
+from .claims import Outcome
+from .models import (
+    BuildState,
+    Chain,
+    Change,
+    Entry,
+    HistoryStep,
+    Image,
+    ImageLayer,
+    Layer,
+    Reference,
+)
+from .progress import Progress
+
+log = logging.getLogger("layerviz.ingest")
+
+HEARTBEAT_SECONDS = 5
+ENTRY_BATCH = 5000
+# A streamed layer is held in memory up to this many entries before it is written under a
+# staging row: most layers are small, and a layer already indexed then costs no writes at all.
+STREAM_SPILL = 50_000
+
+EntryView = namedtuple(
+    "EntryView", "seq path type size mode uid gid mtime link sha256 flags xattrs"
+)
+ENTRY_FIELDS = EntryView._fields
+CHANGE_FIELDS = [f.name for f in dataclasses.fields(ChangeRow)]
+
+
+def ingest(
+    spec: str,
+    *,
+    platform: str | None = None,
+    tag: str | None = None,
+    options: SourceOptions | None = None,
+    progress: Progress | None = None,
+) -> list[Image]:
+    """Ingest every image ``spec`` names (usually one) and return them."""
+    options = options or SourceOptions()
+    if platform:
+        try:
+            options.platform = oci.Platform.parse(platform)
+        except ValueError as exc:
+            raise IngestError(str(exc)) from None
+    extra_names = []
+    if tag:
+        try:
+            extra_names.append(refs.normalize(tag))
+        except ValueError as exc:
+            raise IngestError(f"--tag: {exc}") from None
+    run = _Run(progress or Progress(), extra_names)
+    try:
+        with open_source(spec, options) as source:
+            return run.ingest(source)
+    except IngestError:
+        run.undo()
+        raise
+    except Exception:
+        run.undo()
+        raise
+
+
+class _Run:
+    def __init__(self, progress: Progress, extra_names: list[str]) -> None:
+        self.progress = progress
+        self.extra_names = extra_names
+        self.owner = claims.new_owner()
+        self.created_layers: list[int] = []
+        self.created_chains: list[int] = []
+        self._last_beat = 0.0
+
+    # --- orchestration -------------------------------------------------------------------
+
+    def ingest(self, source: Source) -> list[Image]:
+        self.progress.phase("reading the image's manifest and config")
+        if source.streaming:
+            return self._ingest_streaming(source)
+        images = source.images()
+        out = []
+        for resolved in images:
+            out.append(self._ingest_random_access(source, resolved))
+        return out
+
+    def _ingest_random_access(self, source: Source, image: ResolvedImage) -> Image:
+        existing = Image.objects.filter(digest=image.manifest_digest).first()
+        if existing is not None:
+            self._add_references(existing, image.references)
+            return existing
+        count = len(image.layers)
+        needed = [
+            layer
+            for layer in image.layers
+            if not Layer.objects.ready().filter(diff_id=layer.diff_id).exists()
+        ]
+        self.progress.set_total(sum(layer.descriptor.size for layer in needed))
+        busy: list[tuple[int, int]] = []
+        for layer in needed:
+            label = layer.label(count)
+            self.progress.phase("reading", layer=layer.index + 1, layers=count)
+            outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+            if outcome is Outcome.READY:
+                continue
+            if outcome is Outcome.BUSY:
+                busy.append((layer.index, row.pk))
+                continue
+            try:
+                self._read_layer(source, image, layer, row, label)
+            except IngestError as exc:
+                raise exc.in_layer(label) from None
+        for index, pk in busy:
+            layer = image.layers[index]
+            self._wait_for_layer(
+                pk, layer.label(count), retry=lambda layer=layer: self._retry(source, image, layer)
+            )
+        return self._finish_image(image, source)
+
+    def _retry(self, source: Source, image: ResolvedImage, layer) -> None:
+        outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+        if outcome is Outcome.MINE:
+            self._read_layer(source, image, layer, row, layer.label(len(image.layers)))
+
+    def _read_layer(
+        self, source: Source, image: ResolvedImage, layer, row: Layer, label: str
+    ) -> None:
+        """Read one layer into our claimed ``row`` and publish it."""
+        self.created_layers.append(row.pk)
+        Entry.objects.filter(layer=row).delete()  # whatever a dead owner left
+        descriptor = layer.descriptor
+        with source.open_layer(image, layer) as raw:
+            scan = scan_layer(
+                raw,
+                digest=descriptor.digest or None,
+                size=descriptor.size,
+                limits=source.limits,
+                on_entries=lambda batch: self._write_entries(row, batch),
+                on_read=self.progress.advance,
+            )
+        if scan.diff_id != layer.diff_id:
+            raise DigestMismatch(
+                f"layer content hashes to {scan.diff_id}, but the image config says {layer.diff_id}"
+            ).in_layer(label)
+        self._publish_layer(row, scan)
+
+    def _ingest_streaming(self, source: Source) -> list[Image]:
+        identity = getattr(source, "identity", None)
+        if identity is not None:
+            image_id, diff_ids = identity()
+            known = Image.objects.filter(image_id=image_id).first()
+            if known is not None and all(
+                Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids
+            ):
+                self._add_references(known, source.references())
+                return [known]
+        self.progress.set_total(source.size_hint())
+        scans: dict[str, tuple[LayerScan, int | None, int | None]] = {}
+        counter = {"n": 0}
+
+        def on_member(name: str, size: int, reader: Readable) -> None:
+            counter["n"] += 1
+            self.progress.phase("reading", layer=counter["n"], layers=0)
+            scans[name] = self._read_streamed(reader, size, name, source)
+
+        images = source.stream(on_member)
+        out = []
+        for image in images:
+            existing = Image.objects.filter(digest=image.manifest_digest).first()
+            if existing is not None:
+                self._add_references(existing, image.references)
+                out.append(existing)
+                continue
+            count = len(image.layers)
+            for layer in image.layers:
+                label = layer.label(count)
+                if layer.member in scans:
+                    scan, _, wait_pk = scans[layer.member]
+                    self._check_streamed(scan, layer, label)
+                    if wait_pk is not None:
+                        self._wait_for_layer(wait_pk, label, retry=None)
+                    continue
+                # Small layers were kept in memory while streaming: read them now.
+                outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+                if outcome is Outcome.BUSY:
+                    self._wait_for_layer(row.pk, label, retry=None)
+                elif outcome is Outcome.MINE:
+                    try:
+                        self._read_layer(source, image, layer, row, label)
+                    except IngestError as exc:
+                        raise exc.in_layer(label) from None
+            out.append(self._finish_image(image, source))
+        return out
+
+    def _check_streamed(self, scan: LayerScan, layer, label: str) -> None:
+        descriptor = layer.descriptor
+        if descriptor.digest and scan.blob_digest != descriptor.digest:
+            raise DigestMismatch(
+                f"blob content hashes to {scan.blob_digest}, not to {descriptor.digest}",
+                layer=label,
+            )
+        if descriptor.digest and scan.blob_size != descriptor.size:
+            raise DigestMismatch(
+                f"blob is {scan.blob_size} bytes but its descriptor says {descriptor.size}",
+                layer=label,
+            )
+        if scan.diff_id != layer.diff_id:
+            raise DigestMismatch(
+                f"layer content hashes to {scan.diff_id}, but the image config says {layer.diff_id}",
+                layer=label,
+            )
+
+    def _read_streamed(
+        self, reader: Readable, size: int, name: str, source: Source
+    ) -> tuple[LayerScan, int | None, int | None]:
+        """Index a member whose diff_id is only known once it is read to its end.
+
+        Returns the scan, the ready layer's pk, or the pk of a layer another worker is building.
+        """
+        pending: list[EntryRecord] = []
+        staging: Layer | None = None
+        position = getattr(source, "position", None)
+
+        def on_entries(batch: list[EntryRecord]) -> None:
+            nonlocal staging
+            if staging is None:
+                pending.extend(batch)
+                if len(pending) <= STREAM_SPILL:
+                    return
+                staging = Layer.objects.create(
+                    diff_id=f"staging:{claims.new_owner()}",
+                    state=BuildState.BUILDING,
+                    owner=self.owner,
+                    heartbeat_at=timezone.now(),
+                )
+                self.created_layers.append(staging.pk)
+                self._write_entries(staging, pending)
+                pending.clear()
+                return
+            self._write_entries(staging, batch)
+
+        def on_read(n: int) -> None:
+            if position is not None:
+                self.progress.set_done(position())
+
+        try:
+            scan = scan_layer(
+                reader,
+                digest=None,
+                size=size,
+                limits=source.limits,
+                on_entries=on_entries,
+                on_read=on_read,
+            )
+        except IngestError as exc:
+            raise exc.in_layer(f"archive member {name}") from None
+        if staging is None:
+            outcome, row = claims.claim(Layer, {"diff_id": scan.diff_id}, self.owner, {})
+            if outcome is Outcome.READY:
+                return scan, row.pk, None
+            if outcome is Outcome.BUSY:
+                return scan, None, row.pk
+            self.created_layers.append(row.pk)
+            Entry.objects.filter(layer=row).delete()
+            self._write_entries(row, pending)
+            self._publish_layer(row, scan)
+            return scan, row.pk, None
+        return self._settle_staging(staging, scan)
+
+    def _settle_staging(
+        self, staging: Layer, scan: LayerScan
+    ) -> tuple[LayerScan, int | None, int | None]:
+        """Give a fully read staging layer its diff_id, unless that layer exists already."""
+        for _ in range(5):
+            existing = Layer.objects.filter(diff_id=scan.diff_id).first()
+            if existing is None:
+                try:
+                    with transaction.atomic():
+                        Layer.objects.filter(pk=staging.pk).update(diff_id=scan.diff_id)
+                except Exception:
+                    continue
+                staging.diff_id = scan.diff_id
+                self._publish_layer(staging, scan)
+                return scan, staging.pk, None
+            if existing.pk == staging.pk:
+                return scan, staging.pk, None
+            if existing.is_ready:
+                _delete_layers([staging.pk])
+                return scan, existing.pk, None
+            if claims.is_stale(existing):
+                _delete_layers([existing.pk])
+                continue
+            _delete_layers([staging.pk])
+            return scan, None, existing.pk
+        raise IngestError(f"could not settle layer {scan.diff_id}")
+
+    def _wait_for_layer(self, pk: int, label: str, retry) -> None:
+        self.progress.phase(f"waiting for another worker to finish {label}")
+        row = claims.wait_until_ready(Layer, pk, label=label)
+        if row is not None:
+            return
+        if retry is None:
+            raise IngestError(
+                "the worker indexing this layer stopped before finishing; run the ingest again",
+                layer=label,
+            )
+        retry()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _beat(self, row, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_beat > HEARTBEAT_SECONDS:
+            claims.heartbeat(row, self.owner)
+            self._last_beat = now
+
+    def _write_entries(self, row: Layer, records: list[EntryRecord]) -> None:
+        Entry.objects.bulk_create(
+            [
+                Entry(
+                    layer_id=row.pk,
+                    seq=r.seq,
+                    path=names.to_text(r.path),
+                    raw=names.to_text(r.raw) if r.raw is not None else "",
+                    type=r.type,
+                    size=r.size,
+                    mode=r.mode,
+                    uid=r.uid,
+                    gid=r.gid,
+                    mtime=r.mtime,
+                    link=names.to_text(r.link),
+                    sha256=r.sha256,
+                    flags=r.flags,
+                    xattrs=r.xattrs,
+                )
+                for r in records
+            ],
+            batch_size=ENTRY_BATCH,
+        )
+        self._beat(row)
+
+    def _publish_layer(self, row: Layer, scan: LayerScan) -> None:
+        from .models import Blob
+
+        Blob.objects.get_or_create(
+            digest=scan.blob_digest,
+            defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
+        )
+        claims.publish(
+            row,
+            self.owner,
+            size=scan.size,
+            tar_bytes=scan.tar_bytes,
+            entry_count=scan.entries,
+            flags=scan.flags,
+            indexed_at=timezone.now(),
+        )
+
+    # --- chains and the image ----------------------------------------------------------------
+
+    def _finish_image(self, image: ResolvedImage, source: Source) -> Image:
+        diff_ids = [layer.diff_id for layer in image.layers]
+        layers = {
+            layer.diff_id: layer for layer in Layer.objects.ready().filter(diff_id__in=diff_ids)
+        }
+        missing = [d for d in diff_ids if d not in layers]
+        if missing:
+            raise IngestError(f"layer {missing[0]} was not indexed")
+        chains = self._build_chains([layers[d] for d in diff_ids])
+        self.progress.phase("saving the image")
+        with transaction.atomic():
+            row, created = Image.objects.get_or_create(
+                digest=image.manifest_digest,
+                defaults=_image_fields(image, source, layers, chains),
+            )
+            if created:
+                ImageLayer.objects.bulk_create(
+                    ImageLayer(
+                        image=row,
+                        position=layer.index,
+                        layer=layers[layer.diff_id],
+                        chain=chains[layer.index],
+                        blob_digest=layer.descriptor.digest or layer.diff_id,
+                        blob_size=layer.descriptor.size,
+                        media_type=layer.descriptor.media_type,
+                    )
+                    for layer in image.layers
+                )
+                positions = image.config.history_positions()
+                HistoryStep.objects.bulk_create(
+                    HistoryStep(
+                        image=row,
+                        index=i,
+                        created=h.created,
+                        created_by=h.created_by,
+                        comment=h.comment,
+                        author=h.author,
+                        empty_layer=h.empty_layer,
+                        position=positions[i],
+                    )
+                    for i, h in enumerate(image.config.history)
+                )
+            self._add_references(row, image.references)
+        self.progress.phase("done", layer=len(image.layers), layers=len(image.layers))
+        return row
+
+    def _add_references(self, image: Image, names_: Iterable[str]) -> None:
+        for name in [*names_, *self.extra_names]:
+            display = refs.parse(name).familiar()
+            Reference.objects.update_or_create(
+                name=name, defaults={"image": image, "display": display}
+            )
+
+    def _build_chains(self, layers: list[Layer]) -> list[Chain]:
+        chain_ids = oci.chain_ids([layer.diff_id for layer in layers])
+        existing = {c.chain_id: c for c in Chain.objects.filter(chain_id__in=chain_ids)}
+        chains: list[Chain] = []
+        tree: MergedTree | None = None
+        count = len(layers)
+        for i, (chain_id, layer) in enumerate(zip(chain_ids, layers, strict=True)):
+            found = existing.get(chain_id)
+            if found is not None and found.is_ready:
+                chains.append(found)
+                if tree is not None:
+                    tree.replay(_stored_rows(found), i)
+                continue
+            if tree is None:
+                tree = MergedTree()
+                for depth, below in enumerate(chains):
+                    tree.replay(_stored_rows(below), depth)
+            self.progress.phase("working out what each layer changed", layer=i + 1, layers=count)
+            chain = self._build_chain(chain_id, chains[-1] if chains else None, layer, i, tree)
+            chains.append(chain)
+        return chains
+
+    def _build_chain(
+        self, chain_id: str, parent: Chain | None, layer: Layer, depth: int, tree: MergedTree
+    ) -> Chain:
+        defaults = {"parent": parent, "layer": layer, "depth": depth}
+        while True:
+            outcome, chain = claims.claim(Chain, {"chain_id": chain_id}, self.owner, defaults)
+            if outcome is Outcome.MINE:
+                break
+            if outcome is Outcome.READY or claims.wait_until_ready(Chain, chain.pk, label=chain_id):
+                chain = Chain.objects.get(pk=chain.pk)
+                tree.replay(_stored_rows(chain), depth)
+                return chain
+        self.created_chains.append(chain.pk)
+        Change.objects.filter(chain=chain).delete()  # whatever a dead owner left
+        entries = (
+            EntryView(*values)
+            for values in Entry.objects.filter(layer=layer)
+            .order_by("seq")
+            .values_list(*ENTRY_FIELDS)
+        )
+        rows, summary = tree.apply_layer(entries)
+        for start in range(0, len(rows), ENTRY_BATCH):
+            Change.objects.bulk_create(
+                [
+                    Change(chain_id=chain.pk, depth=depth, **dataclasses.asdict(r))
+                    for r in rows[start : start + ENTRY_BATCH]
+                ]
+            )
+            self._beat(chain)
+        claims.publish(
+            chain,
+            self.owner,
+            added=summary.added,
+            modified=summary.modified,
+            deleted=summary.deleted,
+            added_bytes=summary.added_bytes,
+            modified_bytes=summary.modified_bytes,
+            deleted_bytes=summary.deleted_bytes,
+            total_bytes=summary.total_bytes,
+            total_files=summary.total_files,
+            notes=summary.notes,
+        )
+        return chain
+
+    # --- failure ---------------------------------------------------------------------------
+
+    def undo(self) -> None:
+        """Remove what this run created that no image uses (the visible index is untouched)."""
+        try:
+            used = set(
+                ImageLayer.objects.filter(chain_id__in=self.created_chains).values_list(
+                    "chain_id", flat=True
+                )
+            )
+            Change.objects.filter(
+                chain_id__in=[c for c in self.created_chains if c not in used]
+            ).delete()
+            Chain.objects.filter(pk__in=[c for c in self.created_chains if c not in used]).delete()
+            used = set(
+                ImageLayer.objects.filter(layer_id__in=self.created_layers).values_list(
+                    "layer_id", flat=True
+                )
+            )
+            _delete_layers([pk for pk in self.created_layers if pk not in used])
+        except Exception:
+            log.exception("could not clean up after a failed ingest")
+
+
+def _delete_layers(pks: list[int]) -> None:
+    if not pks:
+        return
+    Change.objects.filter(chain__layer_id__in=pks).delete()
+    Chain.objects.filter(layer_id__in=pks).delete()
+    Entry.objects.filter(layer_id__in=pks).delete()
+    Layer.objects.filter(pk__in=pks).delete()
+
+
+def _stored_rows(chain: Chain) -> list[ChangeRow]:
+    return [
+        ChangeRow(*values)
+        for values in Change.objects.filter(chain=chain).values_list(*CHANGE_FIELDS)
+    ]
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(text: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _image_fields(
+    image: ResolvedImage, source: Source, layers: dict[str, Layer], chains: list[Chain]
+) -> dict:
+    config = image.config
+    return {
+        "manifest_synthesized": image.manifest_synthesized,
+        "index_digest": image.index_digest,
+        "image_id": config.digest,
+        "media_type": image.manifest_media_type,
+        "os": config.platform.os,
+        "architecture": config.platform.architecture,
+        "variant": config.platform.variant,
+        "created": parse_time(config.created),
+        "author": config.author,
+        "config": config.config,
+        "manifest": image.manifest,
+        "size": sum(layers[layer.diff_id].size for layer in image.layers),
+        "compressed_size": sum(layer.descriptor.size for layer in image.layers),
+        "layer_count": len(image.layers),
+        "top_chain": chains[-1] if chains else None,
+        "source": source.spec,
+    }

@@ -1,0 +1,49 @@
+"""``python manage.py images [--json]`` — what is indexed, like ``docker images`` with layers."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from layerviz.images.models import Image
+from layerviz.images.report import image_summary
+
+
+class Command(BaseCommand):
+    help = "List the indexed images and their layers."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print a JSON array")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        images = Image.objects.order_by("-indexed_at").prefetch_related("references")
+        if opts["json"]:
+            self.stdout.write(json.dumps([image_summary(i) for i in images], indent=2))
+            return
+        rows = [("REFERENCE", "IMAGE ID", "PLATFORM", "LAYERS", "SIZE")]
+        for image in images:
+            names = [r.display for r in image.references.all()] or ["<none>"]
+            for name in names:
+                rows.append(
+                    (
+                        name,
+                        image.short_id,
+                        image.platform,
+                        str(image.layer_count),
+                        _human(image.size),
+                    )
+                )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            self.stdout.write(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}TB"

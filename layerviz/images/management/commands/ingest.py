@@ -1,0 +1,66 @@
+"""``python manage.py ingest SOURCE`` — index an image from any source."""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from layerviz.images.ingest import ingest
+from layerviz.images.progress import TerminalProgress
+from layerviz.lib.errors import IngestError
+from layerviz.sources import SourceOptions
+
+
+class Command(BaseCommand):
+    help = (
+        "Index an image. SOURCE is docker-archive:PATH[:REF], oci-archive:PATH[:REF], "
+        "oci:DIR[:REF], docker-daemon:REF or docker://REF."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("source")
+        parser.add_argument(
+            "--platform", help="os/arch[/variant] to pick from a multi-platform image"
+        )
+        parser.add_argument("--tag", help="also name the image this reference")
+        parser.add_argument(
+            "--pull", action="store_true", help="docker-daemon: pull the image first"
+        )
+        parser.add_argument(
+            "--insecure", action="store_true", help="docker://: allow plain HTTP to any registry"
+        )
+        parser.add_argument("--username", default=os.environ.get("LAYERVIZ_REGISTRY_USERNAME"))
+        parser.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the registry password from standard input",
+        )
+
+    def handle(self, *args: object, **opts: object) -> None:
+        password = os.environ.get("LAYERVIZ_REGISTRY_PASSWORD")
+        if opts["password_stdin"]:
+            password = self.stdin.read().strip() if hasattr(self, "stdin") else getpass.getpass()
+        options = SourceOptions(
+            pull=bool(opts["pull"]),
+            insecure=bool(opts["insecure"]),
+            username=opts["username"] or None,
+            password=password or None,
+        )
+        progress = TerminalProgress(self.stderr._out)
+        try:
+            images = ingest(
+                str(opts["source"]),
+                platform=opts["platform"] or None,
+                tag=opts["tag"] or None,
+                options=options,
+                progress=progress,
+            )
+        except IngestError as exc:
+            progress.finish()
+            raise CommandError(str(exc).replace("\n", " ")) from None
+        progress.finish()
+        for image in images:
+            names = [r.display for r in image.references.all()] or ["<untagged>"]
+            self.stdout.write(f"{', '.join(names)} {image.digest}")

@@ -1,0 +1,323 @@
+"""The index: images, their layers, every tar entry, and what each layer changed.
+
+Identity follows the image spec (``image-format.md`` §3):
+
+* a ``Layer`` is its uncompressed content, keyed by diff_id and stored once however many images
+  or sources bring it; each compressed digest seen for it is a ``Blob``;
+* a ``Chain`` is a layer on top of a given stack (chain ID). What a layer adds, modifies and
+  deletes depends on the stack below, so the per-path ``Change`` rows hang off the chain and are
+  shared by every image built on that same stack;
+* an ``Image`` is one manifest; ``Reference`` rows are the names it was ingested under.
+
+Layers and chains are written in batches while being built and only become visible (state
+``ready``) once complete and verified, so a reader never sees half an index and a killed worker
+leaves nothing half-indexed behind (see ``claims.py``).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from layerviz.lib import names
+
+
+class BuildState(models.TextChoices):
+    BUILDING = "building", "building"
+    READY = "ready", "ready"
+
+
+class ClaimedQuerySet(models.QuerySet):
+    def ready(self) -> ClaimedQuerySet:
+        return self.filter(state=BuildState.READY)
+
+
+class Claimed(models.Model):
+    """Something one worker builds at a time; see ``claims.py`` for the protocol."""
+
+    state = models.CharField(max_length=16, choices=BuildState.choices, default=BuildState.BUILDING)
+    owner = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True)
+
+    objects = ClaimedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_ready(self) -> bool:
+        return self.state == BuildState.READY
+
+
+class Layer(Claimed):
+    diff_id = models.CharField(max_length=140, unique=True)
+    size = models.BigIntegerField(default=0, help_text="sum of entry sizes (dive's layer size)")
+    tar_bytes = models.BigIntegerField(default=0, help_text="length of the uncompressed tar")
+    entry_count = models.IntegerField(default=0)
+    flags = models.JSONField(default=list, blank=True)
+    indexed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.diff_id
+
+    @property
+    def short_id(self) -> str:
+        return self.diff_id.partition(":")[2][:12]
+
+
+class Blob(models.Model):
+    """A compressed (or not) blob that was read and verified to decompress to ``layer``."""
+
+    digest = models.CharField(max_length=140, unique=True)
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="blobs")
+    size = models.BigIntegerField()
+    compression = models.CharField(max_length=8)
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class Entry(models.Model):
+    """One tar entry of one layer, in tar order (``seq``), exactly as the tar says."""
+
+    layer = models.ForeignKey(
+        Layer, on_delete=models.CASCADE, related_name="entries", db_index=False
+    )
+    seq = models.IntegerField()
+    path = models.TextField(help_text="clean path in the reversible text form of lib.names")
+    raw = models.TextField(blank=True, help_text="the name as written, when it differs")
+    type = models.CharField(max_length=1)
+    size = models.BigIntegerField()
+    mode = models.IntegerField()
+    uid = models.BigIntegerField()
+    gid = models.BigIntegerField()
+    mtime = models.BigIntegerField()
+    link = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    flags = models.IntegerField(default=0)
+    xattrs = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["layer", "seq"], name="entry_layer_seq")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def path_bytes(self) -> bytes:
+        return names.from_text(self.path)
+
+
+class Chain(Claimed):
+    chain_id = models.CharField(max_length=140, unique=True)
+    parent = models.ForeignKey("self", null=True, on_delete=models.CASCADE, related_name="children")
+    layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="chains")
+    depth = models.IntegerField()
+    added = models.IntegerField(default=0)
+    modified = models.IntegerField(default=0)
+    deleted = models.IntegerField(default=0)
+    added_bytes = models.BigIntegerField(default=0)
+    modified_bytes = models.BigIntegerField(default=0)
+    deleted_bytes = models.BigIntegerField(default=0)
+    total_bytes = models.BigIntegerField(default=0, help_text="merged filesystem as of this layer")
+    total_files = models.IntegerField(default=0)
+    notes = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return self.chain_id
+
+    def lineage(self) -> list[Chain]:
+        """This chain and those below it, bottom first."""
+        out = [self]
+        while out[-1].parent_id is not None:
+            out.append(Chain.objects.get(pk=out[-1].parent_id))
+        return out[::-1]
+
+
+class ChangeKind(models.TextChoices):
+    ADDED = "A", "added"
+    MODIFIED = "M", "modified"
+    DELETED = "D", "deleted"
+    UNCHANGED = "U", "unchanged"
+
+
+class Change(models.Model):
+    """What one layer, on its chain, did to one path (see ``lib/changes.py``)."""
+
+    chain = models.ForeignKey(
+        Chain, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
+    depth = models.SmallIntegerField(help_text="copy of chain.depth, for merged-view queries")
+    dir = models.TextField()
+    name = models.TextField()
+    kind = models.CharField(max_length=1, choices=ChangeKind.choices)
+    detail = models.CharField(max_length=1, blank=True)
+    type = models.CharField(max_length=1)
+    size = models.BigIntegerField()
+    mode = models.IntegerField()
+    uid = models.BigIntegerField()
+    gid = models.BigIntegerField()
+    mtime = models.BigIntegerField()
+    link = models.TextField(blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    seq = models.IntegerField(null=True)
+    prev_depth = models.SmallIntegerField(null=True)
+    prev_size = models.BigIntegerField(null=True)
+    tree_bytes = models.BigIntegerField(default=0)
+    tree_files = models.IntegerField(default=0)
+    layer_bytes = models.BigIntegerField(default=0)
+    flags = models.IntegerField(default=0)
+    xattrs = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "dir", "name"], name="change_chain_path")
+        ]
+        indexes = [models.Index(fields=["dir", "name"], name="change_path")]
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def path(self) -> str:
+        return f"{self.dir}/{self.name}" if self.dir else self.name
+
+
+class ImageQuerySet(models.QuerySet):
+    def with_names(self) -> ImageQuerySet:
+        return self.prefetch_related("references")
+
+
+class Image(models.Model):
+    digest = models.CharField(max_length=140, unique=True, help_text="manifest digest")
+    manifest_synthesized = models.BooleanField(
+        default=False, help_text="the source had no manifest; the digest is of one we computed"
+    )
+    index_digest = models.CharField(max_length=140, blank=True, db_index=True)
+    image_id = models.CharField(max_length=140, db_index=True, help_text="config digest")
+    media_type = models.CharField(max_length=120)
+    os = models.CharField(max_length=40)
+    architecture = models.CharField(max_length=40)
+    variant = models.CharField(max_length=20, blank=True)
+    created = models.DateTimeField(null=True)
+    author = models.TextField(blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    size = models.BigIntegerField(default=0, help_text="sum of its layers' sizes")
+    compressed_size = models.BigIntegerField(default=0)
+    layer_count = models.IntegerField(default=0)
+    top_chain = models.ForeignKey(Chain, null=True, on_delete=models.PROTECT, related_name="+")
+    source = models.TextField(blank=True, help_text="where it was first ingested from")
+    indexed_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        ref = self.references.first()
+        return ref.display if ref else self.digest
+
+    @property
+    def platform(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    @property
+    def short_id(self) -> str:
+        return self.image_id.partition(":")[2][:12]
+
+    def layers_in_order(self) -> models.QuerySet[ImageLayer]:
+        return self.image_layers.select_related("layer", "chain").order_by("position")
+
+
+class ImageLayer(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="image_layers")
+    position = models.IntegerField()
+    layer = models.ForeignKey(Layer, on_delete=models.PROTECT, related_name="image_layers")
+    chain = models.ForeignKey(Chain, on_delete=models.PROTECT, related_name="image_layers")
+    blob_digest = models.CharField(max_length=140)
+    blob_size = models.BigIntegerField()
+    media_type = models.CharField(max_length=120)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "position"], name="imagelayer_position")
+        ]
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}#{self.position}"
+
+
+class HistoryStep(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="history")
+    index = models.IntegerField()
+    created = models.TextField(blank=True)
+    created_by = models.TextField(blank=True)
+    comment = models.TextField(blank=True)
+    author = models.TextField(blank=True)
+    empty_layer = models.BooleanField(default=False)
+    position = models.IntegerField(null=True, help_text="the layer it made, if any")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "index"], name="history_index")]
+        ordering = ["index"]
+
+    def __str__(self) -> str:
+        return self.created_by
+
+
+class Reference(models.Model):
+    """A name an image was ingested under; like a docker tag, it moves to the newest image."""
+
+    name = models.CharField(max_length=400, unique=True, help_text="fully normalised")
+    display = models.CharField(max_length=400, help_text="the short form docker prints")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="references")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+
+
+class IngestJob(models.Model):
+    """One request to ingest a source, with the progress a page can poll."""
+
+    source = models.TextField()
+    platform = models.CharField(max_length=60, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    upload = models.TextField(blank=True, help_text="path of an uploaded archive to delete after")
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
+    phase = models.CharField(max_length=200, blank=True)
+    layer_index = models.IntegerField(default=0)
+    layer_count = models.IntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    images = models.ManyToManyField(Image, blank=True, related_name="jobs")
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (JobState.DONE, JobState.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.bytes_total <= 0:
+            return 0
+        return min(100, int(100 * self.bytes_done / self.bytes_total))

@@ -1,0 +1,116 @@
+"""Progress of an ingest: phase, layer i of n, bytes done of total.
+
+The indexer reports to a ``Progress``; subclasses show it on a terminal or record it on an
+``IngestJob`` for the web page to poll. Updates are throttled so reporting never costs more
+than the work it reports on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from django.utils import timezone
+
+from .models import IngestJob
+
+
+class Progress:
+    interval = 0.25
+
+    def __init__(self) -> None:
+        self.phase_text = ""
+        self.layer = 0
+        self.layers = 0
+        self.done = 0
+        self.total = 0
+        self._last = 0.0
+
+    def phase(self, text: str, *, layer: int | None = None, layers: int | None = None) -> None:
+        self.phase_text = text
+        if layer is not None:
+            self.layer = layer
+        if layers is not None:
+            self.layers = layers
+        self._emit(force=True)
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self._emit(force=True)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self._emit()
+
+    def set_done(self, done: int) -> None:
+        self.done = done
+        self._emit()
+
+    def _emit(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.interval:
+            self._last = now
+            self.show()
+
+    def show(self) -> None:
+        """Display the current state (subclasses)."""
+
+    def finish(self) -> None:
+        self.show()
+
+
+class TerminalProgress(Progress):
+    """A one-line bar on a terminal; nothing at all when the output is not a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        super().__init__()
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def show(self) -> None:
+        if not self.enabled:
+            return
+        width = 30
+        fraction = min(1.0, self.done / self.total) if self.total else 0.0
+        bar = "#" * int(width * fraction) + "-" * (width - int(width * fraction))
+        layer = f" layer {self.layer}/{self.layers}" if self.layers else ""
+        size = f" {_human(self.done)}/{_human(self.total)}" if self.total else ""
+        line = f"\r[{bar}] {self.phase_text}{layer}{size}"
+        self.stream.write(line[:120].ljust(120))
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 120 + "\r")
+            self.stream.flush()
+
+
+class JobProgress(Progress):
+    """Records progress on an ``IngestJob`` row (the page polls it)."""
+
+    interval = 0.5
+
+    def __init__(self, job: IngestJob) -> None:
+        super().__init__()
+        self.job = job
+
+    def show(self) -> None:
+        IngestJob.objects.filter(pk=self.job.pk).update(
+            phase=self.phase_text[:200],
+            layer_index=self.layer,
+            layer_count=self.layers,
+            bytes_done=self.done,
+            bytes_total=self.total,
+        )
+
+    def start(self) -> None:
+        IngestJob.objects.filter(pk=self.job.pk).update(state="running", started_at=timezone.now())
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return f"{n:.1f}TB"

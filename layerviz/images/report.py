@@ -1,0 +1,34 @@
+"""Plain-data views of the index, shared by ``images --json`` and the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .models import Image
+
+
+def image_summary(image: Image) -> dict[str, Any]:
+    layers = image.layers_in_order()
+    return {
+        "references": [r.display for r in image.references.all()],
+        "digest": image.digest,
+        "index_digest": image.index_digest or None,
+        "manifest_synthesized": image.manifest_synthesized,
+        "image_id": image.image_id,
+        "platform": image.platform,
+        "created": image.created.isoformat() if image.created else None,
+        "size": image.size,
+        "compressed_size": image.compressed_size,
+        "layers": [
+            {
+                "diff_id": il.layer.diff_id,
+                "digest": il.blob_digest,
+                "chain_id": il.chain.chain_id,
+                "size": il.layer.size,
+                "compressed_size": il.blob_size,
+                "entries": il.layer.entry_count,
+                "media_type": il.media_type,
+            }
+            for il in layers
+        ],
+    }

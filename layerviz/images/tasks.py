@@ -1,0 +1,73 @@
+"""Background ingest: the web page enqueues a job, a ``db_worker`` process runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from django.utils import timezone
+from django_tasks import task
+
+from layerviz.lib.errors import IngestError
+from layerviz.sources import SourceOptions
+
+from .ingest import ingest
+from .models import IngestJob, JobState
+from .progress import JobProgress
+
+
+def enqueue(
+    source: str, *, platform: str = "", options: dict | None = None, upload: str = ""
+) -> IngestJob:
+    job = IngestJob.objects.create(
+        source=source, platform=platform, options=options or {}, upload=upload
+    )
+    result = ingest_job.enqueue(job.pk)
+    IngestJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+    job.refresh_from_db()
+    return job
+
+
+@task()
+def ingest_job(job_id: int) -> list[str]:
+    job = IngestJob.objects.get(pk=job_id)
+    progress = JobProgress(job)
+    progress.start()
+    opts = job.options or {}
+    options = SourceOptions(
+        pull=bool(opts.get("pull")),
+        insecure=bool(opts.get("insecure")),
+        username=opts.get("username") or None,
+        password=opts.get("password") or None,
+    )
+    try:
+        images = ingest(
+            job.source,
+            platform=job.platform or None,
+            tag=opts.get("tag") or None,
+            options=options,
+            progress=progress,
+        )
+    except IngestError as exc:
+        _finish(job, JobState.FAILED, error=str(exc))
+        return []
+    except Exception as exc:
+        _finish(job, JobState.FAILED, error=f"unexpected error: {type(exc).__name__}: {exc}")
+        raise
+    else:
+        job.images.set(images)
+        progress.show()
+        _finish(job, JobState.DONE)
+        return [image.digest for image in images]
+    finally:
+        if job.upload:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(job.upload)
+
+
+def _finish(job: IngestJob, state: str, error: str = "") -> None:
+    # Credentials were only needed for the run; do not keep them in the database.
+    options = {k: v for k, v in (job.options or {}).items() if k != "password"}
+    IngestJob.objects.filter(pk=job.pk).update(
+        state=state, error=error[:4000], finished_at=timezone.now(), options=options
+    )

@@ -1,0 +1,49 @@
+"""Caps on everything an input can make us read, parse or store.
+
+Values follow ``image-format.md`` §0.7 and §5.3; each can be changed with an environment variable
+``LAYERVIZ_MAX_<NAME>`` (for example ``LAYERVIZ_MAX_ENTRIES_PER_LAYER=5000000``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    json_bytes: int = 4 * MiB  # containerd's MaxManifestSize
+    json_depth: int = 64
+    special_header_bytes: int = 1 * MiB  # Go's maxSpecialFileSize for PAX and GNU long names
+    pax_records: int = 10_000
+    sparse_blocks: int = 100_000
+    xattrs_bytes: int = 64 * KiB
+    entries_per_layer: int = 5_000_000
+    path_bytes: int = 4096
+    path_depth: int = 256
+    link_bytes: int = 4096
+    layers_per_image: int = 256
+    index_depth: int = 4
+    layer_bytes: int = 64 * GiB  # decompressed tar stream of one layer
+    image_bytes: int = 256 * GiB  # decompressed, all layers of one image
+    # A compressed layer may expand this many times before the ratio cap applies; below
+    # ratio_floor_bytes the ratio is not checked, so small zero-filled layers stay readable.
+    expansion_ratio: int = 2_000
+    ratio_floor_bytes: int = 1 * GiB
+    outer_members: int = 1_000_000
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        values = {}
+        for field in dataclasses.fields(cls):
+            raw = os.environ.get(f"LAYERVIZ_MAX_{field.name.upper()}")
+            if raw:
+                values[field.name] = int(raw)
+        return cls(**values)
+
+
+DEFAULT = Limits()

@@ -1,0 +1,90 @@
+"""Paths inside layers: normalisation, and a text form that keeps every byte.
+
+Tar names are bytes. We store them as text so both SQLite and PostgreSQL can index, compare and
+search them, using a reversible escape: valid UTF-8 is kept as is, a backslash becomes ``\\\\``,
+and any byte that is not valid UTF-8 (and NUL, which PostgreSQL text cannot hold) becomes
+``\\xNN``. ``to_text`` and ``from_text`` are exact inverses, so non-UTF-8 names survive.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Flags describing how a name had to be changed to become a clean path.
+ABSOLUTE = 1  # started with "/": Docker strips it
+CLAMPED = 2  # ".." went above the root: containerd clamps, Docker rejects the layer
+
+_NEEDS_ESCAPE = re.compile(r"[\\\x00\udc80-\udcff]")
+_UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    if ch == "\\":
+        return "\\\\"
+    if ch == "\x00":
+        return "\\x00"
+    return f"\\x{ord(ch) - 0xDC00:02x}"
+
+
+def to_text(raw: bytes) -> str:
+    text = raw.decode("utf-8", "surrogateescape")
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _NEEDS_ESCAPE.sub(_escape, text)
+
+
+def _unescape(match: re.Match[str]) -> str:
+    token = match.group(1)
+    if token == "\\":
+        return "\\"
+    value = int(token[1:], 16)
+    return "\x00" if value == 0 else chr(0xDC00 + value)
+
+
+def from_text(text: str) -> bytes:
+    if "\\" not in text:
+        return text.encode("utf-8")
+    return _UNESCAPE.sub(_unescape, text).encode("utf-8", "surrogateescape")
+
+
+def clean(raw: bytes) -> tuple[bytes, int]:
+    """Normalise a tar name the way containerd does: relative, no ``.``, ``..`` clamped at root.
+
+    Returns the clean path (``b""`` for the root itself) and the flags saying what was changed.
+    """
+    flags = ABSOLUTE if raw.startswith(b"/") else 0
+    if b"." not in raw and b"//" not in raw and not flags and not raw.endswith(b"/"):
+        return raw, 0  # the common case: already clean
+    parts: list[bytes] = []
+    for part in raw.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if parts:
+                parts.pop()
+            else:
+                flags |= CLAMPED
+            continue
+        parts.append(part)
+    return b"/".join(parts), flags
+
+
+def split(path: bytes) -> tuple[bytes, bytes]:
+    """``b"usr/bin/env"`` -> ``(b"usr/bin", b"env")``; top-level names have dir ``b""``."""
+    head, _, tail = path.rpartition(b"/")
+    return head, tail
+
+
+def parents(path: bytes) -> list[bytes]:
+    """Every ancestor directory of ``path``, nearest first, root (``b""``) excluded."""
+    out = []
+    while b"/" in path:
+        path = path.rpartition(b"/")[0]
+        out.append(path)
+    return out
+
+
+def display(raw: bytes) -> str:
+    """A readable form for messages (never used as a key)."""
+    return raw.decode("utf-8", "backslashreplace")

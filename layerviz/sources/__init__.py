@@ -1,0 +1,69 @@
+"""Image sources, named with the transports skopeo users know.
+
+==========================  ====================================================
+``docker-archive:PATH[:REF]``  a ``docker save`` tarball (any Docker version)
+``oci-archive:PATH[:REF]``     an OCI image layout in a tar
+``oci:DIR[:REF]``              an OCI image layout directory
+``docker-daemon:REF``          an image in the local Docker engine
+``docker://REF``               an image in a registry, no engine needed
+==========================  ====================================================
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerviz.lib.errors import SourceError
+
+from .base import LayerRef, ResolvedImage, Source, SourceOptions
+
+__all__ = ["LayerRef", "ResolvedImage", "Source", "SourceOptions", "open_source", "parse_spec"]
+
+TRANSPORTS = ("docker-archive", "oci-archive", "oci", "docker-daemon", "docker")
+
+
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """``"docker-archive:/x.tar:lv/app:1.0"`` -> ``("docker-archive", "/x.tar", "lv/app:1.0")``."""
+    if spec.startswith("docker://"):
+        return "docker", spec.removeprefix("docker://"), None
+    transport, sep, rest = spec.partition(":")
+    if not sep or transport not in TRANSPORTS or transport == "docker":
+        raise SourceError(
+            f"unknown source {spec!r}: use docker-archive:PATH, oci-archive:PATH, oci:DIR, "
+            "docker-daemon:REF or docker://REF"
+        )
+    if not rest:
+        raise SourceError(f"source {spec!r} names nothing after {transport}:")
+    if transport == "docker-daemon":
+        return transport, rest.removeprefix("//"), None
+    # PATH may itself contain colons: the longest prefix that exists is the path.
+    if os.path.exists(rest):
+        return transport, rest, None
+    for i in range(len(rest) - 1, 0, -1):
+        if rest[i] == ":" and os.path.exists(rest[:i]):
+            return transport, rest[:i], rest[i + 1 :] or None
+    return transport, rest, None
+
+
+def open_source(spec: str, options: SourceOptions | None = None) -> Source:
+    options = options or SourceOptions()
+    transport, target, want = parse_spec(spec)
+    if transport == "docker-archive":
+        from .docker_archive import DockerArchiveSource
+
+        return DockerArchiveSource(spec, options, target, want)
+    if transport == "oci-archive":
+        from .oci_layout import OciArchiveSource
+
+        return OciArchiveSource(spec, options, target, want)
+    if transport == "oci":
+        from .oci_layout import OciDirSource
+
+        return OciDirSource(spec, options, target, want)
+    if transport == "docker-daemon":
+        from .docker_daemon import DaemonSource
+
+        return DaemonSource(spec, options, target)
+    from .registry import RegistrySource
+
+    return RegistrySource(spec, options, target)

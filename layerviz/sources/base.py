@@ -1,0 +1,100 @@
+"""What every image source hands to the indexer.
+
+A source is one of two kinds:
+
+* **random access** (archive files, OCI directories, registries): ``images()`` reads only the
+  small JSON documents and returns the resolved images; ``open_layer()`` then opens the blobs
+  the indexer still needs, in any order. Layers already indexed are never read again.
+* **streaming** (``docker save`` from the engine, compressed archives): ``stream()`` walks the
+  archive once; every member that may be a layer goes to ``on_member`` as it passes, and the
+  resolved images come back at the end, once the manifests (which sort last) have been seen.
+
+Both return ``ResolvedImage`` objects whose config has already been checked against its digest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import ClassVar
+
+from layerviz.lib.limits import DEFAULT, Limits
+from layerviz.lib.oci import Descriptor, ImageConfig, Platform
+from layerviz.lib.streams import Readable
+
+
+@dataclasses.dataclass
+class SourceOptions:
+    platform: Platform | None = None  # asked for explicitly; else the host's where a choice exists
+    pull: bool = False  # docker-daemon: let the engine pull the image first
+    insecure: bool = False  # registries: allow plain HTTP (and unverified TLS) to any host
+    username: str | None = None
+    password: str | None = None
+    limits: Limits = DEFAULT
+
+
+@dataclasses.dataclass
+class LayerRef:
+    index: int
+    descriptor: Descriptor  # digest None-like "" when the source names layers by path only
+    diff_id: str
+    member: str = ""  # the archive member holding the blob, for name-addressed layers
+
+    def label(self, count: int) -> str:
+        return f"layer {self.index + 1}/{count} ({self.diff_id[:19]}…)"
+
+
+@dataclasses.dataclass
+class ResolvedImage:
+    manifest_digest: str
+    manifest_media_type: str
+    manifest: dict
+    manifest_synthesized: bool
+    index_digest: str
+    config: ImageConfig
+    layers: list[LayerRef]
+    references: list[str]  # names the source gives the image (fully normalised)
+
+
+class Source:
+    streaming: ClassVar[bool] = False
+
+    def __init__(self, spec: str, options: SourceOptions) -> None:
+        self.spec = spec
+        self.options = options
+
+    @property
+    def limits(self) -> Limits:
+        return self.options.limits
+
+    def images(self) -> list[ResolvedImage]:
+        raise NotImplementedError
+
+    def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
+        raise NotImplementedError
+
+    def stream(self, on_member: OnMember) -> list[ResolvedImage]:
+        raise NotImplementedError
+
+    def size_hint(self) -> int:
+        """Bytes a streaming source will pass through ``on_member`` (0 when unknown)."""
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# name, size of the member, a reader bounded to its data
+OnMember = Callable[[str, int, Readable], None]
+
+
+def iter_chunks(read: Callable[[int], bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := read(size):
+        yield chunk
