@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""The two commands a newcomer needs, with nothing but Python 3.11+ installed.
+
+    python3 dev.py start   # set up, then run the app (web + worker) on http://127.0.0.1:8000
+    python3 dev.py test    # set up, then run the whole test suite
+
+Setting up means: a virtual environment in .venv with the pinned requirements (reinstalled when
+requirements.txt changes) and a migrated database. ``start`` also loads demo images the first
+time. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
+database, again on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".requirements.sha256"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs before any venv exists
+        sys.exit(f"layerviz needs Python 3.11 or newer, not {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        print("creating .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    wanted = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    if not STAMP.exists() or STAMP.read_text() != wanted:
+        print("installing requirements into .venv ...", flush=True)
+        run(
+            [
+                str(PYTHON),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                "requirements.txt",
+            ]
+        )
+        STAMP.write_text(wanted)
+    (ROOT / "var").mkdir(exist_ok=True)
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> None:
+    result = subprocess.run(args, cwd=ROOT, env=env)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def manage(*args: str, env: dict[str, str] | None = None) -> None:
+    run([str(PYTHON), "manage.py", *args], env=env)
+
+
+def start(argv: list[str]) -> None:
+    setup()
+    port = argv[0] if argv else os.environ.get("PORT", "8000")
+    manage("migrate", "--verbosity", "0")
+    manage("demo")
+    print(
+        f"layerviz: http://127.0.0.1:{port}/  (Ctrl-C stops the web server and the worker)",
+        flush=True,
+    )
+    worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT)
+    web = subprocess.Popen(
+        [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT
+    )
+    try:
+        while worker.poll() is None and web.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in (web, worker):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test(argv: list[str]) -> None:
+    setup()
+    env = dict(os.environ)
+    env.pop("DATABASE_URL", None)
+    print("== test suite on SQLite ==", flush=True)
+    sqlite = subprocess.run([str(PYTHON), "-m", "pytest", *argv], cwd=ROOT, env=env).returncode
+    postgres_url = os.environ.get("LAYERVIZ_TEST_POSTGRES", "")
+    postgres = 0
+    if postgres_url:
+        print("== test suite on PostgreSQL ==", flush=True)
+        env["DATABASE_URL"] = postgres_url
+        postgres = subprocess.run(
+            [str(PYTHON), "-m", "pytest", *argv], cwd=ROOT, env=env
+        ).returncode
+    else:
+        message = (
+            "PostgreSQL run SKIPPED: set LAYERVIZ_TEST_POSTGRES=postgres://USER:PASSWORD@HOST/DB "
+            "(a user that may create databases) to run the suite on PostgreSQL too"
+        )
+        print(message, flush=True)
+        if in_ci():
+            print("CI=true: a missing PostgreSQL is a failure", flush=True)
+            postgres = 1
+    sys.exit(sqlite or postgres)
+
+
+def main() -> None:
+    commands = {"start": start, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
