@@ -122,7 +122,7 @@ def test(argv: list[str]) -> None:
 
 
 def main() -> None:
-    commands = {"start": start, "test": test}
+    commands = {"start": start, "test": test, "setup": lambda argv: setup()}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

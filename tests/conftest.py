@@ -5,18 +5,34 @@ from pathlib import Path
 
 import pytest
 
-from . import components
+from . import components, engine
 
 ARTIFACTS = Path(os.environ.get("LAYERVIZ_TEST_ARTIFACTS", components.ROOT / "test-artifacts"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def docker_engine():
     """A reachable Docker engine (DOCKER_HOST respected)."""
     components.need("a Docker engine", components.docker_problem())
     import docker
 
     return docker.from_env(timeout=600)
+
+
+@pytest.fixture(scope="session")
+def built_images(docker_engine) -> dict[str, str]:
+    """name -> reference of the images built from tests/dockerfiles by the real engine."""
+    return engine.build_all(docker_engine)
+
+
+@pytest.fixture(scope="session")
+def saved_images(docker_engine, built_images, tmp_path_factory) -> dict[str, Path]:
+    """name -> ``docker save`` archive of each built image."""
+    folder = tmp_path_factory.mktemp("saved")
+    return {
+        name: engine.save(docker_engine, ref, folder / f"{name}.tar")
+        for name, ref in built_images.items()
+    }
 
 
 @pytest.fixture

@@ -1,0 +1,129 @@
+"""Images built by a real Docker engine, read through ``docker-daemon:`` and ``docker save``."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerviz.images import filesystem
+from layerviz.images.ingest import ingest
+from layerviz.images.models import Change, Image, Layer
+from layerviz.lib.errors import IngestError
+from layerviz.lib.oci import host_platform
+
+from .dive import dive_json
+
+pytestmark = pytest.mark.django_db
+
+
+def _layer_by_step(image: Image, text: str):
+    step = image.history.get(created_by__contains=text)
+    return image.layers_in_order().get(position=step.position)
+
+
+def test_an_image_from_the_engine_has_every_layer_and_history_step(built_images, docker_engine):
+    ref = built_images["teaching"]
+    [image] = ingest(f"docker-daemon:{ref}")
+    inspect = docker_engine.api.inspect_image(ref)
+
+    assert [il.layer.diff_id for il in image.layers_in_order()] == inspect["RootFS"]["Layers"]
+    assert image.image_id == inspect["Id"]
+    assert "lv/teaching:1.0" in [r.display for r in image.references.all()]
+    assert image.platform == str(host_platform())
+    steps = list(image.history.all())
+    metadata = [s for s in steps if s.empty_layer]
+    assert {s.position for s in metadata} == {None}
+    assert any("ENV APP_HOME=/app" in s.created_by for s in metadata)
+    assert any("EXPOSE" in s.created_by for s in metadata)
+    made = [s.position for s in steps if not s.empty_layer]
+    assert made == list(range(image.layer_count))
+    assert "APP_HOME=/app" in image.config["Env"]
+    assert image.config["WorkingDir"] == "/app"
+    assert image.config["Labels"] == {"org.example.course": "layers-101"}
+    assert image.config["ExposedPorts"] == {"8080/tcp": {}}
+    assert image.config["Cmd"] == ["sh", "-c", "cat /app/hello.txt"]
+
+
+def test_the_engine_and_its_saved_archive_give_the_same_image(built_images, saved_images):
+    [from_engine] = ingest(f"docker-daemon:{built_images['multistage']}")
+    [from_archive] = ingest(f"docker-archive:{saved_images['multistage']}")
+
+    assert from_archive.pk == from_engine.pk
+    assert Image.objects.count() == 1
+
+
+@pytest.mark.parametrize("name", ["teaching", "sibling", "multistage"])
+def test_layer_sizes_and_entry_counts_match_dive(name, saved_images, dive, tmp_path):
+    [image] = ingest(f"docker-archive:{saved_images[name]}")
+    report = dive_json(saved_images[name], tmp_path / "dive.json")
+
+    ours = [
+        (il.layer.diff_id, il.layer.size, il.layer.entry_count) for il in image.layers_in_order()
+    ]
+    theirs = [
+        (layer["digestId"], layer["sizeBytes"], len(layer["fileList"])) for layer in report["layer"]
+    ]
+    assert ours == theirs
+    assert image.size == report["image"]["sizeBytes"]
+
+
+def test_each_layer_is_classified_against_the_layers_below(built_images):
+    [image] = ingest(f"docker-daemon:{built_images['teaching']}")
+
+    def changes(step_text: str) -> dict[str, tuple[str, str]]:
+        il = _layer_by_step(image, step_text)
+        return {c.path: (c.kind, c.detail) for c in Change.objects.filter(chain=il.chain)}
+
+    created = changes("mkdir -p /app/data /app/cache")
+    assert created["app/data/blob.bin"] == ("A", "")
+    assert created["app/cache/big.tmp"] == ("A", "")
+
+    removed = changes("rm -rf /app/cache")
+    assert removed["app/cache"][0] == "D"
+    assert removed["app/cache/big.tmp"][0] == "D"
+    assert removed["app/cache/small.tmp"][0] == "D"
+    assert removed["app/data/config.txt"] == ("M", "c")
+
+    assert changes("chmod 600")["app/data/blob.bin"] == ("M", "m")
+    assert changes("rm /app/data/blob.bin")["app/data/blob.bin"] == ("D", "w")
+    assert changes("COPY")["app/hello.txt"] == ("A", "")
+
+
+def test_the_merged_filesystem_of_any_layer_can_be_read_back(built_images):
+    [image] = ingest(f"docker-daemon:{built_images['teaching']}")
+    before_rm = _layer_by_step(image, "mkdir -p /app/data /app/cache").chain
+    final = image.top_chain
+
+    assert "app/cache/big.tmp" in filesystem.merged_files(before_rm)
+    files = filesystem.merged_files(final)
+    assert "app/cache/big.tmp" not in files
+    assert "app/data/blob.bin" not in files
+    assert files["app/data/config.txt"].size == 4
+    assert files["app/hello.txt"].kind == "A"
+    assert files["bin/busybox"].depth == 0
+
+
+def test_an_image_sharing_a_base_indexes_only_its_new_layers(built_images):
+    [teaching] = ingest(f"docker-daemon:{built_images['teaching']}")
+    before = set(Layer.objects.values_list("diff_id", flat=True))
+    [sibling] = ingest(f"docker-daemon:{built_images['sibling']}")
+    added = set(Layer.objects.values_list("diff_id", flat=True)) - before
+
+    sibling_layers = [il.layer.diff_id for il in sibling.layers_in_order()]
+    base = teaching.layers_in_order().first().layer.diff_id
+    assert sibling_layers[0] == base
+    assert added == set(sibling_layers[1:])
+
+
+def test_a_multi_stage_build_ships_only_the_final_stage(built_images):
+    [image] = ingest(f"docker-daemon:{built_images['multistage']}")
+    files = filesystem.merged_files(image.top_chain)
+
+    assert "usr/local/bin/artifact" in files
+    assert not any(path.startswith("src/") for path in files)
+    assert image.config["User"] == "1000"
+
+
+def test_an_image_the_engine_does_not_have_is_a_clear_error(docker_engine):
+    with pytest.raises(IngestError, match="the Docker engine has no image lv/absent:9"):
+        ingest("docker-daemon:lv/absent:9")
+    assert Image.objects.count() == 0
