@@ -26,7 +26,7 @@ import time
 from collections import namedtuple
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from layerviz.lib import names, oci
@@ -92,10 +92,8 @@ def ingest(
     try:
         with open_source(spec, options) as source:
             return run.ingest(source)
-    except IngestError:
-        run.undo()
-        raise
-    except Exception:
+    except BaseException:
+        # Interrupted or failed: leave the visible index as it was.
         run.undo()
         raise
 
@@ -314,8 +312,8 @@ class _Run:
                 try:
                     with transaction.atomic():
                         Layer.objects.filter(pk=staging.pk).update(diff_id=scan.diff_id)
-                except Exception:
-                    continue
+                except IntegrityError:
+                    continue  # another worker just gave a layer this diff_id: look again
                 staging.diff_id = scan.diff_id
                 self._publish_layer(staging, scan)
                 return scan, staging.pk, None
@@ -534,7 +532,7 @@ class _Run:
                 )
             )
             _delete_layers([pk for pk in self.created_layers if pk not in used])
-        except Exception:
+        except Exception:  # never hide the error that made us undo
             log.exception("could not clean up after a failed ingest")
 
 
