@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import plotly
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,6 +32,8 @@ def envint(name: str, default: int) -> int:
 
 
 DATA_DIR = Path(os.environ.get("LAYERVIZ_DATA_DIR", BASE_DIR / "var"))
+# The database, uploads and collected static files live here; whitenoise wants STATIC_ROOT.
+(DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
 # The default key only suits a machine nobody else reaches; set SECRET_KEY anywhere else.
@@ -38,6 +41,7 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "layerviz-local-only-not-secret")
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +53,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "layerviz.images.apps.ImagesConfig",
+    "layerviz.explorer.apps.ExplorerConfig",
 ]
 
 MIDDLEWARE = [
@@ -120,11 +125,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# plotly.js is served from the plotly package itself: no copy in the repo, no CDN.
+STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(plotly.__file__).parent / "package_data")]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = DATA_DIR / "uploads"
+FILE_UPLOAD_HANDLERS = ["layerviz.explorer.uploads.CappedUploadHandler"]
 
 LOGIN_URL = "/admin/login/"
 

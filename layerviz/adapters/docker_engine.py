@@ -93,7 +93,15 @@ def image_save(*, ref: str) -> Iterator[bytes]:
     return guarded()
 
 
+@functools.cache
+def _quick_client() -> docker.DockerClient:
+    try:
+        return docker.from_env(timeout=5)
+    except docker.errors.DockerException as exc:
+        raise SourceError(f"cannot reach the Docker engine at {_where()}: {_reason(exc)}") from None
+
+
 def images_list() -> list[dict[str, Any]]:
-    """The engine's images (for the "add image" form), newest first."""
-    items = _call("the image list", client().api.images)
+    """The engine's images (for the "add image" form), newest first; gives up after seconds."""
+    items = _call("the image list", _quick_client().api.images)
     return sorted(items, key=lambda i: i.get("Created", 0), reverse=True)

@@ -74,8 +74,13 @@ def ingest(
     tag: str | None = None,
     options: SourceOptions | None = None,
     progress: Progress | None = None,
+    label: str | None = None,
 ) -> list[Image]:
-    """Ingest every image ``spec`` names (usually one) and return them."""
+    """Ingest every image ``spec`` names (usually one) and return them.
+
+    ``label`` is what to record as the image's source when ``spec`` is not meaningful to a
+    person (an uploaded archive's temporary path).
+    """
     options = options or SourceOptions()
     if platform:
         try:
@@ -88,7 +93,7 @@ def ingest(
             extra_names.append(refs.normalize(tag))
         except ValueError as exc:
             raise IngestError(f"--tag: {exc}") from None
-    run = _Run(progress or Progress(), extra_names)
+    run = _Run(progress or Progress(), extra_names, label)
     try:
         with open_source(spec, options) as source:
             return run.ingest(source)
@@ -99,8 +104,9 @@ def ingest(
 
 
 class _Run:
-    def __init__(self, progress: Progress, extra_names: list[str]) -> None:
+    def __init__(self, progress: Progress, extra_names: list[str], label: str | None) -> None:
         self.progress = progress
+        self.label = label
         self.extra_names = extra_names
         self.owner = claims.new_owner()
         self.created_layers: list[int] = []
@@ -406,7 +412,7 @@ class _Run:
         with transaction.atomic():
             row, created = Image.objects.get_or_create(
                 digest=image.manifest_digest,
-                defaults=_image_fields(image, source, layers, chains),
+                defaults=_image_fields(image, self.label or source.spec, layers, chains),
             )
             if created:
                 ImageLayer.objects.bulk_create(
@@ -568,7 +574,7 @@ def parse_time(text: str) -> dt.datetime | None:
 
 
 def _image_fields(
-    image: ResolvedImage, source: Source, layers: dict[str, Layer], chains: list[Chain]
+    image: ResolvedImage, source: str, layers: dict[str, Layer], chains: list[Chain]
 ) -> dict:
     config = image.config
     return {
@@ -587,5 +593,5 @@ def _image_fields(
         "compressed_size": sum(layer.descriptor.size for layer in image.layers),
         "layer_count": len(image.layers),
         "top_chain": chains[-1] if chains else None,
-        "source": source.spec,
+        "source": source,
     }

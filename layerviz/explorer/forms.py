@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from layerviz.lib import reference as refs
+from layerviz.lib.oci import Platform
+
+
+class AddImageForm(forms.Form):
+    KINDS = [
+        ("registry", _("Pull from a registry")),
+        ("engine", _("From the local Docker engine")),
+        ("upload", _("Upload an archive")),
+    ]
+    kind = forms.ChoiceField(choices=KINDS, initial="registry", widget=forms.RadioSelect)
+    reference = forms.CharField(
+        label=_("Image reference"),
+        required=False,
+        max_length=400,
+        widget=forms.TextInput(
+            attrs={"placeholder": "python:3.12-slim", "autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+    platform = forms.CharField(
+        label=_("Platform"),
+        required=False,
+        max_length=60,
+        help_text=_("os/arch[/variant]; empty means this machine's"),
+        widget=forms.TextInput(attrs={"placeholder": "linux/arm64"}),
+    )
+    username = forms.CharField(label=_("Registry user"), required=False, max_length=200)
+    password = forms.CharField(
+        label=_("Password or token"), required=False, widget=forms.PasswordInput
+    )
+    insecure = forms.BooleanField(label=_("Allow plain HTTP"), required=False)
+    pull = forms.BooleanField(label=_("Let the engine pull it first"), required=False)
+    archive = forms.FileField(
+        label=_("docker save or OCI archive (.tar, .tar.gz)"),
+        required=False,
+        allow_empty_file=False,
+    )
+    tag = forms.CharField(label=_("Also name it"), required=False, max_length=400)
+
+    def clean_platform(self) -> str:
+        value = self.cleaned_data["platform"].strip()
+        if value:
+            try:
+                Platform.parse(value)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean_tag(self) -> str:
+        value = self.cleaned_data["tag"].strip()
+        if value:
+            try:
+                refs.parse(value)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if kind in ("registry", "engine"):
+            ref = (data.get("reference") or "").strip()
+            if not ref:
+                self.add_error(
+                    "reference", _("Give the image to read, for example python:3.12-slim.")
+                )
+            elif kind == "registry":
+                try:
+                    refs.parse(ref)
+                except ValueError as exc:
+                    self.add_error("reference", str(exc))
+            data["reference"] = ref
+        if kind == "upload" and not data.get("archive"):
+            self.add_error("archive", _("Choose an archive file to upload."))
+        return data

@@ -1,0 +1,128 @@
+"""Formatting for the explorer pages: sizes, digests, instructions, change kinds."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.formats import number_format
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from layerviz.lib import instructions
+
+register = template.Library()
+
+UNITS = ("B", "kB", "MB", "GB", "TB")
+COPY_ICON = (
+    '<svg aria-hidden="true" width="13" height="13" viewBox="0 0 16 16"><rect x="5" y="5" width="9" '
+    'height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M11 3.5V3a1 1 0 '
+    '0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>'
+)
+
+
+def human_bytes(n: int | float | None) -> str:
+    """Decimal units, like the docker CLI and dive: 1.2 MB."""
+    if n is None:
+        return "–"
+    value = float(n)
+    negative = value < 0
+    value = abs(value)
+    for unit in UNITS:
+        if value < 1000 or unit == UNITS[-1]:
+            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return f"-{text}" if negative else text
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+@register.filter
+def bytes_(n: int | None) -> str:
+    """A size in human units, the exact number of bytes on hover."""
+    if n is None:
+        return "–"
+    exact = _("%(count)s bytes") % {"count": number_format(n, force_grouping=True)}
+    return format_html('<span class="size" title="{}">{}</span>', exact, human_bytes(n))
+
+
+@register.filter
+def human(n: int | None) -> str:
+    return human_bytes(n)
+
+
+@register.filter
+def short_digest(digest: str, length: int = 12) -> str:
+    algorithm, _sep, encoded = (digest or "").partition(":")
+    return f"{algorithm}:{encoded[:length]}" if encoded else digest
+
+
+@register.simple_tag
+def digest(value: str, length: int = 12) -> str:
+    """A shortened digest with the full one on hover and a copy button."""
+    if not value:
+        return ""
+    return format_html(
+        '<span class="digest"><code title="{}">{}</code>'
+        '<button type="button" class="copy" data-copy="{}" aria-label="{}">'
+        + COPY_ICON
+        + "</button></span>",
+        value,
+        short_digest(value, length),
+        value,
+        _("Copy %(digest)s") % {"digest": value},
+    )
+
+
+@register.filter
+def instruction(created_by: str) -> str:
+    return instructions.clean_instruction(created_by)
+
+
+@register.filter
+def keyword(text: str) -> str:
+    return instructions.keyword(text)
+
+
+@register.filter
+def mode_string(mode: int, type_: str) -> str:
+    """``drwxr-xr-x``-style permissions."""
+    first = {"5": "d", "2": "l", "1": "h", "3": "c", "4": "b", "6": "p"}.get(type_, "-")
+    bits = ""
+    for shift, (r, w, x) in ((6, "rwx"), (3, "rwx"), (0, "rwx")):
+        part = (mode >> shift) & 7
+        bits += (r if part & 4 else "-") + (w if part & 2 else "-") + (x if part & 1 else "-")
+    return first + bits
+
+
+@register.simple_tag
+def panel_query(state, **changes: object) -> str:
+    """The query string of the image page with some of the panel state changed."""
+    return state.query(**changes)
+
+
+KIND_LABELS = {
+    "A": ("A", gettext_lazy("added")),
+    "M": ("M", gettext_lazy("modified")),
+    "D": ("D", gettext_lazy("deleted")),
+    "U": ("·", gettext_lazy("unchanged")),
+}
+DETAILS = {
+    "c": gettext_lazy("content changed"),
+    "t": gettext_lazy("type changed"),
+    "m": gettext_lazy("metadata only"),
+    "i": gettext_lazy("identical copy"),
+    "p": gettext_lazy("parent of a change"),
+    "w": gettext_lazy("by a whiteout"),
+    "o": gettext_lazy("by an opaque directory"),
+    "r": gettext_lazy("replaced"),
+}
+
+
+@register.inclusion_tag("explorer/_kind.html")
+def kind_badge(row, state=None) -> dict:
+    """Letter and word, never colour alone. In the merged view, rows from lower layers are
+    unchanged by the selected layer whatever they were when written."""
+    own = state is None or row.depth == state.layer
+    kind = row.kind if own or state.mode != "merged" else "U"
+    letter, word = KIND_LABELS[kind]
+    detail = DETAILS.get(row.detail, "") if own else ""
+    return {"kind": kind, "letter": letter, "word": word, "detail": detail}

@@ -1,0 +1,46 @@
+"""Uploaded archives: streamed to disk under a size cap, never extracted.
+
+Django already streams large uploads to temporary files; ``CappedUploadHandler`` stops a
+request as soon as it passes ``LAYERVIZ_MAX_UPLOAD_BYTES`` instead of after writing it all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
+
+
+class CappedUploadHandler(TemporaryFileUploadHandler):
+    def __init__(self, request=None) -> None:
+        super().__init__(request)
+        self.received = 0
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if content_length and content_length > settings.LAYERVIZ_MAX_UPLOAD_BYTES + 1024 * 1024:
+            raise StopUpload(connection_reset=True)
+        return None
+
+    def receive_data_chunk(self, raw_data: bytes, start: int):
+        self.received += len(raw_data)
+        if self.received > settings.LAYERVIZ_MAX_UPLOAD_BYTES:
+            raise StopUpload(connection_reset=True)
+        return super().receive_data_chunk(raw_data, start)
+
+
+def save_upload(upload: UploadedFile) -> str:
+    """Move an uploaded archive where the worker can read it; returns its path."""
+    folder = settings.MEDIA_ROOT
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.tar"
+    with open(path, "wb") as out:
+        if hasattr(upload, "temporary_file_path"):
+            with open(upload.temporary_file_path(), "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+        else:
+            for chunk in upload.chunks():
+                out.write(chunk)
+    return str(path)

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "explorer"
+
+urlpatterns = [
+    path("", views.images, name="images"),
+    path("add", views.add_image, name="add"),
+    path("engine-images", views.engine_images, name="engine-images"),
+    path("jobs/<int:pk>", views.job, name="job"),
+    path("find", views.find, name="find"),
+    path("images/<str:digest>/", views.image, name="image"),
+    path("images/<str:digest>/tree", views.tree, name="tree"),
+    path("images/<str:digest>/file", views.file_history, name="file"),
+    path("images/<str:digest>/delete", views.delete_image, name="delete"),
+]

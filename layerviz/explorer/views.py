@@ -1,0 +1,386 @@
+"""The explorer: the image list, an image's layer stack and files, one file's history.
+
+One view and one template per page; the parts htmx swaps are partials of the page template,
+rendered alone when the request comes from htmx. Every selection is in the query string, so a
+link reproduces the view and the pages work without JavaScript.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from layerviz import charts
+from layerviz.adapters import docker_engine
+from layerviz.images import filesystem, store
+from layerviz.images.lookup import ImageNotFound, find_image
+from layerviz.images.models import Image, IngestJob, JobState
+from layerviz.images.tasks import enqueue
+from layerviz.lib.errors import SourceError
+from layerviz.lib.instructions import clean_instruction, keyword
+
+from .forms import AddImageForm
+from .uploads import save_upload
+
+KINDS = ("A", "M", "D", "U")
+KIND_CHOICES = [
+    ("A", gettext_lazy("added")),
+    ("M", gettext_lazy("modified")),
+    ("D", gettext_lazy("deleted")),
+    ("U", gettext_lazy("unchanged")),
+]
+
+
+def write_access(view):
+    """Write actions may be limited to logged-in users (``LAYERVIZ_REQUIRE_LOGIN_TO_WRITE``)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _get_image_or_404(digest: str) -> Image:
+    image = Image.objects.filter(digest=digest).select_related("top_chain").first()
+    if image is None:
+        raise Http404(_("No indexed image has the digest %(digest)s.") % {"digest": digest})
+    return image
+
+
+# --- the image list ----------------------------------------------------------------------
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def images(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    found = Image.objects.with_names().order_by("-indexed_at")
+    if query:
+        found = found.filter(
+            Q(references__display__icontains=query)
+            | Q(digest__icontains=query)
+            | Q(image_id__icontains=query)
+        ).distinct()
+    page = Paginator(found, 50).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "query": query,
+        "form": AddImageForm(),
+        "jobs": IngestJob.objects.filter(state__in=[JobState.QUEUED, JobState.RUNNING])[:20],
+        "max_upload": settings.LAYERVIZ_MAX_UPLOAD_BYTES,
+    }
+    template = "explorer/images.html"
+    if request.htmx and request.htmx.target == "image-list":
+        template += "#image-list"
+    return render(request, template, context)
+
+
+@require_GET
+def engine_images(request: HttpRequest) -> HttpResponse:
+    """The local engine's images for the "add" form; loaded after the page, never blocking it."""
+    try:
+        items = docker_engine.images_list()
+        problem = ""
+    except SourceError as exc:
+        items, problem = [], str(exc)
+    tags = sorted(
+        {tag for item in items for tag in (item.get("RepoTags") or []) if tag != "<none>:<none>"}
+    )
+    return render(
+        request,
+        "explorer/images.html#engine-images",
+        {"engine_tags": tags, "engine_problem": problem},
+    )
+
+
+@require_POST
+@write_access
+def add_image(request: HttpRequest) -> HttpResponse:
+    form = AddImageForm(request.POST, request.FILES)
+    if not form.is_valid():
+        if request.htmx:
+            return render(request, "explorer/images.html#add-form", {"form": form}, status=422)
+        found = Image.objects.with_names().order_by("-indexed_at")
+        context = {"page": Paginator(found, 50).get_page(1), "form": form, "jobs": [], "query": ""}
+        return render(request, "explorer/images.html", context, status=422)
+    data = form.cleaned_data
+    upload = ""
+    if data["kind"] == "upload":
+        upload = save_upload(data["archive"])
+        source = f"docker-archive:{upload}"
+        options = {"label": f"upload:{data['archive'].name}"}
+    elif data["kind"] == "engine":
+        source = f"docker-daemon:{data['reference']}"
+        options = {"pull": data["pull"]}
+    else:
+        source = f"docker://{data['reference']}"
+        options = {
+            "insecure": data["insecure"],
+            "username": data["username"],
+            "password": data["password"],
+        }
+    options["tag"] = data.get("tag") or ""
+    job = enqueue(source, platform=data.get("platform") or "", options=options, upload=upload)
+    if request.htmx:
+        return render(request, "explorer/_job.html", {"job": job})
+    return redirect("explorer:job", pk=job.pk)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def job(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(IngestJob, pk=pk)
+    template = "explorer/_job.html" if request.htmx else "explorer/job.html"
+    return render(request, template, {"job": job})
+
+
+@require_POST
+@write_access
+def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
+    image = _get_image_or_404(digest)
+    name = str(image)
+    store.delete_image(image)
+    messages.success(
+        request, _("Deleted %(name)s. Layers other images use were kept.") % {"name": name}
+    )
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("explorer:images"))
+    return redirect("explorer:images")
+
+
+@require_GET
+def find(request: HttpRequest) -> HttpResponse:
+    """``/find?ref=python:3.12`` — any reference or digest, to the image's page."""
+    ref = request.GET.get("ref", "")
+    try:
+        image = find_image(ref)
+    except ImageNotFound as exc:
+        raise Http404(str(exc)) from None
+    return redirect("explorer:image", digest=image.digest)
+
+
+# --- one image ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class PanelState:
+    """What the layer panel shows; all of it lives in the query string."""
+
+    layer: int
+    mode: str
+    path: str
+    sort: str
+    kinds: list[str]
+    q: str
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, layer_count: int) -> PanelState:
+        try:
+            layer = int(request.GET.get("layer", layer_count - 1))
+        except ValueError:
+            layer = layer_count - 1
+        layer = min(max(layer, 0), max(layer_count - 1, 0))
+        mode = request.GET.get("mode", filesystem.LAYER)
+        if mode not in (filesystem.LAYER, filesystem.MERGED):
+            mode = filesystem.LAYER
+        sort = request.GET.get("sort", "name")
+        if sort not in ("name", "size"):
+            sort = "name"
+        kinds = [k for k in request.GET.getlist("kind") if k in KINDS]
+        return cls(
+            layer=layer,
+            mode=mode,
+            path=request.GET.get("path", "").strip("/"),
+            sort=sort,
+            kinds=kinds,
+            q=request.GET.get("q", "").strip(),
+        )
+
+    def query(self, **changes: object) -> str:
+        state = dataclasses.replace(self, **changes)
+        params: list[tuple[str, object]] = [("layer", state.layer), ("mode", state.mode)]
+        if state.path:
+            params.append(("path", state.path))
+        if state.sort != "name":
+            params.append(("sort", state.sort))
+        params.extend(("kind", k) for k in state.kinds)
+        if state.q:
+            params.append(("q", state.q))
+        return urlencode(params)
+
+
+@dataclasses.dataclass
+class StackRow:
+    index: int  # history index
+    instruction: str
+    keyword: str
+    created: str
+    layer: object | None  # ImageLayer
+    position: int | None
+
+    @property
+    def rest(self) -> str:
+        """The instruction without its keyword (the keyword is shown as a badge)."""
+        return self.instruction[len(self.keyword) :].strip() if self.keyword else self.instruction
+
+
+def _stack(image: Image) -> tuple[list[StackRow], list]:
+    """History steps in build order, each with the layer it made; metadata steps stay as rows
+    without a layer. Layers the history does not account for (no history, or history that does
+    not match the layers) come first, in layer order, without an instruction."""
+    image_layers = list(image.layers_in_order())
+    rows: list[StackRow] = []
+    placed = set()
+    for step in image.history.all():
+        il = image_layers[step.position] if step.position is not None else None
+        text = clean_instruction(step.created_by) or step.comment
+        rows.append(StackRow(step.index, text, keyword(text), step.created, il, step.position))
+        if step.position is not None:
+            placed.add(step.position)
+    unplaced = [
+        StackRow(-1, "", "", "", il, il.position)
+        for il in image_layers
+        if il.position not in placed
+    ]
+    return unplaced + rows, image_layers
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def image(request: HttpRequest, digest: str) -> HttpResponse:
+    image = _get_image_or_404(digest)
+    stack, image_layers = _stack(image)
+    state = PanelState.from_request(request, len(image_layers))
+    context = {
+        "image": image,
+        "stack": stack,
+        "state": state,
+        "image_layers": image_layers,
+        "kind_choices": KIND_CHOICES,
+        "max_layer_size": max((il.layer.size for il in image_layers), default=0) or 1,
+    }
+    context.update(_panel(image, image_layers, state))
+    if request.htmx and request.htmx.target == "layer-panel":
+        return render(request, "explorer/image.html#layer-panel", context)
+    context["size_chart"] = charts.layer_sizes(image, image_layers)
+    context["references"] = list(image.references.all())
+    return render(request, "explorer/image.html", context)
+
+
+def _panel(image: Image, image_layers: list, state: PanelState) -> dict:
+    if not image_layers:
+        return {"selected": None}
+    chains = [il.chain for il in image_layers]
+    selected = image_layers[state.layer]
+    context: dict = {"selected": selected, "chains": chains}
+    if state.q:
+        rows, total = filesystem.search(chains, state.layer, state.mode, state.q)
+        context.update(search_rows=rows, search_total=total)
+    else:
+        context["tree"], context["tree_more"] = _expanded_tree(chains, state)
+    context["treemap"] = charts.treemap(chains, state.layer, state.mode)
+    return context
+
+
+@dataclasses.dataclass
+class TreeNode:
+    row: object
+    children: list[TreeNode] | None  # None: not expanded
+    more: int = 0  # children not shown on this page
+
+
+def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]:
+    """The root listing with every directory on ``state.path`` expanded, so that a link to a
+    deep path shows the same tree a person had clicked open."""
+    wanted = state.path.split("/") if state.path else []
+
+    def level(directory: str, depth: int) -> tuple[list[TreeNode], int]:
+        rows, total = filesystem.listing(
+            chains, state.layer, state.mode, directory, sort=state.sort, kinds=set(state.kinds)
+        )
+        nodes = []
+        for row in rows:
+            children = None
+            if depth < len(wanted) and row.name == wanted[depth] and row.type == "5":
+                children, more = level(row.path, depth + 1)
+                nodes.append(TreeNode(row, children, more))
+                continue
+            nodes.append(TreeNode(row, children))
+        return nodes, total - len(rows)
+
+    return level("", 0)
+
+
+@require_GET
+def tree(request: HttpRequest, digest: str) -> HttpResponse:
+    """The children of one directory (lazy expansion in place)."""
+    image = _get_image_or_404(digest)
+    image_layers = list(image.layers_in_order())
+    state = PanelState.from_request(request, len(image_layers))
+    if not image_layers:
+        raise Http404(_("This image has no layers."))
+    chains = [il.chain for il in image_layers]
+    try:
+        offset = max(int(request.GET.get("offset", 0)), 0)
+    except ValueError:
+        offset = 0
+    rows, total = filesystem.listing(
+        chains,
+        state.layer,
+        state.mode,
+        state.path,
+        sort=state.sort,
+        kinds=set(state.kinds),
+        offset=offset,
+    )
+    nodes = [TreeNode(row, None) for row in rows]
+    context = {
+        "image": image,
+        "state": state,
+        "nodes": nodes,
+        "more": max(total - offset - len(rows), 0),
+        "next_offset": offset + len(rows),
+        "directory": state.path,
+    }
+    return render(request, "explorer/_tree.html", context)
+
+
+@require_GET
+def file_history(request: HttpRequest, digest: str) -> HttpResponse:
+    image = _get_image_or_404(digest)
+    path = request.GET.get("path", "").strip("/")
+    image_layers = list(image.layers_in_order())
+    chains = [il.chain for il in image_layers]
+    rows = filesystem.path_history(chains, path) if path else []
+    steps = {step.position: step for step in image.history.all() if step.position is not None}
+    history = [
+        {"row": row, "layer": image_layers[row.depth], "step": steps.get(row.depth)} for row in rows
+    ]
+    return render(
+        request,
+        "explorer/file.html",
+        {"image": image, "path": path, "history": history, "parents": _breadcrumbs(path)},
+    )
+
+
+def _breadcrumbs(path: str) -> list[tuple[str, str]]:
+    parts = path.split("/") if path else []
+    return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]

@@ -1,0 +1,127 @@
+// layerviz: the little JavaScript the pages need. Everything works without it; this adds
+// charts, keyboard navigation, in-place tree collapsing, copy buttons and form niceties.
+(function () {
+  "use strict";
+
+  // --- charts: every [data-chart] names a json_script holding a plotly figure -------------
+  function drawCharts(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.drawn) return;
+      var source = document.getElementById(el.dataset.chart);
+      if (!source) return;
+      var fig = JSON.parse(source.textContent);
+      if (!fig) return;
+      el.dataset.drawn = "1";
+      Plotly.newPlot(el, fig.data, fig.layout, { displayModeBar: false, responsive: true });
+      if (el.hasAttribute("data-chart-layers")) {
+        el.on("plotly_click", function (event) {
+          var position = event.points[0].customdata[0];
+          var link = document.querySelector('.layer-link[data-layer="' + position + '"]');
+          if (link) link.click();
+        });
+      }
+    });
+  }
+
+  // --- copy buttons -------------------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button.copy[data-copy]");
+    if (!button) return;
+    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+      button.classList.add("copied");
+      setTimeout(function () { button.classList.remove("copied"); }, 1200);
+    });
+  });
+
+  // --- the selected layer follows clicks (only the panel is swapped, not the stack) ---------
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest(".layer-link");
+    if (!link) return;
+    document.querySelectorAll(".layer-row.selected").forEach(function (row) {
+      row.classList.remove("selected");
+      row.querySelector(".layer-link").removeAttribute("aria-current");
+    });
+    link.closest(".layer-row").classList.add("selected");
+    link.setAttribute("aria-current", "true");
+  });
+
+  // --- tree: a second click on an open directory closes it, without a request --------------
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-dir]");
+    if (!link) return;
+    var item = link.closest("li[role=treeitem]");
+    if (item && item.getAttribute("aria-expanded") === "true") {
+      event.preventDefault();
+      event.stopPropagation();
+      item.setAttribute("aria-expanded", "false");
+      var group = item.querySelector(":scope > ul");
+      if (group) group.innerHTML = "";
+    }
+  }, true);
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.matches("li[role=treeitem] > ul")) {
+      target.parentElement.setAttribute("aria-expanded", "true");
+    }
+  });
+
+  // --- keyboard: arrows move through layers and tree rows -----------------------------------
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    var layerLink = event.target.closest(".layer-link");
+    if (layerLink && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
+      var links = Array.from(document.querySelectorAll(".layer-link"));
+      var next = links[links.indexOf(layerLink) + (event.key === "ArrowDown" ? 1 : -1)];
+      if (next) {
+        event.preventDefault();
+        next.focus();
+        next.click();
+      }
+      return;
+    }
+    var treeLink = event.target.closest(".tree .name");
+    if (!treeLink) return;
+    var rows = Array.from(document.querySelectorAll(".tree .name"));
+    var index = rows.indexOf(treeLink);
+    var item = treeLink.closest("li[role=treeitem]");
+    var expanded = item && item.getAttribute("aria-expanded");
+    if (event.key === "ArrowDown" && rows[index + 1]) { event.preventDefault(); rows[index + 1].focus(); }
+    else if (event.key === "ArrowUp" && rows[index - 1]) { event.preventDefault(); rows[index - 1].focus(); }
+    else if (event.key === "ArrowRight" && expanded === "false") { event.preventDefault(); treeLink.click(); }
+    else if (event.key === "ArrowLeft") {
+      event.preventDefault();
+      if (expanded === "true") { treeLink.click(); return; }
+      var parent = item && item.parentElement.closest("li[role=treeitem]");
+      if (parent) parent.querySelector(":scope > .node .name").focus();
+    }
+  });
+
+  // --- forms --------------------------------------------------------------------------------
+  function showKinds(form) {
+    var chosen = form.querySelector("input[name=kind]:checked");
+    if (!chosen) return;
+    form.querySelectorAll("[data-kinds]").forEach(function (el) {
+      el.hidden = el.dataset.kinds.split(" ").indexOf(chosen.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+    if (event.target.matches("#add-form input[name=kind]")) showKinds(event.target.form);
+    var fill = event.target.closest("select[data-fill]");
+    if (fill && fill.value) document.querySelector(fill.dataset.fill).value = fill.value;
+  });
+
+  function init(root) {
+    document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
+    var form = document.getElementById("add-form");
+    if (form) showKinds(form);
+    drawCharts(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.htmx) htmx.onLoad(init); else init(document);
+  });
+  window.addEventListener("load", function () { drawCharts(document); });
+})();
