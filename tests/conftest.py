@@ -7,6 +7,8 @@ import pytest
 
 from . import components, engine
 
+pytest_plugins = ["tests.registries"]
+
 ARTIFACTS = Path(os.environ.get("LAYERVIZ_TEST_ARTIFACTS", components.ROOT / "test-artifacts"))
 
 
