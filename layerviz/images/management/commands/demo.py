@@ -1,0 +1,25 @@
+"""``python manage.py demo`` — index the demo images, once (nothing happens if any image exists)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from layerviz import demo
+from layerviz.images.ingest import ingest
+from layerviz.images.models import Image
+
+
+class Command(BaseCommand):
+    help = "Index a few small generated images that show how layers work."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="index them even if images exist")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        if Image.objects.exists() and not opts["force"]:
+            return
+        for path in demo.write_archives(settings.DATA_DIR / "demo"):
+            for image in ingest(f"docker-archive:{path}", label=f"demo:{path.name}"):
+                names = ", ".join(r.display for r in image.references.all())
+                self.stdout.write(f"demo image {names}")

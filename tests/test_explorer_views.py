@@ -1,0 +1,280 @@
+"""The explorer pages and their htmx fragments, without a browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from django.test import Client
+from django.urls import reverse
+
+from layerviz.images.ingest import ingest
+from layerviz.images.models import Image, Layer
+from layerviz.lib import synth
+from layerviz.lib.synth import Step, file, whiteout
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def soup(response) -> BeautifulSoup:
+    return BeautifulSoup(response.content.decode(), "html.parser")
+
+
+def _image(
+    tmp_path: Path, name: str, layers: list[bytes], history: list[Step] | None = None
+) -> Image:
+    path = synth.write_docker_archive(
+        tmp_path / f"{name.replace('/', '_').replace(':', '_')}.tar",
+        [synth.Image(layers=layers, history=history, tags=[name], cmd=["sh"])],
+        layout="docker25",
+    )
+    [image] = ingest(f"docker-archive:{path}")
+    return image
+
+
+@pytest.fixture
+def app_image(tmp_path) -> Image:
+    return _image(
+        tmp_path,
+        "lv/app:1.0",
+        [
+            synth.layer([file("bin/sh", b"x" * 3000, mode=0o755), file("etc/passwd", b"root\n")]),
+            synth.layer([file("app/main.py", b"print(1)\n"), file("app/cache/blob", b"y" * 5000)]),
+            synth.layer([whiteout("app/cache"), file("etc/passwd", b"root\napp\n")]),
+        ],
+        [
+            Step("ADD rootfs /"),
+            Step("ENV A=1", empty_layer=True),
+            Step("COPY . /app"),
+            Step("RUN /bin/sh -c rm -rf /app/cache"),
+        ],
+    )
+
+
+def test_the_image_list_shows_every_image_with_its_name_and_size(client: Client, app_image):
+    page = soup(client.get(reverse("explorer:images")))
+
+    rows = page.select("table.images tbody tr")
+    assert len(rows) == 1
+    link = rows[0].select_one("a.image-name")
+    assert link.get_text(strip=True) == "lv/app:1.0"
+    assert link["href"] == reverse("explorer:image", args=[app_image.digest])
+    assert rows[0].select_one(".size")["title"].endswith("bytes")
+
+
+def test_searching_the_list_returns_only_the_list_fragment_to_htmx(
+    client: Client, app_image, tmp_path
+):
+    _image(tmp_path, "lv/other:2", [synth.layer([file("x", b"1")])])
+
+    response = client.get(
+        reverse("explorer:images"), {"q": "other"}, HTTP_HX_TARGET="image-list", **HTMX
+    )
+    fragment = soup(response)
+
+    assert fragment.select_one("html") is None
+    assert [a.get_text(strip=True) for a in fragment.select("a.image-name")] == ["lv/other:2"]
+    assert response["Vary"] and "HX-Request" in response["Vary"]
+
+
+def test_the_image_page_lists_history_steps_with_metadata_steps_as_thin_rows(
+    client: Client, app_image
+):
+    page = soup(client.get(reverse("explorer:image", args=[app_image.digest])))
+
+    layer_rows = page.select(".stack .layer-row")
+    meta_rows = page.select(".stack .meta-row")
+    assert len(layer_rows) == 3
+    assert [r.select_one(".kw").get_text(strip=True) for r in meta_rows] == ["ENV"]
+    assert layer_rows[2].select_one(".kw").get_text(strip=True) == "RUN"
+    assert layer_rows[2].select_one(".cmd").get_text(strip=True) == "rm -rf /app/cache"
+    assert "selected" in layer_rows[2]["class"]  # the top layer is selected by default
+    assert page.select_one("#size-chart-data") is not None
+
+
+def test_selecting_a_layer_with_htmx_returns_only_the_panel(client: Client, app_image):
+    url = reverse("explorer:image", args=[app_image.digest])
+    response = client.get(url, {"layer": 1, "mode": "layer"}, HTTP_HX_TARGET="layer-panel", **HTMX)
+    fragment = soup(response)
+
+    assert fragment.select_one(".stack") is None
+    assert fragment.select_one("#layer-panel h2").get_text(strip=True) == "Layer #2"
+    names = [a.get_text(strip=True) for a in fragment.select(".tree .name")]
+    assert names == ["app/"]
+
+
+def test_the_same_url_without_htmx_renders_the_whole_page_with_that_layer(
+    client: Client, app_image
+):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 1, "mode": "layer", "path": "app"}))
+
+    assert page.select_one(".stack") is not None
+    assert page.select_one("#layer-panel h2").get_text(strip=True) == "Layer #2"
+    # The path in the URL is opened in the tree, so a shared link shows the same view.
+    names = [a.get_text(strip=True) for a in page.select(".tree .name")]
+    assert names == ["app/", "cache/", "main.py"]
+
+
+def test_a_deleted_directory_is_marked_deleted_with_the_layer_that_added_it(
+    client: Client, app_image
+):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 2, "mode": "layer", "path": "app"}))
+
+    cache = next(
+        li
+        for li in page.select("li[role=treeitem]")
+        if li.select_one(".name").get_text(strip=True) == "cache/"
+    )
+    assert "deleted" in cache["class"]
+    assert cache.select_one(".badge").get_text(strip=True).startswith("D")
+    assert "layer #2" in cache.select_one(".note").get_text()
+
+
+def test_the_merged_view_shows_files_from_lower_layers_as_unchanged(client: Client, app_image):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 2, "mode": "merged"}))
+
+    items = {li.select_one(".name").get_text(strip=True): li for li in page.select(".tree > li")}
+    assert set(items) == {"app/", "bin/", "etc/"}
+    assert items["bin/"].select_one(".badge")["title"] == "unchanged"
+
+
+def test_expanding_a_directory_fetches_only_its_children(client: Client, app_image):
+    url = reverse("explorer:tree", args=[app_image.digest])
+    fragment = soup(client.get(url, {"layer": 2, "mode": "merged", "path": "etc"}, **HTMX))
+
+    assert [a.get_text(strip=True) for a in fragment.select(".name")] == ["passwd"]
+    badge = fragment.select_one(".badge")
+    assert badge.get_text(strip=True).startswith("M")
+
+
+def test_filtering_by_kind_keeps_matching_files_and_the_directories_leading_to_them(
+    client: Client, app_image
+):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 2, "mode": "layer", "kind": "M", "path": "etc"}))
+
+    names = [a.get_text(strip=True) for a in page.select(".tree .name")]
+    assert "passwd" in names
+    assert "cache/" not in names
+
+
+def test_filtering_by_path_substring_lists_matching_paths(client: Client, app_image):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 1, "mode": "merged", "q": "main"}))
+
+    assert [a.get_text(strip=True) for a in page.select(".tree.flat .name")] == ["app/main.py"]
+
+
+def test_the_file_page_shows_every_layer_that_touched_a_path(client: Client, app_image):
+    page = soup(
+        client.get(reverse("explorer:file", args=[app_image.digest]), {"path": "etc/passwd"})
+    )
+
+    rows = page.select("table.history tbody tr")
+    assert [r.select_one("td a").get_text(strip=True) for r in rows] == ["#1", "#3"]
+    assert "added" in rows[0].get_text()
+    assert "modified" in rows[1].get_text()
+
+
+def test_an_unknown_image_is_a_404(client: Client):
+    assert client.get(reverse("explorer:image", args=["sha256:" + "0" * 64])).status_code == 404
+
+
+def test_find_redirects_a_short_reference_to_the_image_page(client: Client, app_image):
+    response = client.get(reverse("explorer:find"), {"ref": "lv/app:1.0"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("explorer:image", args=[app_image.digest])
+
+
+def test_deleting_an_image_keeps_layers_another_image_uses(client: Client, app_image, tmp_path):
+    base = app_image.layers_in_order().first().layer
+    other = _image(
+        tmp_path,
+        "lv/other:1",
+        [
+            base_tar := synth.layer(
+                [file("bin/sh", b"x" * 3000, mode=0o755), file("etc/passwd", b"root\n")]
+            ),
+            synth.layer([file("z", b"1")]),
+        ],
+    )
+    assert other.layers_in_order().first().layer == base and base_tar
+
+    response = client.post(reverse("explorer:delete", args=[app_image.digest]))
+
+    assert response.status_code == 302
+    assert not Image.objects.filter(pk=app_image.pk).exists()
+    assert Layer.objects.filter(pk=base.pk).exists()
+    assert set(Layer.objects.values_list("pk", flat=True)) == {
+        il.layer_id for il in other.image_layers.all()
+    }
+
+
+def test_write_actions_need_a_post_with_a_csrf_token(app_image):
+    client = Client(enforce_csrf_checks=True)
+    assert client.get(reverse("explorer:delete", args=[app_image.digest])).status_code == 405
+    assert client.post(reverse("explorer:delete", args=[app_image.digest])).status_code == 403
+    assert Image.objects.filter(pk=app_image.pk).exists()
+
+
+def test_write_actions_can_be_limited_to_logged_in_users(client: Client, app_image, settings):
+    settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE = True
+    response = client.post(reverse("explorer:delete", args=[app_image.digest]))
+
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+    assert Image.objects.filter(pk=app_image.pk).exists()
+
+
+# Tar names cannot hold "/", so "<script>…</script>" would be a directory and a file; these
+# are single names.
+HOSTILE = [
+    b"<script>alert(1)<",
+    b'"><svg onload=alert(4)>',
+    b"quote\"d'name",
+    b"new\nline",
+    b"bad\xff\xfeutf8",
+    b"<img src=x onerror=alert(2)>",
+]
+
+
+def test_hostile_file_names_render_as_text_everywhere(client: Client, tmp_path):
+    image = _image(
+        tmp_path,
+        "lv/hostile:1",
+        [synth.layer([file(b"d/" + name, b"z" * 10) for name in HOSTILE])],
+        [Step("RUN /bin/sh -c echo '<script>alert(3)</script>'")],
+    )
+    pages = [
+        client.get(reverse("explorer:image", args=[image.digest]), {"mode": "layer", "path": "d"}),
+        client.get(reverse("explorer:image", args=[image.digest]), {"q": "<"}),
+        client.get(reverse("explorer:tree", args=[image.digest]), {"path": "d"}, **HTMX),
+        client.get(reverse("explorer:file", args=[image.digest]), {"path": "d/<script>alert(1)<"}),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        page = soup(response)
+        # No markup from a name became an element, and no attribute carries a handler.
+        assert all(
+            s.get("src", "").startswith("/static/") or s.get("type") == "application/json"
+            for s in page.select("script")
+        )
+        assert page.select("img") == [] and page.select("svg[onload]") == []
+        assert not any(attr.startswith("on") for tag in page.find_all(True) for attr in tag.attrs)
+    text = soup(pages[2]).get_text()
+    assert "<script>alert(1)<" in text
+    assert '"><svg onload=alert(4)>' in text
+    assert "bad\\xff\\xfeutf8" in text
+    # Chart data: json_script escapes markup, and labels inside the figure are HTML-escaped
+    # because plotly renders some HTML in labels.
+    chart = soup(pages[0]).select_one("#treemap-data").string
+    labels = json.loads(chart)["data"][0]["labels"]
+    assert "&lt;script&gt;alert(1)&lt;" in labels
+    assert "<script>" not in chart
