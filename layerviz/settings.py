@@ -104,8 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 60,
     }
     DATABASES["default"]["TEST"] = {
-        # A file, not memory, so that worker processes started by tests see the same data.
-        "NAME": os.environ.get("LAYERVIZ_TEST_SQLITE", str(DATA_DIR / "test.sqlite3")),
+        # A file, not memory, so that worker processes started by tests see the same data;
+        # one per test run, so two runs on one machine do not share it.
+        "NAME": os.environ.get("LAYERVIZ_TEST_SQLITE", str(DATA_DIR / f"test-{os.getpid()}.sqlite3")),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

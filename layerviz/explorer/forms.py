@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from layerviz.explorer.templatetags.explorer import human_bytes
 from layerviz.lib import reference as refs
 from layerviz.lib.oci import Platform
 
@@ -42,6 +44,10 @@ class AddImageForm(forms.Form):
     )
     tag = forms.CharField(label=_("Also name it"), required=False, max_length=400)
 
+    def __init__(self, *args, too_large: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large
+
     def clean_platform(self) -> str:
         value = self.cleaned_data["platform"].strip()
         if value:
@@ -75,6 +81,12 @@ class AddImageForm(forms.Form):
                 except ValueError as exc:
                     self.add_error("reference", str(exc))
             data["reference"] = ref
-        if kind == "upload" and not data.get("archive"):
+        if kind == "upload" and self.too_large:
+            self.add_error(
+                "archive",
+                _("The archive is larger than the %(limit)s upload limit.")
+                % {"limit": human_bytes(settings.LAYERVIZ_MAX_UPLOAD_BYTES)},
+            )
+        elif kind == "upload" and not data.get("archive"):
             self.add_error("archive", _("Choose an archive file to upload."))
         return data

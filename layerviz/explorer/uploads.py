@@ -19,15 +19,12 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
         super().__init__(request)
         self.received = 0
 
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        if content_length and content_length > settings.LAYERVIZ_MAX_UPLOAD_BYTES + 1024 * 1024:
-            raise StopUpload(connection_reset=True)
-        return None
-
     def receive_data_chunk(self, raw_data: bytes, start: int):
         self.received += len(raw_data)
         if self.received > settings.LAYERVIZ_MAX_UPLOAD_BYTES:
-            raise StopUpload(connection_reset=True)
+            # The view sees the flag and says why; the rest of the body is read and dropped.
+            self.request.upload_too_large = True
+            raise StopUpload(connection_reset=False)
         return super().receive_data_chunk(raw_data, start)
 
 

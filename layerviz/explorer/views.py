@@ -114,7 +114,9 @@ def engine_images(request: HttpRequest) -> HttpResponse:
 @require_POST
 @write_access
 def add_image(request: HttpRequest) -> HttpResponse:
-    form = AddImageForm(request.POST, request.FILES)
+    form = AddImageForm(
+        request.POST, request.FILES, too_large=getattr(request, "upload_too_large", False)
+    )
     if not form.is_valid():
         if request.htmx:
             return render(request, "explorer/images.html#add-form", {"form": form}, status=422)

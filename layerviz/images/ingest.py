@@ -37,7 +37,7 @@ from layerviz.lib.layer import EntryRecord, LayerScan, scan_layer
 from layerviz.lib.streams import Readable
 from layerviz.sources import ResolvedImage, Source, SourceOptions, open_source
 
-from . import claims
+from . import bulk, claims
 from .claims import Outcome
 from .models import (
     BuildState,
@@ -65,6 +65,22 @@ EntryView = namedtuple(
 )
 ENTRY_FIELDS = EntryView._fields
 CHANGE_FIELDS = [f.name for f in dataclasses.fields(ChangeRow)]
+ENTRY_COLUMNS = [
+    "layer",
+    "seq",
+    "path",
+    "raw",
+    "type",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "mtime",
+    "link",
+    "sha256",
+    "flags",
+    "xattrs",
+]
 
 
 def ingest(
@@ -356,27 +372,29 @@ class _Run:
             self._last_beat = now
 
     def _write_entries(self, row: Layer, records: list[EntryRecord]) -> None:
-        Entry.objects.bulk_create(
+        to_text = names.to_text
+        bulk.insert(
+            Entry,
+            ENTRY_COLUMNS,
             [
-                Entry(
-                    layer_id=row.pk,
-                    seq=r.seq,
-                    path=names.to_text(r.path),
-                    raw=names.to_text(r.raw) if r.raw is not None else "",
-                    type=r.type,
-                    size=r.size,
-                    mode=r.mode,
-                    uid=r.uid,
-                    gid=r.gid,
-                    mtime=r.mtime,
-                    link=names.to_text(r.link),
-                    sha256=r.sha256,
-                    flags=r.flags,
-                    xattrs=r.xattrs,
+                (
+                    row.pk,
+                    r.seq,
+                    to_text(r.path),
+                    to_text(r.raw) if r.raw is not None else "",
+                    r.type,
+                    r.size,
+                    r.mode,
+                    r.uid,
+                    r.gid,
+                    r.mtime,
+                    to_text(r.link),
+                    r.sha256,
+                    r.flags,
+                    r.xattrs,
                 )
                 for r in records
             ],
-            batch_size=ENTRY_BATCH,
         )
         self._beat(row)
 
@@ -495,12 +513,15 @@ class _Run:
             .values_list(*ENTRY_FIELDS)
         )
         rows, summary = tree.apply_layer(entries)
+        fields = CHANGE_FIELDS
         for start in range(0, len(rows), ENTRY_BATCH):
-            Change.objects.bulk_create(
+            bulk.insert(
+                Change,
+                ["chain", "depth", *fields],
                 [
-                    Change(chain_id=chain.pk, depth=depth, **dataclasses.asdict(r))
+                    (chain.pk, depth, *(getattr(r, f) for f in fields))
                     for r in rows[start : start + ENTRY_BATCH]
-                ]
+                ],
             )
             self._beat(chain)
         claims.publish(

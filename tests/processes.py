@@ -1,0 +1,48 @@
+"""Running ``manage.py`` in separate processes against the test database.
+
+Tests that need real concurrency or a real crash (two workers, a killed worker, the background
+worker) start processes; they must use ``transaction=True`` so what they write is committed
+where the other processes can see it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from urllib.parse import quote
+
+from django.db import connection
+
+from . import components
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "")
+    if s.get("PASSWORD"):
+        auth += ":" + quote(s["PASSWORD"])
+    host = s.get("HOST") or "localhost"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    return f"postgres://{auth}@{host}{port}/{s['NAME']}"
+
+
+def env(**extra: str) -> dict[str, str]:
+    out = dict(os.environ)
+    out["DATABASE_URL"] = database_url()
+    out.update(extra)
+    return out
+
+
+def manage(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=components.ROOT,
+        env=popen.pop("env", None) or env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )

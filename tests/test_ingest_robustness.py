@@ -1,0 +1,87 @@
+"""Crashes and concurrency with real processes: a killed worker, two workers at once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from layerviz.images.ingest import ingest
+from layerviz.images.models import BuildState, Chain, Entry, Image, Layer
+from layerviz.lib import synth
+from layerviz.lib.synth import file
+
+from . import processes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _many_files(count: int, prefix: str = "usr/share/doc") -> bytes:
+    return synth.layer(
+        [file(f"{prefix}/pkg{i // 100}/file{i}.txt", b"%d\n" % i) for i in range(count)]
+    )
+
+
+def _archive(path: Path, layers: list[bytes], tag: str) -> Path:
+    return synth.write_docker_archive(
+        path, [synth.Image(layers=layers, tags=[tag])], layout="docker25"
+    )
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_a_worker_killed_mid_layer_leaves_nothing_visible_and_a_rerun_completes_it(tmp_path):
+    big = _many_files(60_000)
+    archive = _archive(tmp_path / "big.tar", [big, synth.layer([file("app/x", b"1")])], "lv/big:1")
+    diff_id = synth.sha256(big)
+
+    worker = processes.manage("ingest", f"docker-archive:{archive}")
+
+    def half_written() -> bool:
+        layer = Layer.objects.filter(diff_id=diff_id, state=BuildState.BUILDING).first()
+        return layer is not None and Entry.objects.filter(layer=layer).count() >= 5000
+
+    try:
+        _wait_for(half_written)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+    assert Image.objects.count() == 0
+    assert not Layer.objects.ready().filter(diff_id=diff_id).exists()
+    partial = Layer.objects.get(diff_id=diff_id)
+    assert 0 < Entry.objects.filter(layer=partial).count() < 60_000
+
+    [image] = ingest(f"docker-archive:{archive}")
+
+    layer = Layer.objects.get(diff_id=diff_id)
+    assert layer.is_ready
+    assert layer.entry_count == Entry.objects.filter(layer=layer).count()
+    assert layer.entry_count == 60_000 + 600 + 3  # files, their 600 directories, usr/share/doc
+    assert image.layer_count == 2
+
+
+def test_two_workers_ingesting_images_that_share_a_layer_store_it_once(tmp_path):
+    base = _many_files(40_000)
+    first = _archive(tmp_path / "a.tar", [base, synth.layer([file("a", b"a")])], "lv/a:1")
+    second = _archive(tmp_path / "b.tar", [base, synth.layer([file("b", b"b")])], "lv/b:1")
+
+    workers = [processes.manage("ingest", f"docker-archive:{path}") for path in (first, second)]
+    results = [w.communicate(timeout=300) for w in workers]
+
+    assert [w.returncode for w in workers] == [0, 0], results
+    assert Image.objects.count() == 2
+    layer = Layer.objects.get(diff_id=synth.sha256(base))
+    assert layer.is_ready
+    assert Entry.objects.filter(layer=layer).count() == layer.entry_count
+    assert Chain.objects.filter(layer=layer).count() == 1
+    assert Layer.objects.count() == 3
