@@ -44,7 +44,7 @@ def _sizes(rng: random.Random, count: int, total: int) -> list[int]:
 class _Layer:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)
+        self.tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed in close()
         self.dirs: set[str] = set()
 
     def _dir(self, name: str) -> None:
