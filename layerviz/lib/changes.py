@@ -389,8 +389,8 @@ class MergedTree:
                 flags |= PARENT_SYMLINK
             for p, n, tb, tf in self.remove(path):
                 removed.setdefault(p, (n, tb, tf, BY_REPLACEMENT))
-        elif path in removed:
-            prev = removed[path][0]
+        # A directory taken away earlier in this layer is not compared with what it was: the
+        # runtime makes a new one (MkdirAll), so it is added, and replay() re-creates it.
         removed.pop(path, None)
         new = _implicit_dir(depth)
         self.put(path, new)
@@ -448,7 +448,9 @@ class MergedTree:
         """Re-apply the stored rows of an already computed layer.
 
         Deletions go first, then the rest parents before children, which reproduces the state
-        ``apply_layer`` left (rows hold at most one version per path).
+        ``apply_layer`` left (rows hold at most one version per path). A directory row without a
+        tar entry (``seq`` None) that is only the parent of a change left the lower version in
+        place; one with an entry replaced the directory's attributes.
         """
         self.depth = depth
         rows = list(rows)
@@ -458,7 +460,13 @@ class MergedTree:
         for row in sorted((r for r in rows if r.kind != DELETED), key=lambda r: r.path.count("/")):
             path = row.path
             old = self.nodes.get(path)
-            if row.kind == UNCHANGED and row.detail == PARENT and old is not None and old.is_dir:
+            if (
+                row.kind == UNCHANGED
+                and row.detail == PARENT
+                and row.seq is None
+                and old is not None
+                and old.is_dir
+            ):
                 continue  # only the parent of a change: the lower version stays
             node = Node(
                 type=row.type,

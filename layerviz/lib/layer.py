@@ -121,20 +121,33 @@ def scan_layer(
     try:
         return _scan(blob, limits=limits, on_entries=on_entries, batch=batch)
     except IngestError as exc:
-        _explain_truncation(blob, exc)
+        _explain(blob, exc)
         raise
     except DECOMPRESS_ERRORS as exc:
-        _explain_truncation(blob, exc)
+        _explain(blob, exc)
         raise FormatError(f"corrupt compressed data: {exc}") from exc
 
 
-def _explain_truncation(blob: VerifyingReader, exc: BaseException) -> None:
-    """A short blob explains most parse errors; say so rather than blame the tar format."""
+def _explain(blob: VerifyingReader, exc: BaseException) -> None:
+    """A blob that is not the one its descriptor names explains most parse and decompression
+    errors (a cut download, a flipped byte); say so rather than blame the format.
+
+    1. a blob that ended short of its size is truncated;
+    2. otherwise, when the blob has a digest to check, read the rest of it (it is bounded by
+       its size) and report a digest mismatch if there is one.
+    """
     if isinstance(exc, DigestMismatch):
         return
     if blob.expected_size is not None and blob.eof and blob.count < blob.expected_size:
         raise DigestMismatch(
             f"blob is truncated: {blob.count} of {blob.expected_size} bytes ({exc})"
+        ) from exc
+    if blob.expected_digest is None or isinstance(exc, LimitExceeded):
+        return
+    blob.drain()
+    if blob.digest != blob.expected_digest:
+        raise DigestMismatch(
+            f"blob content hashes to {blob.digest}, not to {blob.expected_digest} ({exc})"
         ) from exc
 
 
@@ -172,6 +185,9 @@ def _scan(
                 f"gave {tar_bytes}): a decompression bomb"
             )
 
+    # Apparent sizes (sparse files, or a size on a link) are not bounded by the bytes read: keep
+    # an image's sum of them, over as many layers as allowed, within 64-bit integers.
+    size_cap = ((1 << 63) - 1) // limits.layers_per_image
     tar = TarReader(stream.read, limits=limits, on_chunk=on_chunk)
     pending: list[EntryRecord] = []
     seen: set[bytes] = set()
@@ -208,6 +224,11 @@ def _scan(
         if seq > limits.entries_per_layer:
             raise LimitExceeded(f"more than {limits.entries_per_layer} entries in one layer")
         total_size += header.size
+        if total_size > size_cap:
+            raise LimitExceeded(
+                f"entries claim more than {size_cap} bytes in one layer, more than any disk "
+                f"holds (last: {names.display(path)!r}, {header.size} bytes)"
+            )
         flags_seen |= flags
         pending.append(
             EntryRecord(

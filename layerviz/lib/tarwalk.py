@@ -7,11 +7,13 @@ ambiguous cases outright (``image-format.md`` §5.1, §5.2):
 * checksums are verified; a bad header is an error, never a silent end of the listing;
 * one zero block followed by data is an error (Go: "zero block and then non-zero block");
 * PAX ``x``/``g``, GNU ``L``/``K`` and old GNU sparse ``S`` headers are understood, each capped
-  at 1 MiB like Go's ``maxSpecialFileSize``;
+  at 1 MiB like Go's ``maxSpecialFileSize``. A global ``g`` header is checked and then ignored:
+  Go hands it out as an entry of its own and never applies it to later entries, and containerd
+  and Docker skip it, so it renames or resizes nothing in what a runtime unpacks;
 * a PAX path and a GNU long name that disagree for one entry, or two PAX headers (or two long
   names) in a row, are rejected: Go and Python resolve them differently;
 * numeric fields are parsed like Go (octal with only leading/trailing spaces or NULs, or
-  base-256), anything else is an error.
+  base-256; PAX numbers as Go's ``strconv.ParseInt``), anything else is an error.
 
 It never seeks and never allocates more than one chunk plus one special header, so memory does
 not grow with the archive. Data of the current entry can be read, fed to a callback, or skipped.
@@ -20,6 +22,7 @@ not grow with the archive. Data of the current entry can be read, fed to a callb
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 
 from .errors import FormatError, LimitExceeded
@@ -37,6 +40,8 @@ MAGIC_USTAR = b"ustar\x00"
 MAGIC_GNU = b"ustar "
 VERSION_GNU = b" \x00"
 TRAILER_STAR = b"tar\x00"
+_INT64 = 1 << 63  # Go parses every number as an int64
+XATTR_PREFIX = "SCHILY.xattr."
 
 
 @dataclasses.dataclass(slots=True)
@@ -60,7 +65,11 @@ class Header:
     def xattrs(self) -> dict[str, bytes]:
         if not self.pax:
             return {}
-        return {k[12:]: v for k, v in self.pax.items() if k.startswith("SCHILY.xattr.")}
+        return {
+            k.removeprefix(XATTR_PREFIX): v
+            for k, v in self.pax.items()
+            if k.startswith(XATTR_PREFIX)
+        }
 
 
 class Truncated(FormatError):
@@ -77,6 +86,9 @@ def _parse_numeric(field: bytes, what: str, offset: int) -> int:
         value = int.from_bytes(bytes([first]) + field[1:], "big")
         if negative:
             value -= 1 << (len(field) * 8 - 1)
+        if not -_INT64 <= value < _INT64:
+            # Go refuses what does not fit an int64; so must we (and a database column).
+            raise FormatError(f"{what} field out of range in tar header at offset {offset}")
         return value
     text = field.strip(b" \x00")
     if not text:
@@ -106,6 +118,19 @@ def _checksum_ok(block: bytes, offset: int) -> bool:
     return stored == signed
 
 
+# What Go's strconv.ParseInt accepts for PAX numbers (Python's int() also takes "1_0", " 1"
+# and float("1e400") overflows); mtime may carry a fraction, which Go drops as we do.
+_PAX_INT = re.compile(rb"([+-]?[0-9]+)")
+_PAX_TIME = re.compile(rb"([+-]?[0-9]+)(?:\.[0-9]*)?")
+
+
+def _pax_int(value: bytes, pattern: re.Pattern[bytes], offset: int) -> int:
+    match = pattern.fullmatch(value)
+    if match is None or not -_INT64 <= (number := int(match.group(1))) < _INT64:
+        raise FormatError(f"invalid numeric PAX record {value!r} at offset {offset}")
+    return number
+
+
 def parse_pax(data: bytes, offset: int, limits: Limits) -> dict[str, bytes]:
     """PAX extended header records ``"%d %s=%s\\n"``; malformed records are an error (as in Go)."""
     records: dict[str, bytes] = {}
@@ -115,16 +140,18 @@ def parse_pax(data: bytes, offset: int, limits: Limits) -> dict[str, bytes]:
         space = data.find(b" ", pos)
         if space < 0 or space == pos:
             raise FormatError(f"malformed PAX record at offset {offset}")
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise FormatError(f"malformed PAX record length at offset {offset}") from None
+        if _PAX_INT.fullmatch(data[pos:space]) is None:
+            raise FormatError(f"malformed PAX record length at offset {offset}")
+        length = int(data[pos:space])
         if length <= space - pos + 1 or pos + length > len(data) or data[pos + length - 1] != 10:
             raise FormatError(f"malformed PAX record at offset {offset}")
         record = data[space + 1 : pos + length - 1]
         key, eq, value = record.partition(b"=")
         if not eq or not key:
             raise FormatError(f"malformed PAX record at offset {offset}")
+        if key in (b"path", b"linkpath", b"uname", b"gname") and b"\x00" in value:
+            # Go refuses these (validPAXRecord): a runtime would not unpack the layer.
+            raise FormatError(f"NUL byte in the PAX {key.decode()} record at offset {offset}")
         count += 1
         if count > limits.pax_records:
             raise LimitExceeded(f"more than {limits.pax_records} PAX records at offset {offset}")
@@ -162,7 +189,6 @@ class TarReader:
         self.consumed = 0  # bytes handed out of the buffer so far
         self._left = 0  # unread data bytes of the current entry
         self._pad = 0  # padding after the current entry's data
-        self._global: dict[str, bytes] = {}
         self.ended = False
         self.eof_marker = False  # True once two zero blocks were seen
 
@@ -331,7 +357,12 @@ class TarReader:
                 data = self._take(size, "an extended header")
                 self._skip(-size % BLOCK)
                 if typeflag == b"g":
-                    self._global.update(parse_pax(data, offset, self._limits))
+                    if pax is not None or long_name is not None or long_link is not None:
+                        # Go would drop the pending header's records here; refuse to guess.
+                        raise FormatError(
+                            f"extended header not followed by an entry at offset {offset}"
+                        )
+                    parse_pax(data, offset, self._limits)
                 elif typeflag == b"x":
                     if pax is not None:
                         raise FormatError(f"two PAX extended headers in a row at offset {offset}")
@@ -370,14 +401,7 @@ class TarReader:
                 name = prefix + b"/" + name
         is_gnu = magic == MAGIC_GNU and block[263:265] == VERSION_GNU
 
-        if typeflag in (b"\x00", b"7"):
-            typ = DIR if typeflag == b"\x00" and name.endswith(b"/") else REG
-        else:
-            typ = typeflag.decode("latin-1")
-
-        records = dict(self._global)
-        if pax:
-            records.update(pax)
+        records = pax or {}
         linkname = _cstring(block[157:257])
 
         if "path" in records:
@@ -398,23 +422,26 @@ class TarReader:
             linkname = records["linkpath"]
         if long_link is not None:
             linkname = long_link
+        if typeflag in (b"\x00", b"7"):
+            # Like Go, judge the trailing slash on the final name (after PAX and GNU names):
+            # a directory stores no data, so judging the raw name would desync from Go.
+            typ = DIR if typeflag == b"\x00" and name.endswith(b"/") else REG
+        else:
+            typ = typeflag.decode("latin-1")
 
         mode = _parse_numeric(block[100:108], "mode", offset)
         uid = _parse_numeric(block[108:116], "uid", offset)
         gid = _parse_numeric(block[116:124], "gid", offset)
         mtime = _parse_numeric(block[136:148], "mtime", offset)
         data_size = size
-        try:
-            if "size" in records:
-                data_size = size = int(records["size"])
-            if "uid" in records:
-                uid = int(records["uid"])
-            if "gid" in records:
-                gid = int(records["gid"])
-            if "mtime" in records:
-                mtime = int(float(records["mtime"]))
-        except ValueError:
-            raise FormatError(f"invalid numeric PAX record at offset {offset}") from None
+        if "size" in records:
+            data_size = size = _pax_int(records["size"], _PAX_INT, offset)
+        if "uid" in records:
+            uid = _pax_int(records["uid"], _PAX_INT, offset)
+        if "gid" in records:
+            gid = _pax_int(records["gid"], _PAX_INT, offset)
+        if "mtime" in records:
+            mtime = _pax_int(records["mtime"], _PAX_TIME, offset)
         if size < 0:
             raise FormatError(f"negative size in tar header at offset {offset}")
 
@@ -449,10 +476,7 @@ class TarReader:
             sparse = True
             real = records.get("GNU.sparse.realsize") or records.get("GNU.sparse.size")
             if real is not None:
-                try:
-                    size = int(real)
-                except ValueError:
-                    raise FormatError(f"invalid GNU sparse size at offset {offset}") from None
+                size = _pax_int(real, _PAX_INT, offset)
             if "GNU.sparse.name" in records:
                 name = records["GNU.sparse.name"]
 
@@ -465,9 +489,7 @@ class TarReader:
                 f"link target of {len(linkname)} bytes at offset {offset} (limit {self._limits.link_bytes})"
             )
         if pax:
-            xattr_bytes = sum(
-                len(k) + len(v) for k, v in pax.items() if k.startswith("SCHILY.xattr.")
-            )
+            xattr_bytes = sum(len(k) + len(v) for k, v in pax.items() if k.startswith(XATTR_PREFIX))
             if xattr_bytes > self._limits.xattrs_bytes:
                 raise LimitExceeded(
                     f"extended attributes of {xattr_bytes} bytes at offset {offset}"

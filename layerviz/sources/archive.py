@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 from layerviz.lib import names, oci
 from layerviz.lib import reference as refs
-from layerviz.lib.errors import FormatError, LimitExceeded, SourceError
+from layerviz.lib.errors import FormatError, LimitExceeded, SourceError, Unsupported
 from layerviz.lib.limits import Limits
 from layerviz.lib.oci import Descriptor, Platform
 from layerviz.lib.streams import (
@@ -141,6 +141,14 @@ class _MemberTable(Files):
         if len(self.members) > limits.outer_members:
             raise LimitExceeded(f"the archive has more than {limits.outer_members} members")
 
+    def exists(self, name: str) -> bool:
+        # A name given twice exists: reading it must fail saying so, not look like it is absent
+        # (a duplicated index.json would otherwise send us to manifest.json instead).
+        try:
+            return clean_member(name, self.label) in self.duplicates or super().exists(name)
+        except FormatError:
+            return False
+
     def resolve(self, name: str) -> str:
         current = clean_member(name, self.label)
         for _ in range(MAX_HOPS):
@@ -176,10 +184,20 @@ class TarFiles(_MemberTable):
         tar = TarReader(
             f.read, limits=limits, chunk=64 * 1024, seek=lambda n: f.seek(n, os.SEEK_CUR)
         )
+        last = ""
         while (header := tar.next()) is not None:
             link = names.to_text(header.linkname)
             self._add(
                 header.name, _Member(header.type, tar.consumed, header.data_size, link), limits
+            )
+            last = names.display(header.name)
+        # Seeking past the end of a file succeeds, so a cut inside a member's data would look
+        # like a clean end of the listing: check the data we stepped over was really there.
+        size = os.fstat(f.fileno()).st_size
+        if tar.consumed > size:
+            raise FormatError(
+                f"the {label} is truncated: it ends {tar.consumed - size} bytes short, "
+                f"inside {last!r}"
             )
 
     def open(self, name: str) -> AbstractContextManager[Readable]:
@@ -454,6 +472,10 @@ def resolve_layout(
         for descriptor in descriptors:
             candidates.extend(_expand(files, descriptor, "", 0, limits))
         label = f"the image {raw_name!r}" if raw_name else f"index.json of the {files.label}"
+        if not candidates:
+            # Say what is there instead (schema 1, an unknown artifact type...).
+            types = ", ".join(sorted({d.media_type for d in descriptors}))
+            raise Unsupported(f"{label} lists no image manifest, only {types}")
         chosen, via = _choose(candidates, options, label)
         names_ = _reference_names(raw_name)
         if chosen.digest in images:
