@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from layerviz.images.filesystem import LAYER, listing_queryset
 from layerviz.images.models import Chain, Change, ChangeKind, Image
 from layerviz.lib.instructions import clean_instruction
+from layerviz.lib.units import human_bytes
 
 TREEMAP_CHILDREN = 12  # biggest children shown per directory; the rest is one "other" box
 TREEMAP_DEPTH = 3
@@ -167,3 +168,164 @@ class _TreemapRows:
             self._rows(directory).filter(~Q(value=0)).order_by("-value", "name")[:TREEMAP_CHILDREN]
         )
         return [(row, int(row.value)) for row in rows]
+
+
+# --- comparing and sharing ------------------------------------------------------------------
+
+
+def diff_by_directory(by_top: dict[str, dict[str, int]]) -> dict[str, Any] | None:
+    """Bytes added, removed and changed between two images, per top-level directory."""
+    if not by_top:
+        return None
+    tops = sorted(by_top, key=lambda t: -sum(by_top[t].values()))[:15]
+    fig = go.Figure()
+    for key, label, colour in (
+        ("added", _("only in B"), ADDED),
+        ("removed", _("only in A"), DELETED),
+        ("changed", _("changed"), MODIFIED),
+    ):
+        fig.add_bar(
+            y=[escape(t) for t in tops],
+            x=[by_top[t][key] for t in tops],
+            name=label,
+            orientation="h",
+            marker_color=colour,
+            hovertemplate="%{y}: %{x:.3s}B<extra>" + escape(label) + "</extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        yaxis={"autorange": "reversed"},
+        xaxis={"tickformat": ".2s", "ticksuffix": "B"},
+        legend={"orientation": "h", "y": 1.12},
+    )
+    _layout(fig, 60 + 26 * len(tops))
+    return _plain(fig)
+
+
+def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[str, Any] | None:
+    """The tree of chains as an icicle: width is bytes, shared chains darker.
+
+    ``names`` maps image pk to a display name; ``urls`` maps a node id to the page a click opens.
+    """
+    if not forest.nodes:
+        return None
+    ids, parents, labels, values, colours, hover, links = (
+        ["root"],
+        [""],
+        [_("empty filesystem")],
+        [0],
+        ["#ffffff"],
+        [""],
+        [""],
+    )
+    most = max(len(n.images) for n in forest.nodes.values())
+    for node in sorted(forest.nodes.values(), key=lambda n: n.depth):
+        node_id = f"c{node.pk}"
+        ids.append(node_id)
+        parents.append(
+            f"c{node.parent}" if node.parent is not None and node.parent in forest.nodes else "root"
+        )
+        tops = ", ".join(escape(names[i]) for i in node.tops)
+        labels.append(tops or node.diff_id.partition(":")[2][:10])
+        values.append(max(node.size, 1))
+        shade = 0.25 + 0.75 * (len(node.images) - 1) / max(most - 1, 1) if node.shared else 0.0
+        colours.append(f"rgba(47, 95, 152, {shade:.2f})" if node.shared else "#c9d8ec")
+        used_by = len(node.images)
+        hover.append(
+            f"{node.diff_id[:19]}…<br>"
+            + _("layer %(n)s, %(size)s") % {"n": node.depth + 1, "size": human_bytes(node.size)}
+            + "<br>"
+            + (
+                _("shared by %(n)s images") % {"n": used_by}
+                if used_by > 1
+                else _("used by one image")
+            )
+            + (f"<br>{tops}" if tops else "")
+        )
+        links.append(urls.get(node_id, ""))
+    fig = go.Figure(
+        go.Icicle(
+            ids=ids,
+            parents=parents,
+            labels=labels,
+            values=values,
+            branchvalues="remainder",
+            marker={"colors": colours, "line": {"width": 1, "color": "#ffffff"}},
+            customdata=links,
+            hovertext=hover,
+            hoverinfo="text",
+            tiling={"orientation": "v"},
+            maxdepth=8,
+        )
+    )
+    _layout(fig, 520)
+    return _plain(fig)
+
+
+def chain_sankey(forest, names: dict[int, str]) -> dict[str, Any] | None:
+    """The same tree as flows: each link is as wide as the number of images passing through."""
+    if not forest.nodes:
+        return None
+    index: dict[str, int] = {}
+    labels, colours = [], []
+
+    def node(key: str, label: str, colour: str) -> int:
+        if key not in index:
+            index[key] = len(labels)
+            labels.append(label)
+            colours.append(colour)
+        return index[key]
+
+    source, target, value = [], [], []
+    root = node("root", _("empty"), "#9aa5b1")
+    for chain in sorted(forest.nodes.values(), key=lambda n: n.depth):
+        me = node(
+            f"c{chain.pk}",
+            f"{chain.diff_id.partition(':')[2][:8]} · {human_bytes(chain.size)}",
+            "#2f5f98" if chain.shared else "#8fb3de",
+        )
+        parent = index.get(f"c{chain.parent}", root) if chain.parent is not None else root
+        source.append(parent)
+        target.append(me)
+        value.append(len(chain.images))
+        for image_pk in chain.tops:
+            leaf = node(f"i{image_pk}", escape(names[image_pk]), "#2e9e55")
+            source.append(me)
+            target.append(leaf)
+            value.append(1)
+    fig = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={"label": labels, "color": colours, "pad": 8, "thickness": 12},
+            link={
+                "source": source,
+                "target": target,
+                "value": value,
+                "color": "rgba(120,140,170,0.35)",
+            },
+        )
+    )
+    _layout(fig, max(360, 14 * len(forest.images) + 120))
+    return _plain(fig)
+
+
+def shared_heatmap(names: list[str], values: list[list[int]]) -> dict[str, Any] | None:
+    if len(names) < 2:
+        return None
+    labels = [escape(n) for n in names]
+    text = [[human_bytes(v) for v in row] for row in values]
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=labels,
+            y=labels,
+            text=text,
+            colorscale="Blues",
+            hovertemplate="%{y} ∩ %{x}: %{text}<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -45})
+    size = max(320, min(1200, 22 * len(names) + 160))
+    _layout(fig, size)
+    return _plain(fig)

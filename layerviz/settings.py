@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "layerviz.images.apps.ImagesConfig",
     "layerviz.explorer.apps.ExplorerConfig",
+    "layerviz.compare.apps.CompareConfig",
 ]
 
 MIDDLEWARE = [
@@ -106,7 +107,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         # A file, not memory, so that worker processes started by tests see the same data;
         # one per test run, so two runs on one machine do not share it.
-        "NAME": os.environ.get("LAYERVIZ_TEST_SQLITE", str(DATA_DIR / f"test-{os.getpid()}.sqlite3")),
+        "NAME": os.environ.get(
+            "LAYERVIZ_TEST_SQLITE", str(DATA_DIR / f"test-{os.getpid()}.sqlite3")
+        ),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

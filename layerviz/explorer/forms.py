@@ -4,9 +4,9 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from layerviz.explorer.templatetags.explorer import human_bytes
 from layerviz.lib import reference as refs
 from layerviz.lib.oci import Platform
+from layerviz.lib.units import human_bytes
 
 
 class AddImageForm(forms.Form):

@@ -118,10 +118,11 @@ def add_image(request: HttpRequest) -> HttpResponse:
         request.POST, request.FILES, too_large=getattr(request, "upload_too_large", False)
     )
     if not form.is_valid():
+        context = {"form": form, "max_upload": settings.LAYERVIZ_MAX_UPLOAD_BYTES}
         if request.htmx:
-            return render(request, "explorer/images.html#add-form", {"form": form}, status=422)
+            return render(request, "explorer/images.html#add-form", context, status=422)
         found = Image.objects.with_names().order_by("-indexed_at")
-        context = {"page": Paginator(found, 50).get_page(1), "form": form, "jobs": [], "query": ""}
+        context.update(page=Paginator(found, 50).get_page(1), jobs=[], query="")
         return render(request, "explorer/images.html", context, status=422)
     data = form.cleaned_data
     upload = ""
@@ -283,6 +284,9 @@ def image(request: HttpRequest, digest: str) -> HttpResponse:
     if request.htmx and request.htmx.target == "layer-panel":
         return render(request, "explorer/image.html#layer-panel", context)
     context["size_chart"] = charts.layer_sizes(image, image_layers)
+    context["other_images"] = (
+        Image.objects.with_names().exclude(pk=image.pk).order_by("-indexed_at")[:200]
+    )
     context["references"] = list(image.references.all())
     return render(request, "explorer/image.html", context)
 

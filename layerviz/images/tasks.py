@@ -47,6 +47,7 @@ def ingest_job(job_id: int) -> list[str]:
             tag=opts.get("tag") or None,
             options=options,
             progress=progress,
+            label=opts.get("label") or None,
         )
     except IngestError as exc:
         _finish(job, JobState.FAILED, error=str(exc))

@@ -14,6 +14,12 @@
       if (!fig) return;
       el.dataset.drawn = "1";
       Plotly.newPlot(el, fig.data, fig.layout, { displayModeBar: false, responsive: true });
+      if (el.hasAttribute("data-chart-links")) {
+        el.on("plotly_click", function (event) {
+          var url = event.points[0].customdata;
+          if (typeof url === "string" && url.charAt(0) === "/") window.location.href = url;
+        });
+      }
       if (el.hasAttribute("data-chart-layers")) {
         el.on("plotly_click", function (event) {
           var position = event.points[0].customdata[0];

@@ -9,30 +9,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from layerviz.lib import instructions
+from layerviz.lib.units import human_bytes
 
 register = template.Library()
 
-UNITS = ("B", "kB", "MB", "GB", "TB")
 COPY_ICON = (
     '<svg aria-hidden="true" width="13" height="13" viewBox="0 0 16 16"><rect x="5" y="5" width="9" '
     'height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5"/><path d="M11 3.5V3a1 1 0 '
     '0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>'
 )
-
-
-def human_bytes(n: int | float | None) -> str:
-    """Decimal units, like the docker CLI and dive: 1.2 MB."""
-    if n is None:
-        return "–"
-    value = float(n)
-    negative = value < 0
-    value = abs(value)
-    for unit in UNITS:
-        if value < 1000 or unit == UNITS[-1]:
-            text = f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-            return f"-{text}" if negative else text
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 @register.filter
@@ -126,3 +111,22 @@ def kind_badge(row, state=None) -> dict:
     letter, word = KIND_LABELS[kind]
     detail = DETAILS.get(row.detail, "") if own else ""
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
+
+
+@register.filter
+def get_item(mapping: dict, key: object) -> object:
+    return mapping.get(key, "")
+
+
+@register.filter
+def pretty(value: object) -> str:
+    """Config values as people write them: ``key=value`` for maps, words for lists."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "–"
+    if isinstance(value, dict):
+        return ", ".join(
+            f"{k}={v}" if v not in ({}, None, "") else str(k) for k, v in value.items()
+        )
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,311 @@
+"""Two images side by side: where their layers are shared, what each adds, what differs.
+
+Two images share a layer only when the same diff sits on the same parent chain, that is when
+their chain IDs agree; so the shared part of two stacks is always a common prefix. Past the
+point where they diverge nothing is shared, even a layer with the very same content on another
+base, or a layer made by the same instruction (``image-format.md`` §3).
+
+The file-level diff compares the two final filesystems. Only paths some diverging layer touched
+can differ (every change gives each of its ancestor directories a row in that layer, see
+``lib/changes.py``), so the work is proportional to what the images do differently, not to
+their size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from .models import Change, ChangeKind, Image, ImageLayer
+
+SAME, ADDED, REMOVED, CHANGED = "same", "added", "removed", "changed"
+CONFIG_KEYS = (
+    "Entrypoint",
+    "Cmd",
+    "WorkingDir",
+    "User",
+    "Env",
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+)
+
+
+@dataclasses.dataclass
+class StackPair:
+    shared: list[tuple[ImageLayer, ImageLayer]]
+    only_a: list[ImageLayer]
+    only_b: list[ImageLayer]
+    # Layers past the divergence that are shared by content only (same diff_id, other parent):
+    # stored once as content, but not shared by an engine that keys layers by chain.
+    same_content: dict[int, int]  # position in A -> position in B
+
+    @property
+    def diverge_at(self) -> int:
+        return len(self.shared)
+
+
+def align(a: Image, b: Image) -> StackPair:
+    layers_a = list(a.layers_in_order())
+    layers_b = list(b.layers_in_order())
+    shared = []
+    for la, lb in zip(layers_a, layers_b, strict=False):
+        if la.chain_id != lb.chain_id:
+            break
+        shared.append((la, lb))
+    n = len(shared)
+    by_diff_b = {lb.layer_id: lb.position for lb in layers_b[n:]}
+    same_content = {
+        la.position: by_diff_b[la.layer_id] for la in layers_a[n:] if la.layer_id in by_diff_b
+    }
+    return StackPair(shared, layers_a[n:], layers_b[n:], same_content)
+
+
+@dataclasses.dataclass
+class Numbers:
+    shared_bytes: int
+    only_a_bytes: int
+    only_b_bytes: int
+    shared_compressed: int
+    only_a_compressed: int
+    only_b_compressed: int
+    pull_bytes: int  # compressed bytes a host holding A downloads to get B
+
+
+def numbers(pair: StackPair, b: Image) -> Numbers:
+    a_chains = {la.chain_id for la, _ in pair.shared} | {la.chain_id for la in pair.only_a}
+    pull = sum(lb.blob_size for lb in b.layers_in_order() if lb.chain_id not in a_chains)
+    return Numbers(
+        shared_bytes=sum(la.layer.size for la, _ in pair.shared),
+        only_a_bytes=sum(la.layer.size for la in pair.only_a),
+        only_b_bytes=sum(lb.layer.size for lb in pair.only_b),
+        shared_compressed=sum(la.blob_size for la, _ in pair.shared),
+        only_a_compressed=sum(la.blob_size for la in pair.only_a),
+        only_b_compressed=sum(lb.blob_size for lb in pair.only_b),
+        pull_bytes=pull,
+    )
+
+
+@dataclasses.dataclass
+class FileDiff:
+    path: str
+    status: str  # added / removed / changed (relative to A: "added" exists only in B)
+    detail: str  # for changed: content, type, metadata
+    type: str
+    size_a: int | None
+    size_b: int | None
+    layer_a: int | None  # position of the layer that last wrote the path in A
+    layer_b: int | None
+
+    @property
+    def delta(self) -> int:
+        return (self.size_b or 0) - (self.size_a or 0)
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition("/")[2]
+
+    @property
+    def dir(self) -> str:
+        return self.path.rpartition("/")[0]
+
+
+def _latest(rows: Iterable[Change]) -> dict[str, Change]:
+    out: dict[str, Change] = {}
+    for row in rows:
+        current = out.get(row.path)
+        if current is None or row.depth > current.depth:
+            out[row.path] = row
+    return out
+
+
+def _state(path: str, divergent: dict[str, Change], base: dict[str, Change]) -> Change | None:
+    row = divergent.get(path) or base.get(path)
+    if row is None or row.kind == ChangeKind.DELETED:
+        return None
+    return row
+
+
+def _differs(row_a: Change, row_b: Change) -> str:
+    if row_a.type != row_b.type:
+        return "type"
+    if row_a.type == "5":
+        same = (row_a.mode, row_a.uid, row_a.gid) == (row_b.mode, row_b.uid, row_b.gid)
+        return "" if same else "metadata"
+    if (row_a.sha256, row_a.size, row_a.link) != (row_b.sha256, row_b.size, row_b.link):
+        return "content"
+    if (row_a.mode, row_a.uid, row_a.gid, row_a.mtime) != (
+        row_b.mode,
+        row_b.uid,
+        row_b.gid,
+        row_b.mtime,
+    ):
+        return "metadata"
+    return ""
+
+
+def file_diff(pair: StackPair) -> list[FileDiff]:
+    """Every path whose final state differs between A and B, directories included."""
+    common = [la.chain_id for la, _ in pair.shared]
+    rows_a = _latest(Change.objects.filter(chain_id__in=[la.chain_id for la in pair.only_a]))
+    rows_b = _latest(Change.objects.filter(chain_id__in=[lb.chain_id for lb in pair.only_b]))
+    candidates = set(rows_a) | set(rows_b)
+    # The common base's version of the paths only one side changed.
+    needed = (candidates - set(rows_a)) | (candidates - set(rows_b))
+    base: dict[str, Change] = {}
+    if needed and common:
+        by_dir: dict[str, set[str]] = defaultdict(set)
+        for path in needed:
+            d, _, n = path.rpartition("/")
+            by_dir[d].add(n)
+        for chunk in _chunks(list(by_dir.items()), 200):
+            q = Q()
+            for d, names in chunk:
+                q |= Q(dir=d, name__in=names)
+            base.update(_latest(Change.objects.filter(q, chain_id__in=common)))
+    out = []
+    for path in sorted(candidates):
+        a = _state(path, rows_a, base)
+        b = _state(path, rows_b, base)
+        if a is None and b is None:
+            continue
+        if a is None:
+            out.append(FileDiff(path, ADDED, "", b.type, None, _size(b), None, b.depth))
+        elif b is None:
+            out.append(FileDiff(path, REMOVED, "", a.type, _size(a), None, a.depth, None))
+        else:
+            detail = _differs(a, b)
+            if detail:
+                out.append(
+                    FileDiff(path, CHANGED, detail, b.type, _size(a), _size(b), a.depth, b.depth)
+                )
+    return out
+
+
+def _size(row: Change) -> int:
+    return row.tree_bytes if row.type == "5" else row.size
+
+
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclasses.dataclass
+class DiffSummary:
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    added_bytes: int = 0
+    removed_bytes: int = 0
+    changed_delta: int = 0
+    by_top: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+
+
+def summarize(diffs: list[FileDiff]) -> DiffSummary:
+    """Counts and bytes of the differing files (directories are not counted as files)."""
+    summary = DiffSummary()
+    for d in diffs:
+        if d.type == "5":
+            continue
+        top = d.path.split("/", 1)[0] if "/" in d.path else "/"
+        bucket = summary.by_top.setdefault(top, {"added": 0, "removed": 0, "changed": 0})
+        if d.status == ADDED:
+            summary.added += 1
+            summary.added_bytes += d.size_b or 0
+            bucket["added"] += d.size_b or 0
+        elif d.status == REMOVED:
+            summary.removed += 1
+            summary.removed_bytes += d.size_a or 0
+            bucket["removed"] += d.size_a or 0
+        else:
+            summary.changed += 1
+            summary.changed_delta += d.delta
+            bucket["changed"] += abs(d.delta) or d.size_b or 0
+    return summary
+
+
+@dataclasses.dataclass
+class ConfigDiff:
+    key: str
+    a: object
+    b: object
+
+
+def config_diff(a: Image, b: Image) -> list[ConfigDiff]:
+    out = []
+    if a.platform != b.platform:
+        out.append(ConfigDiff("platform", a.platform, b.platform))
+    for key in CONFIG_KEYS:
+        va, vb = a.config.get(key), b.config.get(key)
+        if va != vb:
+            out.append(ConfigDiff(key, va, vb))
+    return out
+
+
+def env_changes(a: Image, b: Image) -> list[tuple[str, str | None, str | None]]:
+    """Environment variables that differ: (name, value in A, value in B)."""
+
+    def as_dict(image: Image) -> dict[str, str]:
+        return dict(line.partition("=")[::2] for line in image.config.get("Env") or [])
+
+    ea, eb = as_dict(a), as_dict(b)
+    return [(k, ea.get(k), eb.get(k)) for k in sorted(set(ea) | set(eb)) if ea.get(k) != eb.get(k)]
+
+
+@dataclasses.dataclass
+class DiffNode:
+    """One row of the diff tree: a differing path, or a directory that contains some."""
+
+    name: str
+    path: str
+    is_dir: bool
+    diff: FileDiff | None  # None for a directory that only contains differences
+    added: int = 0  # differing files beneath (directories) or 1/0 (files)
+    removed: int = 0
+    changed: int = 0
+    delta: int = 0  # bytes B minus A beneath
+
+    @property
+    def status(self) -> str:
+        return self.diff.status if self.diff else "contains"
+
+
+def diff_tree(diffs: list[FileDiff]) -> dict[str, list[DiffNode]]:
+    """directory -> its rows, each directory row carrying the counts of what differs beneath."""
+    nodes: dict[str, DiffNode] = {}
+
+    def node(path: str, is_dir: bool) -> DiffNode:
+        found = nodes.get(path)
+        if found is None:
+            found = nodes[path] = DiffNode(path.rpartition("/")[2], path, is_dir, None)
+        return found
+
+    for d in diffs:
+        own = node(d.path, d.type == "5")
+        own.diff = d
+        if d.type == "5":
+            continue
+        counts = {"added": (1, 0, 0), "removed": (0, 1, 0), "changed": (0, 0, 1)}[d.status]
+        for target in [own, *(node(p, True) for p in _ancestors(d.path))]:
+            target.added += counts[0]
+            target.removed += counts[1]
+            target.changed += counts[2]
+            target.delta += d.delta
+    tree: dict[str, list[DiffNode]] = defaultdict(list)
+    for path, n in nodes.items():
+        tree[path.rpartition("/")[0]].append(n)
+    for rows in tree.values():
+        rows.sort(key=lambda n: (not n.is_dir, n.name))
+    return tree
+
+
+def _ancestors(path: str) -> list[str]:
+    out = []
+    while "/" in path:
+        path = path.rpartition("/")[0]
+        out.append(path)
+    return out

@@ -1,0 +1,169 @@
+"""Sharing across the whole store: the tree of chains, shared bytes, totals, pull plans.
+
+Every image's layers form a path in one tree: the root is the empty filesystem, each node is a
+chain (a layer on its parent chain), and an image hangs off its top chain. Images share exactly
+the nodes on the common part of their paths; the shared bytes of two images are the bytes on
+the path from the root to their lowest common node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+from django.db.models import Count, Q, Sum
+
+from .models import Image, ImageLayer, Layer
+
+
+@dataclasses.dataclass
+class ChainNode:
+    chain_id: str
+    pk: int
+    parent: int | None  # parent chain pk
+    depth: int
+    layer_id: int
+    diff_id: str
+    size: int
+    compressed: int
+    images: set[int] = dataclasses.field(default_factory=set)  # images using this chain
+    tops: list[int] = dataclasses.field(default_factory=list)  # images whose top chain it is
+
+    @property
+    def shared(self) -> bool:
+        return len(self.images) > 1
+
+
+@dataclasses.dataclass
+class Forest:
+    nodes: dict[int, ChainNode]
+    images: list[Image]
+    lineage: dict[int, list[int]]  # image pk -> chain pks bottom to top
+
+    def cumulative(self, chain_pk: int) -> int:
+        total = 0
+        node: ChainNode | None = self.nodes[chain_pk]
+        while node is not None:
+            total += node.size
+            node = self.nodes.get(node.parent) if node.parent is not None else None
+        return total
+
+
+def forest(images: list[Image]) -> Forest:
+    """The chain tree of ``images`` (one query for all their layers)."""
+    rows = (
+        ImageLayer.objects.filter(image__in=images)
+        .select_related("chain", "layer")
+        .order_by("image_id", "position")
+    )
+    nodes: dict[int, ChainNode] = {}
+    lineage: dict[int, list[int]] = defaultdict(list)
+    for il in rows:
+        node = nodes.get(il.chain_id)
+        if node is None:
+            node = nodes[il.chain_id] = ChainNode(
+                chain_id=il.chain.chain_id,
+                pk=il.chain_id,
+                parent=il.chain.parent_id,
+                depth=il.chain.depth,
+                layer_id=il.layer_id,
+                diff_id=il.layer.diff_id,
+                size=il.layer.size,
+                compressed=il.blob_size,
+            )
+        node.images.add(il.image_id)
+        lineage[il.image_id].append(il.chain_id)
+    for image_pk, chains in lineage.items():
+        nodes[chains[-1]].tops.append(image_pk)
+    return Forest(nodes, images, dict(lineage))
+
+
+def shared_bytes(f: Forest, a: int, b: int) -> int:
+    """Bytes images ``a`` and ``b`` share: their common prefix of chains."""
+    total = 0
+    for x, y in zip(f.lineage.get(a, []), f.lineage.get(b, []), strict=False):
+        if x != y:
+            break
+        total += f.nodes[x].size
+    return total
+
+
+def matrix(f: Forest) -> list[list[int]]:
+    ids = [image.pk for image in f.images]
+    out = []
+    for a in ids:
+        out.append(
+            [
+                shared_bytes(f, a, b)
+                if a != b
+                else sum(f.nodes[c].size for c in f.lineage.get(a, []))
+                for b in ids
+            ]
+        )
+    return out
+
+
+@dataclasses.dataclass
+class Totals:
+    images: int
+    layers: int
+    logical_bytes: int
+    stored_bytes: int
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.logical_bytes - self.stored_bytes
+
+
+def totals(images: list[Image] | None = None) -> Totals:
+    """Logical size (every image counted in full) against stored size (each layer once)."""
+    links = (
+        ImageLayer.objects.all() if images is None else ImageLayer.objects.filter(image__in=images)
+    )
+    logical = links.aggregate(total=Sum("layer__size"))["total"] or 0
+    layer_ids = links.values("layer_id").distinct()
+    stored = Layer.objects.filter(pk__in=layer_ids).aggregate(total=Sum("size"))["total"] or 0
+    image_count = len(images) if images is not None else Image.objects.count()
+    return Totals(
+        images=image_count,
+        layers=Layer.objects.filter(pk__in=layer_ids).count(),
+        logical_bytes=logical,
+        stored_bytes=stored,
+    )
+
+
+def layer_usage(images: list[Image] | None = None, *, limit: int = 20) -> tuple[list, list]:
+    """The most-shared layers, and the layers only one image uses (biggest first)."""
+    links = (
+        ImageLayer.objects.all() if images is None else ImageLayer.objects.filter(image__in=images)
+    )
+    usage = (
+        Layer.objects.filter(pk__in=links.values("layer_id"))
+        .annotate(
+            users=Count("image_layers__image", filter=Q(image_layers__in=links), distinct=True)
+        )
+        .order_by("-users", "-size")
+    )
+    most = [layer for layer in usage[:limit] if layer.users > 1]
+    single = list(usage.filter(users=1).order_by("-size")[:limit])
+    return most, single
+
+
+@dataclasses.dataclass
+class PullStep:
+    position: int
+    link: ImageLayer
+    have: bool
+
+
+def pull_plan(have: list[Image], target: Image) -> tuple[list[PullStep], int, int]:
+    """Which of ``target``'s layers a host holding ``have`` must download, and the bytes.
+
+    A layer is on the host when one of its images has the same chain (the same layer on the
+    same parent), which is how an engine keys the layers it has unpacked.
+    """
+    on_host = set(ImageLayer.objects.filter(image__in=have).values_list("chain_id", flat=True))
+    steps = [PullStep(il.position, il, il.chain_id in on_host) for il in target.layers_in_order()]
+    download = sum(s.link.blob_size for s in steps if not s.have)
+    total = sum(s.link.blob_size for s in steps)
+    return steps, download, total
