@@ -329,3 +329,62 @@ def shared_heatmap(names: list[str], values: list[list[int]]) -> dict[str, Any] 
     size = max(320, min(1200, 22 * len(names) + 160))
     _layout(fig, size)
     return _plain(fig)
+
+
+# --- efficiency -------------------------------------------------------------------------------
+
+REASON_COLOURS = {
+    "deleted": DELETED,
+    "overwritten": MODIFIED,
+    "identical": "#6b7a90",
+    "metadata": "#8a63b8",
+}
+
+
+def waste_by_reason(ours: dict, labels: dict[str, str]) -> dict[str, Any] | None:
+    """Reclaimable bytes by why the copies do not survive."""
+    reasons = [r for r, (size, _files) in ours["by_reason"].items() if size]
+    if not reasons:
+        return None
+    fig = go.Figure(
+        go.Bar(
+            y=[labels[r] for r in reasons],
+            x=[ours["by_reason"][r][0] for r in reasons],
+            orientation="h",
+            marker_color=[REASON_COLOURS[r] for r in reasons],
+            customdata=[ours["by_reason"][r][1] for r in reasons],
+            hovertemplate="%{y}: %{x:.3s}B · %{customdata}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis={"tickformat": ".2s", "ticksuffix": "B"}, yaxis={"autorange": "reversed"}
+    )
+    _layout(fig, 70 + 34 * len(reasons))
+    return _plain(fig)
+
+
+def waste_by_layer(ours: dict, instructions: dict[int, str]) -> dict[str, Any] | None:
+    """For each layer, the bytes it wrote that later layers undid, split by the undoing layer."""
+    rows = [row for row in ours["per_layer"] if row["wasted"]]
+    if not rows:
+        return None
+    undoers = sorted({undone for row in rows for undone, _size in row["undone_by"]})
+    labels = [f"#{row['layer'] + 1}" for row in rows]
+    fig = go.Figure()
+    for undone in undoers:
+        fig.add_bar(
+            x=labels,
+            y=[dict(map(tuple, row["undone_by"])).get(undone, 0) for row in rows],
+            name=_("undone by #%(n)s") % {"n": undone + 1},
+            hovertext=[escape(instructions.get(row["layer"], "")[:120]) for row in rows],
+            hovertemplate="%{hovertext}<br>%{y:.3s}B<extra>"
+            + escape(_("undone by #%(n)s") % {"n": undone + 1})
+            + "</extra>",
+        )
+    fig.update_layout(
+        barmode="stack",
+        yaxis={"tickformat": ".2s", "ticksuffix": "B"},
+        legend={"orientation": "h", "y": 1.15},
+    )
+    _layout(fig, 260)
+    return _plain(fig)

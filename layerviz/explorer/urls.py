@@ -16,4 +16,5 @@ urlpatterns = [
     path("images/<str:digest>/tree", views.tree, name="tree"),
     path("images/<str:digest>/file", views.file_history, name="file"),
     path("images/<str:digest>/delete", views.delete_image, name="delete"),
+    path("images/<str:digest>/efficiency", views.efficiency_page, name="efficiency"),
 ]

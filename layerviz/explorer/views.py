@@ -27,13 +27,14 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from layerviz import charts
 from layerviz.adapters import docker_engine
-from layerviz.images import filesystem, store
+from layerviz.images import efficiency, filesystem, store
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
 from layerviz.lib.errors import SourceError
 from layerviz.lib.instructions import clean_instruction, keyword
 
+from .advice_text import ADVICE
 from .forms import AddImageForm
 from .uploads import save_upload
 
@@ -390,3 +391,81 @@ def file_history(request: HttpRequest, digest: str) -> HttpResponse:
 def _breadcrumbs(path: str) -> list[tuple[str, str]]:
     parts = path.split("/") if path else []
     return [(part, "/".join(parts[: i + 1])) for i, part in enumerate(parts)]
+
+
+# --- efficiency ----------------------------------------------------------------------------
+
+REASONS = {
+    "deleted": gettext_lazy("deleted later"),
+    "overwritten": gettext_lazy("overwritten later"),
+    "identical": gettext_lazy("copied again, byte for byte"),
+    "metadata": gettext_lazy("rewritten for mode/owner only"),
+}
+FILE_SORTS = {
+    "size": ("-dive_bytes", "path"),
+    "reclaimable": ("-reclaimable", "path"),
+    "count": ("-count", "-dive_bytes"),
+    "path": ("path",),
+}
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
+    """dive's figures beside ours, the waste chart, the inefficient files, the advice."""
+    image = _get_image_or_404(digest)
+    analysis = efficiency.analyze(image)
+    sort = request.GET.get("sort", "size")
+    if sort not in FILE_SORTS:
+        sort = "size"
+    files = Paginator(analysis.files.order_by(*FILE_SORTS[sort]), 50).get_page(
+        request.GET.get("page")
+    )
+    steps = {
+        s.position: clean_instruction(s.created_by)
+        for s in image.history.all()
+        if s.position is not None
+    }
+    per_layer = [
+        {
+            **row,
+            "instruction": steps.get(row["layer"], ""),
+            "undone_by": [(u + 1, size) for u, size in row["undone_by"]],
+        }
+        for row in analysis.ours["per_layer"]
+        if row["wasted"]
+    ]
+    findings = []
+    for finding in analysis.advice:
+        title, why, fix = ADVICE[finding["code"]]
+        findings.append(
+            {
+                **finding,
+                "title": title,
+                "why": why,
+                "fix": fix,
+                "layer_numbers": [n + 1 for n in finding["layers"]],
+            }
+        )
+    reasons = [(key, label, *analysis.ours["by_reason"][key]) for key, label in REASONS.items()]
+    context = {
+        "image": image,
+        "analysis": analysis,
+        "dive": analysis.dive,
+        "ours": analysis.ours,
+        "reasons": reasons,
+        "per_layer": per_layer,
+        "files": files,
+        "sort": sort,
+        "findings": findings,
+        "reason_chart": charts.waste_by_reason(
+            analysis.ours, {k: str(v) for k, v in REASONS.items()}
+        ),
+        "layer_chart": charts.waste_by_layer(analysis.ours, steps),
+    }
+    if request.htmx:
+        target = request.htmx.target
+        if target == "inefficient-files":
+            return render(request, "explorer/efficiency.html#inefficient-files", context)
+        return render(request, "explorer/efficiency.html#efficiency-panel", context)
+    return render(request, "explorer/efficiency.html", context)

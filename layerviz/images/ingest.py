@@ -442,6 +442,7 @@ class _Run:
                         blob_digest=layer.descriptor.digest or layer.diff_id,
                         blob_size=layer.descriptor.size,
                         media_type=layer.descriptor.media_type,
+                        member=layer.listed_as or layer.member,
                     )
                     for layer in image.layers
                 )

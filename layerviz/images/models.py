@@ -235,6 +235,7 @@ class ImageLayer(models.Model):
     blob_digest = models.CharField(max_length=140)
     blob_size = models.BigIntegerField()
     media_type = models.CharField(max_length=120)
+    member = models.TextField(blank=True, help_text="its name in the archive it came from, if any")
 
     class Meta:
         constraints = [
@@ -321,3 +322,37 @@ class IngestJob(models.Model):
         if self.bytes_total <= 0:
             return 0
         return min(100, int(100 * self.bytes_done / self.bytes_total))
+
+
+class Analysis(models.Model):
+    """Efficiency figures of one image, computed once (images do not change once indexed).
+
+    ``dive`` holds dive v0.13.1's numbers, ``ours`` layerviz's own accounting, ``advice`` the
+    findings; the inefficient-file list is in ``InefficientFile`` rows.
+    """
+
+    VERSION = 1  # bump when a computation changes, so stored analyses are redone
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="analysis")
+    version = models.IntegerField(default=VERSION)
+    computed_at = models.DateTimeField(auto_now=True)
+    dive = models.JSONField(default=dict)
+    ours = models.JSONField(default=dict)
+    advice = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"analysis of {self.image_id}"
+
+
+class InefficientFile(models.Model):
+    analysis = models.ForeignKey(Analysis, on_delete=models.CASCADE, related_name="files")
+    path = models.TextField()
+    count = models.IntegerField()
+    dive_bytes = models.BigIntegerField(help_text="dive's figure: every copy")
+    reclaimable = models.BigIntegerField(help_text="ours: copies that do not survive")
+
+    class Meta:
+        indexes = [models.Index(fields=["analysis", "-dive_bytes"], name="inefficient_by_size")]
+
+    def __str__(self) -> str:
+        return self.path

@@ -27,6 +27,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
+from . import names
 from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT
 
 DIR = "5"
@@ -142,7 +143,7 @@ def _node(entry: EntryLike, depth: int) -> Node:
     return Node(
         type=entry.type if entry.type != "7" else "0",
         size=entry.size,
-        mode=entry.mode,
+        mode=entry.mode & 0o7777,
         uid=entry.uid,
         gid=entry.gid,
         mtime=entry.mtime,
@@ -400,9 +401,12 @@ class MergedTree:
     def _resolve_hardlink(
         self, new: Node, entry: EntryLike, effective: dict[str, EntryLike]
     ) -> int:
-        target = self.nodes.get(entry.link)
+        # A hard link names an archive path; clean it the way entry names are cleaned.
+        link = names.to_text(names.clean(names.from_text(entry.link))[0])
+        new.link = link
+        target = self.nodes.get(link)
         if target is None:
-            later = effective.get(entry.link)
+            later = effective.get(link)
             if later is not None and later.seq > entry.seq:
                 return HARDLINK_FORWARD
             return HARDLINK_DANGLING

@@ -216,9 +216,7 @@ def _scan(
             content = hashlib.sha256()
             tar.feed(content.update)
             sha = content.hexdigest()
-        link = header.linkname
-        if header.type == "1":
-            link = names.clean(link)[0]
+        link = header.linkname  # as written: dive shows it so, changes.py cleans hard links
         xattrs = header.xattrs
         seq += 1
         if seq > limits.entries_per_layer:
@@ -237,7 +235,9 @@ def _scan(
                 raw=header.name if header.name != path else None,
                 type=header.type,
                 size=header.size,
-                mode=header.mode & 0o7777,
+                # The whole header mode, type bits included (dive reports them); a value too
+                # large for any real mode keeps only its permission bits.
+                mode=header.mode if 0 <= header.mode <= 0o7777777 else header.mode & 0o7777,
                 uid=header.uid,
                 gid=header.gid,
                 mtime=header.mtime,

@@ -553,14 +553,19 @@ def resolve_docker_manifest(
         layers = []
         sizes = []
         for i, member in enumerate(members):
-            name = files.resolve(clean_member(str(member), "manifest.json"))
+            listed = clean_member(str(member), "manifest.json")
+            name = files.resolve(listed)
             size = files.size(name)
             diff_id = config.diff_ids[i]
             sizes.append((diff_id, size))
             # Name-addressed: the blob digest is only known once read (it is the diff_id when
             # the file is an uncompressed tar), so the descriptor carries none.
             descriptor = Descriptor(media_type=oci.DOCKER_LAYER_TAR, digest="", size=size)
-            layers.append(LayerRef(index=i, descriptor=descriptor, diff_id=diff_id, member=name))
+            layers.append(
+                LayerRef(
+                    index=i, descriptor=descriptor, diff_id=diff_id, member=name, listed_as=listed
+                )
+            )
         manifest = oci.synthesize_manifest(config_digest, len(config_bytes), sizes)
         images.append(
             ResolvedImage(

@@ -40,6 +40,7 @@ class LayerRef:
     descriptor: Descriptor  # digest None-like "" when the source names layers by path only
     diff_id: str
     member: str = ""  # the archive member holding the blob, for name-addressed layers
+    listed_as: str = ""  # the name the archive's manifest gives it (before following symlinks)
 
     def label(self, count: int) -> str:
         return f"layer {self.index + 1}/{count} ({self.diff_id[:19]}…)"

@@ -130,3 +130,11 @@ def pretty(value: object) -> str:
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return str(value)
+
+
+@register.filter
+def percent(ratio: float | None) -> str:
+    """0.95088 -> "95.09"."""
+    if ratio is None:
+        return "–"
+    return f"{ratio * 100:.2f}"

@@ -1,0 +1,153 @@
+"""Efficiency of an indexed image: dive's figures, layerviz's own accounting, and advice.
+
+Everything is computed from the index (no archive is read again) and stored in an ``Analysis``
+row the first time it is asked for; an image never changes once indexed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+
+from django.db import transaction
+
+from layerviz.lib import advice, dive, names, waste
+from layerviz.lib.instructions import clean_instruction, keyword
+
+from .filesystem import merged_files
+from .models import Analysis, Change, Entry, Image, InefficientFile
+
+
+def _go_string(text: str) -> str:
+    # Go strings are bytes; keep every byte of a name as a surrogate-escaped character.
+    return names.from_text(text).decode("utf-8", "surrogateescape")
+
+
+def dive_analysis(image: Image) -> dive.Analysis:
+    """dive v0.13.1's analysis of ``image``, from the stored tar entries."""
+    links = list(image.layers_in_order().select_related("layer"))
+    trees: dict[int, dive.Tree] = {}
+    for link in links:
+        if link.layer_id in trees:
+            continue
+        rows = (
+            Entry.objects.filter(layer_id=link.layer_id)
+            .order_by("seq")
+            .values_list("path", "raw", "type", "link", "size", "mode", "uid", "gid")
+        )
+        entries = (
+            dive.RawEntry(_go_string(raw or path), typ, _go_string(target), size, mode, uid, gid)
+            for path, raw, typ, target, size, mode, uid, gid in rows.iterator(chunk_size=5000)
+        )
+        trees[link.layer_id] = dive.build_tree(entries, link.member)
+    history = [(step.created_by, step.empty_layer) for step in image.history.all()]
+    # dive names a layer after the first part of its archive member ("<id>/layer.tar", or
+    # "blobs" in an OCI layout); a layer from a registry has no member, its digest stands in.
+    ids = [
+        link.member.split("/")[0] if link.member else link.layer.diff_id.partition(":")[2]
+        for link in links
+    ]
+    metas = dive.layer_meta(history, [link.layer.diff_id for link in links], ids)
+    return dive.analyze([trees[link.layer_id] for link in links], metas)
+
+
+def waste_report(image: Image) -> waste.WasteReport:
+    chain_ids = list(image.image_layers.values_list("chain_id", flat=True))
+    rows = (
+        Change.objects.filter(chain_id__in=chain_ids)
+        .order_by("dir", "name", "depth")
+        .values_list("dir", "name", "depth", "kind", "detail", "size", "type")
+    )
+    versions = (
+        waste.Version(f"{d}/{n}" if d else n, depth, kind, detail, size, typ == "5")
+        for d, n, depth, kind, detail, size, typ in rows.iterator(chunk_size=5000)
+    )
+    return waste.account(versions)
+
+
+def layer_infos(image: Image) -> list[advice.LayerInfo]:
+    steps = {
+        s.position: clean_instruction(s.created_by)
+        for s in image.history.all()
+        if s.position is not None
+    }
+    return [
+        advice.LayerInfo(
+            link.position,
+            steps.get(link.position, ""),
+            keyword(steps.get(link.position, "")),
+            link.layer.size,
+        )
+        for link in image.layers_in_order()
+    ]
+
+
+def _finite(value: float) -> float | None:
+    # JSON (and PostgreSQL's jsonb) has no NaN or infinity.
+    return value if math.isfinite(value) else None
+
+
+def analyze(image: Image, *, force: bool = False) -> Analysis:
+    """The stored analysis of ``image``, computed now if missing or out of date."""
+    existing = Analysis.objects.filter(image=image).first()
+    if existing is not None and existing.version == Analysis.VERSION and not force:
+        return existing
+    result = dive_analysis(image)
+    report = waste_report(image)
+    files = (
+        [
+            (row.path, row.size, row.depth)
+            for row in merged_files(image.top_chain).values()
+            if row.type != "5"
+        ]
+        if image.top_chain_id
+        else []
+    )
+    findings = advice.advise(files, layer_infos(image), report)
+
+    per_path: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # path -> [copies undone, bytes]
+    for shadow in report.shadowed:
+        per_path[shadow.path][0] += 1
+        per_path[shadow.path][1] += shadow.size
+    rows: dict[str, InefficientFile] = {}
+    for item in result.inefficiencies:
+        ours = per_path.get(item.path.lstrip("/"), [0, 0])
+        rows[item.path] = InefficientFile(
+            path=item.path, count=item.count, dive_bytes=item.cumulative, reclaimable=ours[1]
+        )
+    for path, (copies, size) in per_path.items():
+        key = "/" + path
+        if key not in rows:
+            # Waste dive does not see: files under a deleted directory or an opaque one.
+            rows[key] = InefficientFile(path=key, count=copies + 1, dive_bytes=0, reclaimable=size)
+
+    with transaction.atomic():
+        Analysis.objects.filter(image=image).delete()
+        analysis = Analysis.objects.create(
+            image=image,
+            dive={
+                "size": result.size,
+                "user_size": result.user_size,
+                "wasted": result.wasted,
+                "score": result.score,
+                "user_wasted_percent": _finite(result.user_wasted_percent),
+                "inefficient_files": len(result.inefficiencies),
+            },
+            ours={
+                "written": report.written,
+                "reclaimable": report.reclaimable,
+                "score": report.score,
+                "by_reason": report.by_reason,
+                "per_layer": [
+                    {**row, "undone_by": [list(pair) for pair in row["undone_by"]]}
+                    for row in waste.per_layer(report, image.layer_count)
+                ],
+            },
+            advice=[dataclasses.asdict(f) for f in findings],
+        )
+        for row in rows.values():
+            row.analysis = analysis
+        InefficientFile.objects.bulk_create(rows.values(), batch_size=2000)
+    analysis.refresh_from_db()  # the same plain JSON a later read gives
+    return analysis

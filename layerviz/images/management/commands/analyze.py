@@ -1,0 +1,125 @@
+"""``python manage.py analyze REF`` — efficiency of an indexed image, dive-compatible.
+
+* ``--json FILE`` writes the document ``dive --json`` writes, with the same numbers;
+* ``--ci`` (or ``CI=true`` in the environment, as for dive) applies dive's CI rules — its flags,
+  their defaults and its ``.dive-ci`` file — prints PASS/FAIL/SKIP per rule and exits non-zero
+  when one fails, so it can stand in for dive in a pipeline;
+* otherwise it prints dive's figures beside layerviz's own accounting and the advice.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from layerviz.images import efficiency
+from layerviz.images.lookup import ImageNotFound, find_image
+from layerviz.lib import dive
+from layerviz.lib.units import human_bytes
+
+
+def _truthy(value: str | None) -> bool:
+    # dive 0.13.1 reads CI with Go's strconv.ParseBool.
+    return (value or "").strip() in ("1", "t", "T", "TRUE", "true", "True")
+
+
+class Command(BaseCommand):
+    help = "Efficiency of an indexed image: dive's numbers, layerviz's, and advice."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("ref", help="name, digest or image ID of an indexed image")
+        parser.add_argument(
+            "--json", dest="json_file", help="write dive's --json document to this file"
+        )
+        parser.add_argument(
+            "--ci", action="store_true", help="validate against CI rules (same as CI=true)"
+        )
+        parser.add_argument(
+            "--ci-config", default=".dive-ci", help="YAML file with rules (default .dive-ci)"
+        )
+        for rule in dive.RULES:
+            parser.add_argument(
+                f"--{rule}", dest=rule, default=None, help=f"default {dive.DEFAULT_RULES[rule]}"
+            )
+
+    def handle(self, *args: object, **opts: object) -> None:
+        try:
+            image = find_image(str(opts["ref"]))
+        except ImageNotFound as exc:
+            raise CommandError(str(exc)) from None
+        if opts["json_file"]:
+            result = efficiency.dive_analysis(image)
+            Path(str(opts["json_file"])).write_text(dive.dumps(dive.export(result)))
+            return
+        if opts["ci"] or _truthy(os.environ.get("CI")):
+            self._ci(image, opts)
+            return
+        self._summary(image)
+
+    def _rules(self, opts: dict) -> dict[str, str]:
+        """Flags given on the command line win over the file, the file over the defaults."""
+        rules = dict(dive.DEFAULT_RULES)
+        path = Path(str(opts["ci_config"]))
+        if path.exists():
+            self.stdout.write(f"  Using CI config: {path}")
+            try:
+                document = yaml.load(path.read_text(), Loader=yaml.BaseLoader) or {}
+            except yaml.YAMLError as exc:
+                raise CommandError(f"cannot read {path}: {exc}") from None
+            section = document.get("rules") if isinstance(document, dict) else None
+            if isinstance(section, dict):
+                by_lower = {str(k).lower(): v for k, v in section.items()}
+                for rule in dive.RULES:
+                    if rule.lower() in by_lower:
+                        rules[rule] = str(by_lower[rule.lower()])
+        else:
+            self.stdout.write("  Using default CI config")
+        for rule in dive.RULES:
+            if opts.get(rule) is not None:
+                rules[rule] = str(opts[rule])
+        return rules
+
+    def _ci(self, image, opts: dict) -> None:
+        rules = self._rules(opts)
+        names = [r.display for r in image.references.all()] or [image.digest]
+        self.stdout.write(f"Image Source: layerviz://{names[0]}")
+        self.stdout.write("Analyzing image...")
+        result = efficiency.dive_analysis(image)
+        passed, results, misconfigured = dive.evaluate(result, rules)
+        self.stdout.write(dive.ci_report(result, results, passed, misconfigured))
+        if not passed:
+            raise SystemExit(1)
+
+    def _summary(self, image) -> None:
+        analysis = efficiency.analyze(image)
+        d, o = analysis.dive, analysis.ours
+        ratio = d["user_wasted_percent"]
+        self.stdout.write("dive v0.13.1 figures:")
+        self.stdout.write(f"  image size           {d['size']} bytes ({human_bytes(d['size'])})")
+        self.stdout.write(f"  efficiency           {dive.go_fixed(d['score'] * 100)} %")
+        self.stdout.write(
+            f"  wasted bytes         {d['wasted']} bytes ({human_bytes(d['wasted'])}), every copy counted"
+        )
+        self.stdout.write(
+            f"  user wasted percent  {'n/a' if ratio is None else dive.go_fixed(ratio * 100)} %"
+        )
+        self.stdout.write("layerviz figures:")
+        self.stdout.write(
+            f"  bytes written        {o['written']} bytes ({human_bytes(o['written'])})"
+        )
+        self.stdout.write(
+            f"  reclaimable          {o['reclaimable']} bytes ({human_bytes(o['reclaimable'])}), each copy once"
+        )
+        self.stdout.write(f"  efficiency           {dive.go_fixed(o['score'] * 100)} %")
+        for reason, (size, files) in o["by_reason"].items():
+            self.stdout.write(f"    {reason:<12} {human_bytes(size):>10} in {files} files")
+        if analysis.advice:
+            self.stdout.write("advice:")
+            for finding in analysis.advice:
+                layers = ", ".join(f"#{n + 1}" for n in finding["layers"])
+                self.stdout.write(
+                    f"  {finding['code']:<18} saves {human_bytes(finding['saving']):>10}  layers {layers}"
+                )
