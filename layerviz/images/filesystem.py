@@ -111,15 +111,18 @@ def listing(
 
 
 def _filter_kinds(qs: QuerySet[Change], kinds: set[str], mode: str, depth: int) -> QuerySet[Change]:
-    """Keep files of the chosen kinds, and the directories that lead to them."""
+    """Keep entries of the chosen kinds, and the directories that lead to them."""
     wanted = Q(kind__in=kinds)
     if mode == MERGED:
         # Rows from the layers below are unchanged by this layer.
         wanted = Q(depth=depth, kind__in=kinds)
         if "U" in kinds:
             wanted |= Q(depth__lt=depth)
-    leads = Q(type="5", depth=depth)
-    return qs.filter(wanted | leads)
+    leads = Q(pk__in=[])
+    for kind, field in (("A", "sub_added"), ("M", "sub_modified"), ("D", "sub_deleted")):
+        if kind in kinds:
+            leads |= Q(**{f"{field}__gt": 0})
+    return qs.filter(wanted | (Q(type="5", depth=depth) & leads))
 
 
 def search(

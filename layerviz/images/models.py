@@ -167,6 +167,9 @@ class Change(models.Model):
     layer_bytes = models.BigIntegerField(default=0)
     flags = models.IntegerField(default=0)
     xattrs = models.JSONField(null=True, blank=True)
+    sub_added = models.IntegerField(default=0, help_text="directories: files beneath added here")
+    sub_modified = models.IntegerField(default=0)
+    sub_deleted = models.IntegerField(default=0)
 
     class Meta:
         constraints = [

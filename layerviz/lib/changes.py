@@ -106,6 +106,10 @@ class ChangeRow:
     layer_bytes: int = 0
     flags: int = 0
     xattrs: dict[str, str] | None = None
+    # Directories: how many files beneath this layer added, modified, deleted (for filters).
+    sub_added: int = 0
+    sub_modified: int = 0
+    sub_deleted: int = 0
 
     @property
     def path(self) -> str:
@@ -355,6 +359,14 @@ class MergedTree:
                 row.layer_bytes = row.size
             if row.type == DIR:
                 continue
+            counter = {ADDED: "sub_added", MODIFIED: "sub_modified", DELETED: "sub_deleted"}.get(
+                row.kind
+            )
+            if counter:
+                for a in ancestors(path):
+                    parent = rows.get(a)
+                    if parent is not None:
+                        setattr(parent, counter, getattr(parent, counter) + 1)
             if row.kind == ADDED:
                 summary.added += 1
                 summary.added_bytes += row.size

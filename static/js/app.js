@@ -40,16 +40,32 @@
     });
   });
 
-  // --- the selected layer follows clicks (only the panel is swapped, not the stack) ---------
-  document.addEventListener("click", function (event) {
-    var link = event.target.closest(".layer-link");
-    if (!link) return;
-    document.querySelectorAll(".layer-row.selected").forEach(function (row) {
-      row.classList.remove("selected");
-      row.querySelector(".layer-link").removeAttribute("aria-current");
+  // --- the selected layer follows the panel (only the panel is swapped, not the stack) -------
+  // Done after the swap, not on click: htmx snapshots the page for the back button just
+  // before swapping, and that snapshot must still show the layer it was taken on.
+  function selectLayer(position) {
+    document.querySelectorAll(".layer-row").forEach(function (row) {
+      var link = row.querySelector(".layer-link");
+      var on = link.dataset.layer === String(position);
+      row.classList.toggle("selected", on);
+      if (on) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current");
     });
-    link.closest(".layer-row").classList.add("selected");
-    link.setAttribute("aria-current", "true");
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var panel = document.getElementById("layer-panel");
+    if (panel && event.detail.elt && (event.detail.elt === panel || event.detail.elt.id === "layer-panel")) {
+      selectLayer(panel.dataset.layer);
+    }
+  });
+  // A page restored from htmx's history holds plotly's drawing but not its event handlers.
+  document.addEventListener("htmx:historyRestore", function () {
+    document.querySelectorAll("[data-chart][data-drawn]").forEach(function (el) {
+      el.innerHTML = "";
+      delete el.dataset.drawn;
+    });
+    drawCharts(document);
+    var panel = document.getElementById("layer-panel");
+    if (panel) selectLayer(panel.dataset.layer);
   });
 
   // --- tree: a second click on an open directory closes it, without a request --------------
@@ -63,6 +79,12 @@
       item.setAttribute("aria-expanded", "false");
       var group = item.querySelector(":scope > ul");
       if (group) group.innerHTML = "";
+      // The URL should name the folder that is still open: the parent of this one.
+      var url = new URL(window.location.href);
+      var parent = item.parentElement.closest("li[role=treeitem]");
+      if (parent && parent.dataset.path) url.searchParams.set("path", parent.dataset.path);
+      else url.searchParams.delete("path");
+      history.replaceState(history.state, "", url);
     }
   }, true);
 
@@ -113,7 +135,12 @@
     });
   }
   document.addEventListener("change", function (event) {
-    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+    if (event.target.matches("select[data-autosubmit]")) {
+      // Come back to the view as it is now, not as the page first loaded.
+      var next = event.target.form.querySelector("input[name=next]");
+      if (next) next.value = window.location.pathname + window.location.search;
+      event.target.form.submit();
+    }
     if (event.target.matches("#add-form input[name=kind]")) showKinds(event.target.form);
     var fill = event.target.closest("select[data-fill]");
     if (fill && fill.value) document.querySelector(fill.dataset.fill).value = fill.value;

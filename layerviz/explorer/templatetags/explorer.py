@@ -36,8 +36,10 @@ def human(n: int | None) -> str:
 
 @register.filter
 def short_digest(digest: str, length: int = 12) -> str:
-    algorithm, _sep, encoded = (digest or "").partition(":")
-    return f"{algorithm}:{encoded[:length]}" if encoded else digest
+    algorithm, sep, encoded = (digest or "").partition(":")
+    if not sep:
+        return digest[:length]  # a bare hex hash, as for a file's content
+    return f"{algorithm}:{encoded[:length]}"
 
 
 @register.simple_tag
@@ -138,3 +140,8 @@ def percent(ratio: float | None) -> str:
     if ratio is None:
         return "–"
     return f"{ratio * 100:.2f}"
+
+
+@register.filter
+def is_compressed(media_type: str) -> bool:
+    return media_type.endswith(("gzip", "zstd"))
