@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
+from layerviz.lib.changes import ancestors
+
 from .models import Change, ChangeKind, Image, ImageLayer
 
 SAME, ADDED, REMOVED, CHANGED = "same", "added", "removed", "changed"
@@ -298,7 +300,7 @@ def diff_tree(diffs: list[FileDiff]) -> dict[str, list[DiffNode]]:
         if d.type == "5":
             continue
         counts = {"added": (1, 0, 0), "removed": (0, 1, 0), "changed": (0, 0, 1)}[d.status]
-        for target in [own, *(node(p, True) for p in _ancestors(d.path))]:
+        for target in [own, *(node(p, True) for p in ancestors(d.path))]:
             target.added += counts[0]
             target.removed += counts[1]
             target.changed += counts[2]
@@ -309,11 +311,3 @@ def diff_tree(diffs: list[FileDiff]) -> dict[str, list[DiffNode]]:
     for rows in tree.values():
         rows.sort(key=lambda n: (not n.is_dir, n.name))
     return tree
-
-
-def _ancestors(path: str) -> list[str]:
-    out = []
-    while "/" in path:
-        path = path.rpartition("/")[0]
-        out.append(path)
-    return out

@@ -14,16 +14,14 @@ The target is 500 ms.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-BENCH = ROOT / "var" / "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from django_setup import BENCH, fresh_database
 
 
 def build_store(count: int, files: int) -> None:
@@ -65,24 +63,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
 
-    BENCH.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=BENCH)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layerviz.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    fresh_database()
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
 
     from layerviz.compare import views
     from layerviz.images.lookup import find_image
     from layerviz.images.models import Change, Image
 
-    setup_test_environment()
-    call_command("migrate", verbosity=0)
     started = time.perf_counter()
     build_store(args.images, args.files)
     print(

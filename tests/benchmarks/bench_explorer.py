@@ -13,16 +13,13 @@ history. Prints median and worst time per request kind, in milliseconds. The tar
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-BENCH = ROOT / "var" / "bench"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from django_setup import BENCH, fresh_database
 
 
 def build(path: Path, files: int, layers: int) -> Path:
@@ -56,23 +53,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    BENCH.mkdir(parents=True, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=BENCH)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layerviz.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    fresh_database()
     from django.test import Client
-    from django.test.utils import setup_test_environment
     from django.urls import reverse
 
     from layerviz.images.ingest import ingest
     from layerviz.images.models import Change, Entry
 
-    setup_test_environment()
-    call_command("migrate", verbosity=0)
     archive = BENCH / f"wide-{args.files}-{args.layers}.tar"
     if not archive.exists():
         print(f"writing {archive.name} ...", flush=True)
