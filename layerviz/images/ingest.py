@@ -38,6 +38,7 @@ from layerviz.lib.streams import Readable
 from layerviz.sources import ResolvedImage, Source, SourceOptions, open_source
 
 from . import bulk, claims
+from . import progress as progress_text
 from .claims import Outcome
 from .models import (
     BuildState,
@@ -132,7 +133,7 @@ class _Run:
     # --- orchestration -------------------------------------------------------------------
 
     def ingest(self, source: Source) -> list[Image]:
-        self.progress.phase("reading the image's manifest and config")
+        self.progress.phase(progress_text.READING_CONFIG)
         if source.streaming:
             return self._ingest_streaming(source)
         images = source.images()
@@ -156,7 +157,7 @@ class _Run:
         busy: list[tuple[int, int]] = []
         for layer in needed:
             label = layer.label(count)
-            self.progress.phase("reading", layer=layer.index + 1, layers=count)
+            self.progress.phase(progress_text.READING, layer=layer.index + 1, layers=count)
             outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
             if outcome is Outcome.READY:
                 continue
@@ -217,7 +218,7 @@ class _Run:
 
         def on_member(name: str, size: int, reader: Readable) -> None:
             counter["n"] += 1
-            self.progress.phase("reading", layer=counter["n"], layers=0)
+            self.progress.phase(progress_text.READING, layer=counter["n"], layers=0)
             scans[name] = self._read_streamed(reader, size, name, source)
 
         images = source.stream(on_member)
@@ -352,7 +353,7 @@ class _Run:
         raise IngestError(f"could not settle layer {scan.diff_id}")
 
     def _wait_for_layer(self, pk: int, label: str, retry) -> None:
-        self.progress.phase(f"waiting for another worker to finish {label}")
+        self.progress.phase(progress_text.WAITING % {"layer": label})
         row = claims.wait_until_ready(Layer, pk, label=label)
         if row is not None:
             return
@@ -426,7 +427,7 @@ class _Run:
         if missing:
             raise IngestError(f"layer {missing[0]} was not indexed")
         chains = self._build_chains([layers[d] for d in diff_ids])
-        self.progress.phase("saving the image")
+        self.progress.phase(progress_text.SAVING)
         with transaction.atomic():
             row, created = Image.objects.get_or_create(
                 digest=image.manifest_digest,
@@ -461,7 +462,7 @@ class _Run:
                     for i, h in enumerate(image.config.history)
                 )
             self._add_references(row, image.references)
-        self.progress.phase("done", layer=len(image.layers), layers=len(image.layers))
+        self.progress.phase(progress_text.DONE, layer=len(image.layers), layers=len(image.layers))
         return row
 
     def _add_references(self, image: Image, names_: Iterable[str]) -> None:
@@ -488,7 +489,7 @@ class _Run:
                 tree = MergedTree()
                 for depth, below in enumerate(chains):
                     tree.replay(_stored_rows(below), depth)
-            self.progress.phase("working out what each layer changed", layer=i + 1, layers=count)
+            self.progress.phase(progress_text.CHANGES, layer=i + 1, layers=count)
             chain = self._build_chain(chain_id, chains[-1] if chains else None, layer, i, tree)
             chains.append(chain)
         return chains

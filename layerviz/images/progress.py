@@ -12,8 +12,18 @@ import time
 from typing import TextIO
 
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .models import IngestJob
+
+# The phases an ingest goes through. They are stored in English and translated when shown.
+READING_CONFIG = gettext_noop("reading the image's manifest and config")
+READING = gettext_noop("reading")
+CHANGES = gettext_noop("working out what each layer changed")
+SAVING = gettext_noop("saving the image")
+DONE = gettext_noop("done")
+WAITING = gettext_noop("waiting for another worker to finish %(layer)s")
+PHASES = (READING_CONFIG, READING, CHANGES, SAVING, DONE)
 
 
 class Progress:

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from layerviz.images import progress
 from layerviz.lib import instructions
 from layerviz.lib.units import human_bytes
 
@@ -113,6 +114,21 @@ def kind_badge(row, state=None) -> dict:
     letter, word = KIND_LABELS[kind]
     detail = DETAILS.get(row.detail, "") if own else ""
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
+
+
+# The ingest stores its progress in English (the CLI prints the same text); the words are
+# translated when shown. A phase not listed here is shown as it was stored.
+WAITING_FOR = progress.WAITING.partition("%(")[0]
+
+
+@register.filter
+def phase(text: str) -> str:
+    """An ingest job's progress phase in the page's language."""
+    if text in progress.PHASES:
+        return _(text)
+    if text.startswith(WAITING_FOR):
+        return _(progress.WAITING) % {"layer": text[len(WAITING_FOR) :]}
+    return text
 
 
 @register.filter
