@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -18,9 +19,12 @@ from playwright.sync_api import (
     Locator,
     Page,
     Request,
+    expect,
     sync_playwright,
 )
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from . import components
 
 ARGS = [
     "--no-sandbox",
@@ -184,3 +188,34 @@ def mark_document(page: Page) -> None:
 
 def same_document(page: Page) -> bool:
     return page.evaluate("window.__sameDocument === true")
+
+
+TIMEOUT = 5_000  # ms; everything here is local and small
+
+
+@pytest.fixture(scope="module")
+def chromium_browser() -> Iterator[Browser]:
+    # Module scope, not session: while Playwright runs, this thread has a running asyncio
+    # loop (see chromium()), which must not leak into the test modules after this one.
+    components.need("Chromium and Playwright", components.chromium_problem())
+    expect.set_options(timeout=TIMEOUT)
+    with chromium() as instance:
+        yield instance
+
+
+@pytest.fixture
+def page(chromium_browser: Browser, live_server) -> Iterator[Page]:
+    """A fresh browser context on the live server; fails the test if any page it opened
+    logged a console error or threw."""
+    context = chromium_browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-US"
+    )
+    context.set_default_timeout(TIMEOUT)
+    problems = Problems()
+    context.on("page", problems.watch)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+    assert problems.found == [], "\n".join(problems.found)

@@ -7,7 +7,8 @@ import pytest
 
 from . import components, engine
 
-pytest_plugins = ["tests.registries"]
+# Shared fixtures: real registries (tests/registries.py), the browser (tests/browser.py).
+pytest_plugins = ["tests.registries", "tests.browser"]
 
 ARTIFACTS = Path(os.environ.get("LAYERVIZ_TEST_ARTIFACTS", components.ROOT / "test-artifacts"))
 

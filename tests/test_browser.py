@@ -6,55 +6,24 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from pprint import pformat
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.urls import reverse
-from playwright.sync_api import Browser, Locator, Page, expect
-from pytest_django.live_server_helper import LiveServer
+from playwright.sync_api import Locator, Page, expect
 
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
 from layerviz.lib.synth import Step, file, whiteout
 
-from . import browser, components, processes
+from . import browser, processes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-TIMEOUT = 5_000  # ms; everything here is local and small
 WORKER_TIMEOUT = 60_000
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    # Module scope, not session: while Playwright runs, this thread has a running asyncio
-    # loop (see browser.chromium), which must not leak into the test modules after this one.
-    components.need("Chromium and Playwright", components.chromium_problem())
-    expect.set_options(timeout=TIMEOUT)
-    with browser.chromium() as instance:
-        yield instance
-
-
-@pytest.fixture
-def page(chromium: Browser, live_server: LiveServer) -> Iterator[Page]:
-    """A fresh browser context on the live server; fails the test if any page it opened
-    logged a console error or threw."""
-    context = chromium.new_context(
-        base_url=live_server.url, viewport={"width": 1280, "height": 900}, locale="en-US"
-    )
-    context.set_default_timeout(TIMEOUT)
-    problems = browser.Problems()
-    context.on("page", problems.watch)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
-    assert problems.found == [], "\n".join(problems.found)
 
 
 def _ingest(tmp_path: Path, tag: str, layers: list[bytes], history: list[Step]) -> Image:

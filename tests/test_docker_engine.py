@@ -133,7 +133,9 @@ def test_an_image_the_engine_does_not_have_is_a_clear_error(docker_engine):
 
 
 @pytest.mark.parametrize("which", ["open_registry", "basic_registry", "token_registry"])
-def test_engine_built_images_pushed_to_a_registry_come_back_with_the_same_layers(which, request, built_images, saved_images):
+def test_engine_built_images_pushed_to_a_registry_come_back_with_the_same_layers(
+    which, request, built_images, saved_images
+):
     registry = request.getfixturevalue(which)
     registry.push(f"docker-archive:{saved_images['teaching']}", "lv/teaching:1.0")
     credentials = {}
@@ -143,17 +145,26 @@ def test_engine_built_images_pushed_to_a_registry_come_back_with_the_same_layers
 
     [local] = ingest(f"docker-daemon:{built_images['teaching']}")
     layers_before = Layer.objects.count()
-    [pulled] = ingest(f"docker://{registry.host}/lv/teaching:1.0", options=SourceOptions(**credentials))
+    [pulled] = ingest(
+        f"docker://{registry.host}/lv/teaching:1.0", options=SourceOptions(**credentials)
+    )
 
     # The same image (same config, same chain of layers) under another manifest: every layer
     # is shared, so nothing new was indexed.
     assert pulled.image_id == local.image_id
-    assert [il.chain_id for il in pulled.layers_in_order()] == [il.chain_id for il in local.layers_in_order()]
+    assert [il.chain_id for il in pulled.layers_in_order()] == [
+        il.chain_id for il in local.layers_in_order()
+    ]
     assert Layer.objects.count() == layers_before
-    assert [r.display for r in pulled.references.all()] == [f"{registry.host}/lv/teaching:1.0", f"{registry.host}/lv/teaching@{pulled.digest}"]
+    assert [r.display for r in pulled.references.all()] == [
+        f"{registry.host}/lv/teaching:1.0",
+        f"{registry.host}/lv/teaching@{pulled.digest}",
+    ]
 
 
-def test_the_engine_pulls_an_image_first_when_asked(docker_engine, built_images, saved_images, open_registry):
+def test_the_engine_pulls_an_image_first_when_asked(
+    docker_engine, built_images, saved_images, open_registry
+):
     open_registry.push(f"docker-archive:{saved_images['sibling']}", "lv/pulled:1.0")
     ref = f"{open_registry.host}/lv/pulled:1.0"
     with contextlib.suppress(Exception):
