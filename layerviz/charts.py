@@ -134,7 +134,16 @@ def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None
 
 # Bytes from the layers below, in the merged view: one shade per layer, so the treemap also
 # shows which layer brought which bytes.
-LAYER_SHADES = ("#5b7bb0", "#7a8fc0", "#6aa3b4", "#8a9cb8", "#7c8aa5", "#9db0cc", "#6f86a8", "#93a7c4")
+LAYER_SHADES = (
+    "#5b7bb0",
+    "#7a8fc0",
+    "#6aa3b4",
+    "#8a9cb8",
+    "#7c8aa5",
+    "#9db0cc",
+    "#6f86a8",
+    "#93a7c4",
+)
 
 
 def _colour(row: Change, depth: int, mode: str) -> str:

@@ -133,9 +133,14 @@ def _rows(pair: comparison.StackPair, a: Image, b: Image) -> tuple[list, list]:
 def compare(request: HttpRequest) -> HttpResponse:
     picked = request.GET.getlist("image")
     if len(picked) == 2 and not request.GET.get("a"):
-        return redirect(
-            f"{reverse('compare:compare')}?{urlencode({'a': picked[0], 'b': picked[1]})}"
-        )
+        # Older first: "what changed in this release" reads from A to B.
+        found = {i.digest: i for i in Image.objects.filter(digest__in=picked)}
+        if len(found) == 2:
+            picked.sort(
+                key=lambda d: (found[d].created or found[d].indexed_at, found[d].indexed_at)
+            )
+        query = urlencode({"a": picked[0], "b": picked[1]})
+        return redirect(f"{reverse('compare:compare')}?{query}")
     a_ref, b_ref = request.GET.get("a", ""), request.GET.get("b", "")
     all_images = Image.objects.with_names().order_by("-indexed_at")
     if not (a_ref and b_ref):
