@@ -278,7 +278,7 @@ def store(request: HttpRequest) -> HttpResponse:
         urls[f"c{node.pk}"] = (
             reverse("explorer:image", args=[digests[owner]]) + f"?layer={node.depth}&mode=layer"
         )
-    matrix = sharing.matrix(forest) if len(images) <= 60 else None
+    matrix = sharing.matrix(forest)
     have = [i for i in images if i.digest in request.GET.getlist("have")]
     target_digest = request.GET.get("target", "")
     target = next((i for i in images if i.digest == target_digest), None)
@@ -292,7 +292,7 @@ def store(request: HttpRequest) -> HttpResponse:
         "totals": sharing.totals(images),
         "icicle": charts.chain_icicle(forest, names, urls),
         "sankey": charts.chain_sankey(forest, names),
-        "heatmap": charts.shared_heatmap([names[i.pk] for i in images], matrix) if matrix else None,
+        "heatmap": charts.shared_heatmap([names[i.pk] for i in images], matrix),
         "most_shared": most,
         "single_use": single,
         "have": have,
