@@ -75,6 +75,8 @@ def start(argv: list[str]) -> None:
         f"layerviz: http://127.0.0.1:{port}/  (Ctrl-C stops the web server and the worker)",
         flush=True,
     )
+    # Stopped with SIGTERM (a service manager, `timeout`), stop the children as for Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT)
     web = subprocess.Popen(
         [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT
@@ -93,6 +95,10 @@ def start(argv: list[str]) -> None:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def test(argv: list[str]) -> None:
