@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 
 from layerviz.images.filesystem import LAYER, listing_queryset
 from layerviz.images.models import Chain, Change, ChangeKind, Image
-from layerviz.lib.instructions import clean_instruction
 from layerviz.lib.units import human_bytes
 
 TREEMAP_CHILDREN = 12  # biggest children shown per directory; the rest is one "other" box
@@ -50,11 +49,10 @@ def _layout(fig: go.Figure, height: int) -> None:
 
 def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
     """Size of each layer: uncompressed content with the compressed blob drawn over it."""
-    steps = {s.position: s for s in image.history.all() if s.position is not None}
+    steps = image.instructions()
     labels, hover, positions = [], [], []
     for il in image_layers:
-        step = steps.get(il.position)
-        text = clean_instruction(step.created_by) if step else ""
+        text = steps.get(il.position, "")
         labels.append(f"#{il.position + 1}")
         hover.append(escape(text[:160] or _("(no history)")))
         positions.append(il.position)

@@ -7,11 +7,6 @@ are documented where the expected value is computed, and the documented relation
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
 from layerviz.images.ingest import ingest
@@ -22,6 +17,7 @@ from layerviz.lib.changes import ancestors
 from layerviz.lib.synth import directory, file, hardlink, opaque, symlink, whiteout
 
 from . import builder
+from .dive import dive_json
 
 pytestmark = [pytest.mark.django_db, pytest.mark.dive]
 
@@ -76,19 +72,6 @@ SCENARIOS = {
 }
 
 
-def run_dive(dive: str, archive: Path, out: Path) -> list[dict]:
-    # dive switches to its CI mode (rules, no export) when CI is set.
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    subprocess.run(
-        [dive, "--source", "docker-archive", str(archive), "--json", str(out)],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return json.loads(out.read_text())["layer"]
-
-
 def dive_file_count(layer: Layer) -> int:
     """How many nodes dive's tree of ``layer`` has, from our entries.
 
@@ -115,7 +98,7 @@ def test_layer_sizes_and_entry_counts_match_dive(dive, tmp_path, scenario, layou
     )
     (image,) = ingest(f"docker-archive:{archive}")
     ours = [il.layer for il in image.layers_in_order()]
-    theirs = run_dive(dive, archive, tmp_path / "dive.json")
+    theirs = dive_json(archive, tmp_path / "dive.json")["layer"]
     assert [d["digestId"] for d in theirs] == [layer.diff_id for layer in ours]
 
     seen = set()
@@ -138,7 +121,7 @@ def test_without_odd_entries_the_entry_count_is_dives_file_count(dive, tmp_path)
         tmp_path / "plain.tar", [synth.Image([BASE], tags=["lv/plain:1"])], layout="docker25"
     )
     (image,) = ingest(f"docker-archive:{archive}")
-    (dive_layer,) = run_dive(dive, archive, tmp_path / "dive.json")
+    (dive_layer,) = dive_json(archive, tmp_path / "dive.json")["layer"]
     layer = image.layers_in_order().get().layer
     assert layer.entry_count == len(dive_layer["fileList"]) == 14
     assert layer.size == dive_layer["sizeBytes"] == 8 + 300 + 200 + 4000 + 1004

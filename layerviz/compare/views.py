@@ -20,7 +20,7 @@ from layerviz import charts
 from layerviz.images import comparison, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, ImageLayer
-from layerviz.lib.instructions import clean_instruction, keyword
+from layerviz.lib.instructions import keyword
 
 RECENT_DIFFS = 16
 MAX_GRAPH_IMAGES = 250
@@ -84,17 +84,9 @@ class Side:
         return self.instruction[len(self.keyword) :].strip() if self.keyword else self.instruction
 
 
-def _instructions(image: Image) -> dict[int, str]:
-    return {
-        s.position: clean_instruction(s.created_by)
-        for s in image.history.all()
-        if s.position is not None
-    }
-
-
 def _rows(pair: comparison.StackPair, a: Image, b: Image) -> tuple[list, list]:
     """Shared rows (one per common layer) and diverging rows (A's and B's side by side)."""
-    ia, ib = _instructions(a), _instructions(b)
+    ia, ib = a.instructions(), b.instructions()
     shared = [
         Side(la, ia.get(la.position, ""), keyword(ia.get(la.position, ""))) for la, _ in pair.shared
     ]

@@ -421,11 +421,7 @@ def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
     files = Paginator(analysis.files.order_by(*FILE_SORTS[sort]), 50).get_page(
         request.GET.get("page")
     )
-    steps = {
-        s.position: clean_instruction(s.created_by)
-        for s in image.history.all()
-        if s.position is not None
-    }
+    steps = image.instructions()
     per_layer = [
         {
             **row,

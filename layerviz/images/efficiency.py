@@ -13,7 +13,7 @@ from collections import defaultdict
 from django.db import transaction
 
 from layerviz.lib import advice, dive, names, waste
-from layerviz.lib.instructions import clean_instruction, keyword
+from layerviz.lib.instructions import keyword
 
 from .filesystem import merged_files
 from .models import Analysis, Change, Entry, Image, InefficientFile
@@ -67,11 +67,7 @@ def waste_report(image: Image) -> waste.WasteReport:
 
 
 def layer_infos(image: Image) -> list[advice.LayerInfo]:
-    steps = {
-        s.position: clean_instruction(s.created_by)
-        for s in image.history.all()
-        if s.position is not None
-    }
+    steps = image.instructions()
     return [
         advice.LayerInfo(
             link.position,

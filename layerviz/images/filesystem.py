@@ -28,20 +28,6 @@ def lineage_ids(chain: Chain) -> list[int]:
     return ids
 
 
-def layer_changes(chain: Chain) -> QuerySet[Change]:
-    return Change.objects.filter(chain=chain)
-
-
-def merged(chain: Chain, *, chain_ids: list[int] | None = None) -> QuerySet[Change]:
-    """The latest row of every path as of ``chain``, deletions included (filter them out for
-    the live filesystem; keep them to show what was deleted and by which layer)."""
-    ids = chain_ids or lineage_ids(chain)
-    latest = Change.objects.filter(chain_id__in=ids).annotate(
-        rank=Window(RowNumber(), partition_by=[F("dir"), F("name")], order_by=F("depth").desc())
-    )
-    return latest.filter(rank=1)
-
-
 def merged_files(chain: Chain) -> dict[str, Change]:
     """The whole merged filesystem as of ``chain``: path -> row. For tests and analysis, not
     for pages (it loads every path)."""

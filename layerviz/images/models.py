@@ -19,6 +19,7 @@ from __future__ import annotations
 from django.db import models
 
 from layerviz.lib import names
+from layerviz.lib.instructions import clean_instruction
 
 
 class BuildState(models.TextChoices):
@@ -125,13 +126,6 @@ class Chain(Claimed):
     def __str__(self) -> str:
         return self.chain_id
 
-    def lineage(self) -> list[Chain]:
-        """This chain and those below it, bottom first."""
-        out = [self]
-        while out[-1].parent_id is not None:
-            out.append(Chain.objects.get(pk=out[-1].parent_id))
-        return out[::-1]
-
 
 class ChangeKind(models.TextChoices):
     ADDED = "A", "added"
@@ -225,6 +219,14 @@ class Image(models.Model):
     @property
     def short_id(self) -> str:
         return self.image_id.partition(":")[2][:12]
+
+    def instructions(self) -> dict[int, str]:
+        """The cleaned-up instruction that made each layer, by layer position."""
+        return {
+            step.position: clean_instruction(step.created_by)
+            for step in self.history.all()
+            if step.position is not None
+        }
 
     def layers_in_order(self) -> models.QuerySet[ImageLayer]:
         return self.image_layers.select_related("layer", "chain").order_by("position")

@@ -40,14 +40,6 @@ class Forest:
     images: list[Image]
     lineage: dict[int, list[int]]  # image pk -> chain pks bottom to top
 
-    def cumulative(self, chain_pk: int) -> int:
-        total = 0
-        node: ChainNode | None = self.nodes[chain_pk]
-        while node is not None:
-            total += node.size
-            node = self.nodes.get(node.parent) if node.parent is not None else None
-        return total
-
 
 def forest(images: list[Image]) -> Forest:
     """The chain tree of ``images`` (one query for all their layers)."""

@@ -107,7 +107,3 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
 
 def normalize(text: str) -> str:
     return str(parse(text))
-
-
-def looks_like_digest(text: str) -> bool:
-    return bool(_DIGEST.match(text.strip())) and ":" in text and "/" not in text
