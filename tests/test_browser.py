@@ -426,6 +426,18 @@ def test_the_file_page_follows_one_path_through_the_layers(
     expect(_tree_item(page, "cache/")).to_have_attribute("aria-expanded", "true")
 
 
+def test_a_copy_button_puts_the_whole_digest_on_the_clipboard(page: Page, app_image: Image):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(_image_url(app_image))
+    shown = page.locator(".facts .digest").first
+    expect(shown).to_contain_text(app_image.digest[:19])
+    button = shown.locator("button.copy")
+    button.click()
+
+    expect(button).to_have_class(re.compile(r"\bcopied\b"))
+    assert page.evaluate("navigator.clipboard.readText()") == app_image.digest
+
+
 # --- hostile input -----------------------------------------------------------------------
 
 # Tar names cannot hold "/", so "<script>window.__xss=2</script>" is a directory
