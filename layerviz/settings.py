@@ -83,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "layerviz.context_processors.write_access",
             ],
         },
     },
@@ -137,7 +138,9 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = DATA_DIR / "uploads"
 FILE_UPLOAD_HANDLERS = ["layerviz.explorer.uploads.CappedUploadHandler"]
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 # --- layerviz ---
 # Write actions (ingest, upload, delete) can be limited to logged-in users.

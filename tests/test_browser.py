@@ -130,10 +130,15 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
         layout="docker25",
     )
     polls = browser.Requests(page, "/jobs/")
+    engine = browser.Requests(page, "/engine-images")
     page.goto("/")
-    # The engine's image list loads after the page; it must land in its own slot.
+    page.wait_for_timeout(300)
+    assert len(engine) == 0, "the engine was asked before its source was chosen"
+    # The engine's image list loads once that source is chosen; it lands in its own slot.
+    page.get_by_label("From the local Docker engine").check()
     expect(page.locator("#engine-images :is(.hint, select)").first).to_be_attached()
     expect(page.locator("#jobs"), "the engine list's response replaced #jobs").to_be_attached()
+    assert len(engine) == 1
     browser.mark_document(page)
 
     page.get_by_label("Upload an archive").check()
@@ -151,6 +156,12 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
         pass
     expect(job).to_contain_text("waiting for a worker")
     browser.screenshot(page, artifacts, "job-in-progress")
+    job_page = page.context.new_page()
+    job_page.goto(job.locator("a.job-link").get_attribute("href"))
+    expect(job_page.locator("h1")).to_have_text("Ingest")
+    expect(job_page.locator(".job")).to_contain_text("waiting for a worker")
+    browser.screenshot(job_page, artifacts, "job-page")
+    job_page.close()
 
     worker = processes.manage(
         "db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1"
@@ -183,6 +194,27 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     # The image remembers the name it was uploaded under, not the server's scratch file.
     page.goto(image_page)
     expect(page.locator(".facts .source")).to_have_text("upload:upload-me.tar")
+
+
+def test_a_refused_reference_shows_its_error_in_the_form_and_queues_nothing(page: Page):
+    page.goto("/")
+    browser.mark_document(page)
+    reference = page.get_by_label("Image reference")
+    reference.fill("Not A Ref!")
+    page.get_by_role("button", name="Add image").click()
+
+    error = page.locator("#add-form .error")
+    expect(error).to_contain_text("invalid repository name")
+    expect(page.locator("#add-form")).to_have_count(1)
+    expect(page.locator("#jobs .job")).to_have_count(0)
+    expect(reference).to_have_value("Not A Ref!")
+    assert browser.same_document(page)
+
+    # Corrected, it queues the job and the error goes.
+    reference.fill("127.0.0.1:9/lv/nothing:1")
+    page.get_by_role("button", name="Add image").click()
+    expect(page.locator("#jobs .job")).to_have_count(1)
+    expect(error).to_have_count(0)
 
 
 # --- the image page ----------------------------------------------------------------------
@@ -337,6 +369,34 @@ def test_the_panel_switches_between_the_layer_and_the_filesystem_as_of_it(
     expect(_roots(page)).to_have_text(["app/"])
     _plot_drawn(page, "treemap-data")
     expect(treemap.locator("g.slice").filter(has_text="usr")).to_have_count(0)
+
+
+def test_the_open_directory_stays_open_across_modes_and_the_mode_across_layers(
+    page: Page, app_image: Image
+):
+    page.goto(_image_url(app_image, "layer=2&mode=layer"))
+    _open(_tree_item(page, "etc/"))
+    expect(page).to_have_url(re.compile(r"\?layer=2&mode=layer&path=etc$"))
+
+    page.get_by_role("link", name="Filesystem as of this layer").click()
+    expect(page).to_have_url(re.compile(r"\?layer=2&mode=merged&path=etc$"))
+    expect(_tree_item(page, "etc/")).to_have_attribute("aria-expanded", "true")
+
+    # A layer picked from the stack (rendered with the page) keeps the mode chosen since.
+    page.locator(".layer-link[data-layer='1']").click()
+    expect(page).to_have_url(re.compile(r"\?layer=1&mode=merged$"))
+    expect(page.get_by_role("link", name="Filesystem as of this layer")).to_have_attribute(
+        "aria-current", "page"
+    )
+
+    # The filter form keeps a directory opened in place.
+    _open(_tree_item(page, "app/"))
+    expect(page).to_have_url(re.compile(r"&path=app$"))
+    page.get_by_label("added").check()
+    expect(page).to_have_url(re.compile(r"kind=A"))
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["path"] == ["app"] and query["mode"] == ["merged"], query
+    expect(_tree_item(page, "app/")).to_have_attribute("aria-expanded", "true")
 
 
 def test_typing_in_path_contains_lists_the_matching_paths(page: Page, app_image: Image):
@@ -542,7 +602,9 @@ def test_a_narrow_window_stacks_the_layers_above_the_panel_without_sideways_scro
     expect(page.locator("a.image-name")).to_be_visible()
 
 
-def test_the_language_switcher_reloads_the_page_in_chinese_and_back(page: Page, app_image: Image):
+def test_the_language_switcher_reloads_the_page_in_chinese_and_back(
+    page: Page, app_image: Image, artifacts: Path
+):
     url = _image_url(app_image, "layer=0&mode=layer")
     page.goto(url)
     assert page.locator("html").get_attribute("lang") == "en"
@@ -555,6 +617,12 @@ def test_the_language_switcher_reloads_the_page_in_chinese_and_back(page: Page, 
     expect(page.locator("#language option:checked")).to_have_text("简体中文")
     expect(page).to_have_url(re.compile(re.escape(url) + "$"))
     _plot_drawn(page, "size-chart-data")
+    expect(page.locator("#panel-title")).to_have_text("第 1 层")
+    browser.screenshot(page, artifacts, "image-page-zh")
+    page.get_by_role("link", name="镜像", exact=True).click()
+    expect(page.locator("#add-title")).to_have_text("添加镜像")
+    browser.screenshot(page, artifacts, "images-list-zh")
+    page.go_back()
 
     with page.expect_navigation():
         page.locator("#language").select_option(label="English")

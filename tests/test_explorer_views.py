@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from bs4 import BeautifulSoup
@@ -11,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Image, Layer
+from layerviz.images.models import Image, IngestJob, Layer
 from layerviz.lib import synth
 from layerviz.lib.synth import Step, file, whiteout
 
@@ -154,6 +155,32 @@ def test_expanding_a_directory_fetches_only_its_children(client: Client, app_ima
     assert badge.get_text(strip=True).startswith("M")
 
 
+def test_without_javascript_more_entries_opens_a_page_of_the_next_entries(client: Client, tmp_path):
+    image = _image(
+        tmp_path,
+        "lv/many:1",
+        [synth.layer([file(f"data/f{i:04d}", b"x") for i in range(520)])],
+    )
+    page = soup(client.get(reverse("explorer:image", args=[image.digest]), {"path": "data"}))
+    more = page.select_one(".tree li.more a")
+    assert "20 more entries" in more.get_text()
+
+    rest = soup(client.get(more["href"]))
+
+    assert rest.select_one("html") is not None  # a page, not a bare fragment
+    assert rest.select_one("h1").get_text(strip=True) == "/data"
+    names = [a.get_text(strip=True) for a in rest.select(".tree .name")]
+    assert names == [f"f{i:04d}" for i in range(500, 520)]
+    assert rest.select_one(".tree li.more") is None
+
+
+def test_the_path_filter_names_what_it_searched_for(client: Client, app_image):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 1, "mode": "merged", "q": "main"}))
+
+    assert page.select_one("#tree .hint").get_text(strip=True) == "1 path contains “main”"
+
+
 def test_filtering_by_kind_keeps_matching_files_and_the_directories_leading_to_them(
     client: Client, app_image
 ):
@@ -219,18 +246,81 @@ def test_deleting_an_image_keeps_layers_another_image_uses(client: Client, app_i
 
 def test_write_actions_need_a_post_with_a_csrf_token(app_image):
     client = Client(enforce_csrf_checks=True)
-    assert client.get(reverse("explorer:delete", args=[app_image.digest])).status_code == 405
+    client.get(reverse("explorer:delete", args=[app_image.digest]))  # only asks
+    assert Image.objects.filter(pk=app_image.pk).exists()
     assert client.post(reverse("explorer:delete", args=[app_image.digest])).status_code == 403
+    assert Image.objects.filter(pk=app_image.pk).exists()
+
+
+def test_without_javascript_delete_asks_first_naming_what_goes_and_what_stays(
+    client: Client, app_image, tmp_path
+):
+    _image(
+        tmp_path,
+        "lv/other:1",
+        [
+            synth.layer([file("bin/sh", b"x" * 3000, mode=0o755), file("etc/passwd", b"root\n")]),
+            synth.layer([file("z", b"1")]),
+        ],
+    )
+    url = reverse("explorer:delete", args=[app_image.digest])
+    listed = soup(client.get(reverse("explorer:images")))
+    assert {a["href"] for a in listed.select("table.images a.danger")} >= {url}
+
+    page = soup(client.get(url))
+
+    assert "Delete lv/app:1.0?" in page.select_one("h1").get_text()
+    text = page.get_text(" ", strip=True)
+    assert "removes 2 layers" in text and "1 layer" in text and "stays" in text
+    form = page.select_one("main form[method=post]")
+    assert form["action"] == url and form.select_one("[name=csrfmiddlewaretoken]")
     assert Image.objects.filter(pk=app_image.pk).exists()
 
 
 def test_write_actions_can_be_limited_to_logged_in_users(client: Client, app_image, settings):
     settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE = True
-    response = client.post(reverse("explorer:delete", args=[app_image.digest]))
+    image_url = reverse("explorer:image", args=[app_image.digest])
+    response = client.post(
+        reverse("explorer:delete", args=[app_image.digest]),
+        HTTP_REFERER=f"http://testserver{image_url}",
+    )
 
+    # Back to the page the action came from once logged in: the action's URL is POST-only.
     assert response.status_code == 302
-    assert "/login/" in response["Location"]
+    assert response["Location"] == f"{reverse('login')}?next={quote(image_url)}"
     assert Image.objects.filter(pk=app_image.pk).exists()
+    assert "Log in" in soup(client.get(image_url)).select_one("header.top").get_text()
+
+
+def test_an_htmx_write_without_login_sends_the_whole_window_to_the_login_page(
+    client: Client, app_image, settings
+):
+    settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE = True
+    response = client.post(
+        reverse("explorer:add"),
+        {"kind": "registry", "reference": "python"},
+        HTTP_HX_CURRENT_URL="http://testserver/?q=app",
+        **HTMX,
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"{reverse('login')}?next={quote('/?q=app')}"
+    assert IngestJob.objects.count() == 0
+
+
+def test_a_user_who_logs_in_may_delete(client: Client, app_image, settings, django_user_model):
+    settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE = True
+    django_user_model.objects.create_user("teacher", password="s3cret-pass")
+    url = reverse("explorer:image", args=[app_image.digest])
+
+    login = client.post(
+        reverse("login"), {"username": "teacher", "password": "s3cret-pass", "next": url}
+    )
+    assert login.status_code == 302 and login["Location"] == url
+    assert "teacher" in soup(client.get(url)).select_one("header.top").get_text()
+
+    assert client.post(reverse("explorer:delete", args=[app_image.digest])).status_code == 302
+    assert not Image.objects.filter(pk=app_image.pk).exists()
 
 
 # Tar names cannot hold "/", so "<script>…</script>" would be a directory and a file; these
@@ -278,3 +368,16 @@ def test_hostile_file_names_render_as_text_everywhere(client: Client, tmp_path):
     labels = json.loads(chart)["data"][0]["labels"]
     assert "&lt;script&gt;alert(1)&lt;" in labels
     assert "<script>" not in chart
+
+
+def test_without_javascript_the_engine_page_lists_its_images_each_with_an_add_button(
+    client: Client, built_images
+):
+    name = built_images["teaching"]
+    page = soup(client.get(reverse("explorer:engine-images")))
+
+    assert page.select_one("html") is not None
+    forms = {f.select_one("[name=reference]")["value"]: f for f in page.select("main form")}
+    assert name in forms
+    assert forms[name]["action"] == reverse("explorer:add")
+    assert forms[name].select_one("[name=kind]")["value"] == "engine"

@@ -33,7 +33,9 @@ class AddImageForm(forms.Form):
     )
     username = forms.CharField(label=_("Registry user"), required=False, max_length=200)
     password = forms.CharField(
-        label=_("Password or token"), required=False, widget=forms.PasswordInput
+        label=_("Password or token"),
+        required=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
     )
     insecure = forms.BooleanField(label=_("Allow plain HTTP"), required=False)
     pull = forms.BooleanField(label=_("Let the engine pull it first"), required=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import wraps
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,11 +19,12 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from layerviz import charts
 from layerviz.adapters import docker_engine
@@ -53,10 +54,25 @@ def write_access(view):
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE and not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
+            # Back to the page the action was started from: the action's own URL is POST-only.
+            login = redirect_to_login(_page_of(request))
+            if request.htmx:
+                # A plain redirect would be followed inside the htmx request and the login
+                # page swapped into a fragment; the whole window has to go there.
+                return HttpResponseClientRedirect(login["Location"])
+            return login
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _page_of(request: HttpRequest) -> str:
+    """The page a write action was sent from, when it is one of ours; else the image list."""
+    page = request.htmx.current_url if request.htmx else request.headers.get("Referer", "")
+    if page and url_has_allowed_host_and_scheme(page, {request.get_host()}):
+        parts = urlsplit(page)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return reverse("explorer:images")
 
 
 def _get_image_or_404(digest: str) -> Image:
@@ -70,7 +86,7 @@ def _get_image_or_404(digest: str) -> Image:
 
 
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target")
 def images(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     found = Image.objects.with_names().order_by("-indexed_at")
@@ -95,8 +111,10 @@ def images(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def engine_images(request: HttpRequest) -> HttpResponse:
-    """The local engine's images for the "add" form; loaded after the page, never blocking it."""
+    """The local engine's images: for the "add" form, loaded once that source is chosen; and,
+    without JavaScript, a page of its own with an "Add" button per image."""
     try:
         items = docker_engine.images_list()
         problem = ""
@@ -105,11 +123,8 @@ def engine_images(request: HttpRequest) -> HttpResponse:
     tags = sorted(
         {tag for item in items for tag in (item.get("RepoTags") or []) if tag != "<none>:<none>"}
     )
-    return render(
-        request,
-        "explorer/images.html#engine-images",
-        {"engine_tags": tags, "engine_problem": problem},
-    )
+    template = "explorer/images.html#engine-images" if request.htmx else "explorer/engine.html"
+    return render(request, template, {"engine_tags": tags, "engine_problem": problem})
 
 
 @require_POST
@@ -121,7 +136,10 @@ def add_image(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context = {"form": form, "max_upload": settings.LAYERVIZ_MAX_UPLOAD_BYTES}
         if request.htmx:
-            return render(request, "explorer/images.html#add-form", context, status=422)
+            # The form asked for a job to be added to the list; instead the form, with its
+            # errors, replaces itself. A 200: htmx swaps no 4xx, and browsers log them as errors.
+            response = render(request, "explorer/images.html#add-form", context)
+            return retarget(reswap(response, "outerHTML"), "#add-form")
         found = Image.objects.with_names().order_by("-indexed_at")
         context.update(page=Paginator(found, 50).get_page(1), jobs=[], query="")
         return render(request, "explorer/images.html", context, status=422)
@@ -156,10 +174,25 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, template, {"job": job})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @write_access
 def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
+    """GET asks for confirmation (what goes, what stays); POST deletes. With JavaScript the
+    buttons post straight away after the browser's own confirmation."""
     image = _get_image_or_404(digest)
+    if request.method == "GET":
+        removed, kept = store.deletion_plan(image)
+        return render(
+            request,
+            "explorer/delete.html",
+            {
+                "image": image,
+                "removed": removed,
+                "kept": kept,
+                "removed_bytes": sum(layer.size for layer in removed),
+                "kept_bytes": sum(layer.size for layer in kept),
+            },
+        )
     name = str(image)
     store.delete_image(image)
     messages.success(
@@ -337,8 +370,10 @@ def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def tree(request: HttpRequest, digest: str) -> HttpResponse:
-    """The children of one directory (lazy expansion in place)."""
+    """The children of one directory: swapped in place by htmx (lazy expansion, "more"), or,
+    without JavaScript, a page of its own that pages through a big directory."""
     image = _get_image_or_404(digest)
     image_layers = list(image.layers_in_order())
     state = PanelState.from_request(request, len(image_layers))
@@ -367,7 +402,10 @@ def tree(request: HttpRequest, digest: str) -> HttpResponse:
         "next_offset": offset + len(rows),
         "directory": state.path,
     }
-    return render(request, "explorer/_tree.html", context)
+    if request.htmx:
+        return render(request, "explorer/_tree.html", context)
+    context.update(offset=offset, parents=_breadcrumbs(state.path))
+    return render(request, "explorer/tree.html", context)
 
 
 @require_GET

@@ -7,6 +7,20 @@ from django.db import transaction
 from .models import Blob, Chain, Change, Entry, Image, ImageLayer, Layer
 
 
+def deletion_plan(image: Image) -> tuple[list[Layer], list[Layer]]:
+    """The image's layers split into those deleting it removes (no other image uses them)
+    and those it keeps (shared with another image), each bottom to top, each layer once."""
+    layers = {il.layer_id: il.layer for il in image.layers_in_order().select_related("layer")}
+    shared = set(
+        ImageLayer.objects.filter(layer_id__in=layers)
+        .exclude(image=image)
+        .values_list("layer_id", flat=True)
+    )
+    removed = [layer for pk, layer in layers.items() if pk not in shared]
+    kept = [layer for pk, layer in layers.items() if pk in shared]
+    return removed, kept
+
+
 def delete_image(image: Image) -> None:
     """Delete an image and whatever only it used; layers and chains other images use stay.
 

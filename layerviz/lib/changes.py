@@ -27,6 +27,8 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
+from django.utils.translation import gettext_noop
+
 from . import names
 from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT
 
@@ -49,6 +51,8 @@ PARENT_SYMLINK = 16  # a lower layer had a symlink where this path needs a direc
 WHITEOUT_MISSING = 32  # the whiteout names nothing in the layers below (a no-op)
 
 ROOT = ""
+# A chain note, stored in English; the explorer shows it translated.
+WHITEOUT_FINDS_NOTHING = gettext_noop("whiteout for %(path)s deletes nothing (no such path below)")
 
 
 class EntryLike(Protocol):
@@ -337,7 +341,7 @@ class MergedTree:
             row.tree_bytes, row.tree_files = (tb, tf) if node.is_dir else (0, 0)
             rows[path] = row
         for target, _entry in missing_whiteouts:
-            summary.notes.append(f"whiteout for {target} deletes nothing (no such path below)")
+            summary.notes.append(WHITEOUT_FINDS_NOTHING % {"path": target})
 
         # 4. Every directory above a change gets a row, so that merged listings stay exact.
         for path in list(rows):

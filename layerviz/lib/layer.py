@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Callable
 from typing import BinaryIO
 
+from django.utils.translation import gettext_noop
+
 from . import names
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
 from .limits import DEFAULT, Limits
@@ -41,12 +43,16 @@ WH_PREFIX = b".wh."
 OPAQUE_NAME = b".wh..wh..opq"
 AUFS_PREFIX = b".wh..wh."
 
+# Stored in English with the layer; the explorer shows them translated (gettext_noop marks
+# them for the catalogue without needing a language here).
 FLAG_TEXT = {
-    ABSOLUTE: "absolute names (Docker strips the leading /)",
-    CLAMPED: "names climbing above the root with .. (clamped; Docker would refuse this layer)",
-    DUPLICATE: "the same path twice (the last entry wins)",
-    SPARSE: "sparse files",
-    DEVICE: "device nodes",
+    ABSOLUTE: gettext_noop("absolute names (Docker strips the leading /)"),
+    CLAMPED: gettext_noop(
+        "names climbing above the root with .. (clamped; Docker would refuse this layer)"
+    ),
+    DUPLICATE: gettext_noop("the same path twice (the last entry wins)"),
+    SPARSE: gettext_noop("sparse files"),
+    DEVICE: gettext_noop("device nodes"),
 }
 
 

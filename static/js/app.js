@@ -34,10 +34,55 @@
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button.copy[data-copy]");
     if (!button) return;
-    navigator.clipboard.writeText(button.dataset.copy).then(function () {
+    var done = function () {
       button.classList.add("copied");
-      setTimeout(function () { button.classList.remove("copied"); }, 1200);
-    });
+      button.setAttribute("aria-label", button.dataset.copiedLabel || "");
+      setTimeout(function () {
+        button.classList.remove("copied");
+        button.setAttribute("aria-label", button.dataset.label);
+      }, 1200);
+    };
+    if (!button.dataset.label) button.dataset.label = button.getAttribute("aria-label");
+    // The clipboard API exists only on secure origins; a classroom server reached by its LAN
+    // address over plain HTTP is not one, so fall back to selecting a hidden field.
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(button.dataset.copy).then(done);
+      return;
+    }
+    var field = document.createElement("textarea");
+    field.value = button.dataset.copy;
+    field.setAttribute("readonly", "");
+    field.style.position = "fixed";
+    field.style.opacity = "0";
+    document.body.appendChild(field);
+    field.select();
+    try { if (document.execCommand("copy")) done(); } finally { field.remove(); button.focus(); }
+  });
+
+  // --- panel links follow the state in the address bar --------------------------------------
+  // Links outside the panel (the layer stack) are rendered once, and a directory opened in
+  // place changes the URL without re-rendering the panel's links; so at request time each
+  // link takes the current state and changes only what it is about (data-panel-set), and the
+  // filter form takes the open directory from the address bar (data-panel-keep).
+  document.addEventListener("htmx:configRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.hasAttribute) return;
+    var set = elt.getAttribute("data-panel-set");
+    var keep = elt.getAttribute("data-panel-keep");
+    if (set === null && keep === null) return;
+    var now = new URLSearchParams(window.location.search);
+    if (set !== null && now.has("layer")) {
+      new URLSearchParams(set).forEach(function (value, key) {
+        if (value) now.set(key, value); else now.delete(key);
+      });
+      event.detail.path = window.location.pathname + "?" + now.toString();
+    }
+    if (keep !== null) {
+      keep.split(" ").forEach(function (key) {
+        if (now.get(key)) event.detail.parameters[key] = now.get(key);
+        else delete event.detail.parameters[key];
+      });
+    }
   });
 
   // --- the selected layer follows the panel (only the panel is swapped, not the stack) -------
@@ -133,6 +178,9 @@
     form.querySelectorAll("[data-kinds]").forEach(function (el) {
       el.hidden = el.dataset.kinds.split(" ").indexOf(chosen.value) < 0;
     });
+    // The engine is asked for its images only once someone wants to pick from them.
+    var engine = form.querySelector("#engine-images[hx-get]");
+    if (engine && chosen.value === "engine" && window.htmx) htmx.trigger(engine, "lv-show");
   }
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) {
@@ -144,6 +192,16 @@
     if (event.target.matches("#add-form input[name=kind]")) showKinds(event.target.form);
     var fill = event.target.closest("select[data-fill]");
     if (fill && fill.value) document.querySelector(fill.dataset.fill).value = fill.value;
+  });
+
+  // A job queued: the form starts afresh. (A form sent back with its errors has replaced
+  // this one, which is then no longer in the page.)
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.id !== "add-form" || !event.detail.successful || !form.isConnected) return;
+    form.reset();
+    form.querySelectorAll(".error").forEach(function (el) { el.remove(); });
+    showKinds(form);
   });
 
   function init(root) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.utils.formats import number_format
 from django.utils.html import format_html
@@ -10,6 +12,8 @@ from django.utils.translation import gettext_lazy
 
 from layerviz.images import progress
 from layerviz.lib import instructions
+from layerviz.lib.changes import WHITEOUT_FINDS_NOTHING
+from layerviz.lib.layer import FLAG_TEXT
 from layerviz.lib.units import human_bytes
 
 register = template.Library()
@@ -50,13 +54,14 @@ def digest(value: str, length: int = 12) -> str:
         return ""
     return format_html(
         '<span class="digest"><code title="{}">{}</code>'
-        '<button type="button" class="copy" data-copy="{}" aria-label="{}">'
+        '<button type="button" class="copy" data-copy="{}" aria-label="{}" data-copied-label="{}">'
         + COPY_ICON
         + "</button></span>",
         value,
         short_digest(value, length),
         value,
         _("Copy %(digest)s") % {"digest": value},
+        _("Copied"),
     )
 
 
@@ -161,3 +166,21 @@ def percent(ratio: float | None) -> str:
 @register.filter
 def is_compressed(media_type: str) -> bool:
     return media_type.endswith(("gzip", "zstd"))
+
+
+_KNOWN_FLAGS = frozenset(FLAG_TEXT.values())
+_FINDS_NOTHING = re.compile(
+    "^" + re.escape(WHITEOUT_FINDS_NOTHING).replace(re.escape("%(path)s"), "(?P<path>.*)") + "$",
+    re.DOTALL,
+)
+
+
+@register.filter
+def layer_note(text: str) -> str:
+    """A layer flag or chain note (stored in English) in the page's language."""
+    if text in _KNOWN_FLAGS:
+        return _(text)
+    found = _FINDS_NOTHING.match(text)
+    if found:
+        return _(WHITEOUT_FINDS_NOTHING) % {"path": found["path"]}
+    return text
