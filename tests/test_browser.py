@@ -371,6 +371,35 @@ def test_the_panel_switches_between_the_layer_and_the_filesystem_as_of_it(
     expect(treemap.locator("g.slice").filter(has_text="usr")).to_have_count(0)
 
 
+def test_the_keyboard_walks_opens_and_closes_the_tree(page: Page, app_image: Image):
+    page.goto(_image_url(app_image, "layer=2&mode=merged"))
+    expect(_roots(page)).to_have_text(["app/", "bin/", "etc/", "usr/"])
+    focused = page.locator(":focus")
+    _roots(page).first.focus()
+
+    page.keyboard.press("ArrowDown")
+    expect(focused).to_have_text("bin/")
+    page.keyboard.press("ArrowRight")  # opens it in place
+    expect(_tree_item(page, "bin/")).to_have_attribute("aria-expanded", "true")
+    expect(page).to_have_url(re.compile(r"&path=bin$"))
+    page.keyboard.press("ArrowDown")
+    expect(focused).to_have_text("sh")
+    page.keyboard.press("ArrowLeft")  # from a file to its folder
+    expect(focused).to_have_text("bin/")
+    page.keyboard.press("ArrowLeft")  # closes the open folder
+    expect(_tree_item(page, "bin/")).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("End")
+    expect(focused).to_have_text("usr/")
+    page.keyboard.press("Home")
+    expect(focused).to_have_text("app/")
+    page.keyboard.press("Enter")  # a folder link, like a click
+    expect(_tree_item(page, "app/")).to_have_attribute("aria-expanded", "true")
+
+    # Back: the folder opened before is the one named in the address again.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"\?layer=2&mode=merged$"))
+
+
 def test_the_open_directory_stays_open_across_modes_and_the_mode_across_layers(
     page: Page, app_image: Image
 ):

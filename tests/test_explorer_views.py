@@ -14,7 +14,7 @@ from django.urls import reverse
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, Layer
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step, file, symlink, whiteout
 
 pytestmark = pytest.mark.django_db
 
@@ -381,3 +381,44 @@ def test_without_javascript_the_engine_page_lists_its_images_each_with_an_add_bu
     assert name in forms
     assert forms[name]["action"] == reverse("explorer:add")
     assert forms[name].select_one("[name=kind]")["value"] == "engine"
+
+
+def test_hostile_link_targets_config_values_and_layer_notes_render_as_text(
+    client: Client, tmp_path
+):
+    evil = "<img src=x onerror=alert(5)>"
+    path = synth.write_docker_archive(
+        tmp_path / "hostile-config.tar",
+        [
+            synth.Image(
+                layers=[
+                    synth.layer([file("bin/sh", b"x"), symlink("bin/evil", evil)]),
+                    # A whiteout for a name no layer below has: the chain notes it, name and all.
+                    synth.layer([whiteout(f"etc/{evil}"), file("etc/ok", b"1")]),
+                ],
+                env=[f"EVIL={evil}", "PATH=/bin"],
+                labels={"evil": evil},
+                cmd=[evil],
+                working_dir="/" + evil,
+                tags=["lv/hostile-config:1"],
+            )
+        ],
+        layout="docker25",
+    )
+    [image] = ingest(f"docker-archive:{path}")
+    url = reverse("explorer:image", args=[image.digest])
+    pages = [
+        client.get(url, {"layer": 0, "path": "bin"}),
+        client.get(url, {"layer": 1}),
+        client.get(reverse("explorer:tree", args=[image.digest]), {"layer": 0, "path": "bin"}),
+    ]
+    for response in pages:
+        assert response.status_code == 200
+        page = soup(response)
+        assert page.select("img") == []
+        assert not any(attr.startswith("on") for tag in page.find_all(True) for attr in tag.attrs)
+    assert f"→ {evil}" in soup(pages[0]).select_one(".node .link").get_text()
+    config = soup(pages[0]).select_one("details.config").get_text()
+    assert f"EVIL={evil}" in config and f"evil={evil}" in config and evil in config
+    notes = soup(pages[1]).select_one("ul.notes").get_text()
+    assert f"whiteout for etc/{evil} deletes nothing" in notes

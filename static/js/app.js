@@ -162,6 +162,8 @@
     var expanded = item && item.getAttribute("aria-expanded");
     if (event.key === "ArrowDown" && rows[index + 1]) { event.preventDefault(); rows[index + 1].focus(); }
     else if (event.key === "ArrowUp" && rows[index - 1]) { event.preventDefault(); rows[index - 1].focus(); }
+    else if (event.key === "Home" && rows.length) { event.preventDefault(); rows[0].focus(); }
+    else if (event.key === "End" && rows.length) { event.preventDefault(); rows[rows.length - 1].focus(); }
     else if (event.key === "ArrowRight" && expanded === "false") { event.preventDefault(); treeLink.click(); }
     else if (event.key === "ArrowLeft") {
       event.preventDefault();
