@@ -27,10 +27,8 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Protocol
 
-from django.utils.translation import gettext_noop
-
 from . import names
-from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT
+from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT, gettext_noop
 
 DIR = "5"
 HARDLINK = "1"

@@ -21,8 +21,6 @@ import hashlib
 from collections.abc import Callable
 from typing import BinaryIO
 
-from django.utils.translation import gettext_noop
-
 from . import names
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
 from .limits import DEFAULT, Limits
@@ -43,8 +41,14 @@ WH_PREFIX = b".wh."
 OPAQUE_NAME = b".wh..wh..opq"
 AUFS_PREFIX = b".wh..wh."
 
-# Stored in English with the layer; the explorer shows them translated (gettext_noop marks
-# them for the catalogue without needing a language here).
+
+def gettext_noop(message: str) -> str:
+    """Marks a message for the translation catalogue (makemessages looks for this name);
+    the text is stored in English and translated where it is shown. lib/ needs no Django."""
+    return message
+
+
+# Stored with the layer; the explorer shows them translated.
 FLAG_TEXT = {
     ABSOLUTE: gettext_noop("absolute names (Docker strips the leading /)"),
     CLAMPED: gettext_noop(
