@@ -6,6 +6,7 @@ database left exactly as it was."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -384,6 +385,66 @@ def cut_archive(compression: str = "none"):
     return write
 
 
+def empty_index(entries: list[synth.Entry]) -> list[synth.Entry]:
+    """``entries`` with an ``index.json`` listing nothing, as Docker 25.0.0-25.0.2 wrote for
+    ``docker save img@digest`` (moby#47294)."""
+    return builder.edited_json(entries, "index.json", lambda doc: doc | {"manifests": []})
+
+
+def fan_out(width: int) -> list[synth.Entry]:
+    """An OCI layout whose ``index.json`` lists one nested index ``width`` times, and that index
+    lists ``width`` manifests: a few hundred kilobytes naming ``width**2`` manifests."""
+    manifests = [
+        {"mediaType": oci.OCI_MANIFEST, "digest": synth.sha256(b"%d" % i), "size": 2}
+        for i in range(width)
+    ]
+    nested = synth.Blob.of(
+        synth.dump({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": manifests}),
+        oci.OCI_INDEX,
+    )
+    index = {"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [nested.descriptor()]}
+    index["manifests"] *= width
+    return [
+        file(nested.path, nested.data),
+        file("index.json", synth.dump(index)),
+        file("oci-layout", synth.dump({"imageLayoutVersion": "1.0.0"})),
+    ]
+
+
+def config_edited(edit: Callable[[dict], dict]):
+    """An OCI archive of ``hostile_image`` whose config is ``edit(config)``, digests made to
+    match: only the config's content is wrong."""
+
+    def write(tmp: Path) -> str:
+        built = hostile_image(EXTRA).build()
+        config = synth.Blob.of(
+            synth.dump(edit(json.loads(built.config.data))), built.config.media_type
+        )
+        manifest = synth.manifest(config, built.layers)
+        entries = builder.layout_with(manifest, [config, *built.layers])
+        return f"oci-archive:{synth.write_tar(tmp / 'a.tar', entries)}"
+
+    return write
+
+
+def settings_edited(**settings: object):
+    return config_edited(lambda doc: doc | {"config": doc["config"] | settings})
+
+
+def layer_size(size: int):
+    """An OCI archive of ``hostile_image`` whose manifest gives the top layer ``size``."""
+
+    def write(tmp: Path) -> str:
+        built = hostile_image(EXTRA).build()
+        doc = json.loads(built.manifest.data)
+        doc["layers"][-1]["size"] = size
+        manifest = synth.Blob.of(synth.dump(doc), built.manifest.media_type)
+        entries = builder.layout_with(manifest, [built.config, *built.layers])
+        return f"oci-archive:{synth.write_tar(tmp / 'a.tar', entries)}"
+
+    return write
+
+
 GZ = synth.LAYER_MEDIA_TYPES["oci"]["gzip"]
 ZST = synth.LAYER_MEDIA_TYPES["oci"]["zstd"]
 SMALL = SourceOptions(limits=Limits(layer_bytes=builder.MiB))
@@ -539,6 +600,85 @@ HOSTILE = {
         members(builder.artifact_layout, "oci-archive"),
         "is not a container image \\(it is a application/vnd.cncf.helm.config.v1\\+json",
     ),
+    "an index fanning out to millions of manifests": (
+        members(lambda: fan_out(2000), "oci-archive"),
+        "the image indexes of the OCI archive list more than 50000 entries in all",
+    ),
+    "index.json listing nothing (OCI archive)": (
+        members(lambda: empty_index(synth.oci_entries([app_image()])), "oci-archive"),
+        "the OCI archive holds no image: its index.json lists nothing",
+    ),
+    "index.json listing nothing and no manifest.json": (
+        members(
+            lambda: builder.without(
+                empty_index(synth.docker25_entries([app_image()])), "manifest.json"
+            )
+        ),
+        "the docker archive holds no image: its index.json lists nothing",
+    ),
+    # JSON of the wrong type where the spec says what each field is (§1)
+    "history a number": (
+        config_edited(lambda doc: doc | {"history": 5}),
+        r"history of image config sha256:[0-9a-f]{12} must be a list, not int",
+    ),
+    "history true": (
+        config_edited(lambda doc: doc | {"history": True}),
+        r"history of image config sha256:[0-9a-f]{12} must be a list, not bool",
+    ),
+    "history step not an object": (
+        config_edited(lambda doc: doc | {"history": [5]}),
+        r"history item 0 of image config sha256:[0-9a-f]{12} is not a JSON object",
+    ),
+    "created_by a list": (
+        config_edited(lambda doc: doc | {"history": [{"created_by": ["RUN", "x"]}]}),
+        "created_by of history item 0 of image config .* must be a string, not list",
+    ),
+    "empty_layer a string": (
+        config_edited(lambda doc: doc | {"history": [{"empty_layer": "yes"}]}),
+        "empty_layer of history item 0 of image config .* must be true or false",
+    ),
+    "created a number": (
+        config_edited(lambda doc: doc | {"created": 1700000000}),
+        "created of image config .* must be a string, not int",
+    ),
+    "diff_ids a string": (
+        config_edited(
+            lambda doc: doc | {"rootfs": {"type": "layers", "diff_ids": synth.sha256(BASE)}}
+        ),
+        "rootfs.diff_ids of image config .* must be a list, not str",
+    ),
+    "config a list": (
+        config_edited(lambda doc: doc | {"config": ["Env"]}),
+        "config of image config .* is not a JSON object",
+    ),
+    "Env a string": (
+        settings_edited(Env="PATH=/bin"),
+        "config.Env of image config .* must be a list of strings",
+    ),
+    "Env holding a number": (
+        settings_edited(Env=["PATH=/bin", 5]),
+        "config.Env of image config .* must be a list of strings",
+    ),
+    "Labels mapping to a number": (
+        settings_edited(Labels={"version": 2}),
+        "config.Labels of image config .* must be an object mapping strings to strings",
+    ),
+    "Cmd a string": (
+        settings_edited(Cmd="/app/main.py"),
+        "config.Cmd of image config .* must be a list of strings",
+    ),
+    "ExposedPorts a list": (
+        settings_edited(ExposedPorts=["80/tcp"]),
+        "config.ExposedPorts of image config .* must be an object",
+    ),
+    "layer size beyond int64": (
+        layer_size(2**63),
+        r"layer 3 of manifest sha256:[0-9a-f]{12} has an invalid size 9223372036854775808",
+    ),
+    "negative layer size": (
+        layer_size(-1),
+        r"layer 3 of manifest sha256:[0-9a-f]{12} has an invalid size -1",
+    ),
 }
 
 
@@ -605,3 +745,33 @@ def test_an_untagged_image_is_indexed_without_references(tmp_path):
     (row,) = ingest(f"docker-archive:{path}")
     assert row.references.count() == 0
     assert row.layer_count == 2
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_an_empty_index_json_beside_a_manifest_json_is_read_through_the_manifest_json(
+    tmp_path, compression
+):
+    entries = empty_index(synth.docker25_entries([app_image()]))
+    path = synth.write_tar(tmp_path / "a.tar", entries, compression=compression)
+    (row,) = ingest(f"docker-archive:{path}")
+    check_app(row)
+    assert row.manifest_synthesized
+
+
+def test_limits_are_read_from_the_environment_when_an_ingest_starts(tmp_path, monkeypatch):
+    path = synth.write_docker_archive(tmp_path / "a.tar", [app_image()], layout="docker25")
+    before = counts()
+    monkeypatch.setenv("LAYERVIZ_MAX_ENTRIES_PER_LAYER", "5")
+    with pytest.raises(IngestError, match=r"layer 1/2 \(.*\): more than 5 entries in one layer"):
+        ingest(f"docker-archive:{path}")
+    assert counts() == before
+
+    monkeypatch.setenv("LAYERVIZ_MAX_ENTRIES_PER_LAYER", "6")
+    (row,) = ingest(f"docker-archive:{path}")
+    check_app(row)
+
+
+def test_a_limit_set_to_something_not_a_number_is_named(monkeypatch):
+    monkeypatch.setenv("LAYERVIZ_MAX_LAYER_BYTES", "64G")
+    with pytest.raises(ValueError, match="LAYERVIZ_MAX_LAYER_BYTES must be a whole number"):
+        SourceOptions()

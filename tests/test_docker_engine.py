@@ -6,12 +6,17 @@ import contextlib
 
 import pytest
 
+from layerviz.adapters.docker_engine import pull_target
 from layerviz.images import filesystem
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Change, Image, Layer
-from layerviz.lib.errors import IngestError
+from layerviz.lib import synth
+from layerviz.lib.errors import IngestError, SourceError
+from layerviz.lib.limits import Limits
 from layerviz.lib.oci import host_platform
 from layerviz.sources import SourceOptions
+from layerviz.sources.archive import TarFiles, resolve_any
+from layerviz.sources.docker_daemon import is_inspected
 
 from .dive import dive_json
 
@@ -176,3 +181,52 @@ def test_the_engine_pulls_an_image_first_when_asked(
 
     assert ref in [r.display for r in image.references.all()]
     assert image.image_id == docker_engine.images.get(built_images["sibling"]).id
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("ref", "repository", "tag"),
+    [
+        ("python", "python", "latest"),
+        ("python:3.12", "python", "3.12"),
+        ("127.0.0.1:5000/lv/app", "127.0.0.1:5000/lv/app", "latest"),
+        ("127.0.0.1:5000/lv/app:1", "127.0.0.1:5000/lv/app", "1"),
+        (f"repo@{DIGEST}", "repo", DIGEST),
+        (f"lv/app:1@{DIGEST}", "lv/app", DIGEST),
+    ],
+)
+def test_a_pull_asks_the_engine_for_the_repository_and_tag_docker_pull_would(ref, repository, tag):
+    assert pull_target(ref) == (repository, tag)
+
+
+def test_a_pull_of_a_reference_that_cannot_be_one_is_refused_by_name():
+    with pytest.raises(SourceError, match="cannot pull 'Not/Valid:'"):
+        pull_target("Not/Valid:")
+
+
+def test_a_saved_image_is_matched_by_any_id_an_image_store_may_report(tmp_path):
+    # The classic store reports the config digest; the containerd store (Docker 29's default)
+    # reports the manifest digest, or the index digest of a multi-platform image.
+    host = host_platform()
+    layer = synth.layer([synth.file("app/x", b"x")])
+    index = synth.ImageIndex(
+        [
+            synth.Image([layer], architecture=host.architecture, variant=host.variant),
+            synth.Image([layer], architecture="s390x"),
+        ],
+        tags=["lv/multi:1"],
+    )
+    path = synth.write_docker_archive(tmp_path / "m.tar", [index], layout="containerd")
+    with open(path, "rb") as f:
+        [image] = resolve_any(TarFiles(f, Limits()), want=None, options=SourceOptions())
+    built = index.build()
+    mine, other = built.images
+
+    assert is_inspected(image, mine.config.digest)
+    assert is_inspected(image, mine.manifest.digest)
+    assert is_inspected(image, built.index.digest)
+    assert not is_inspected(image, other.config.digest)
+    assert not is_inspected(image, other.manifest.digest)
+    assert not is_inspected(image, "")

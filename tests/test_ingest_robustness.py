@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from layerviz.images import claims
 from layerviz.images.ingest import ingest
 from layerviz.images.models import BuildState, Chain, Entry, Image, Layer
+from layerviz.images.progress import Progress
 from layerviz.lib import synth
 from layerviz.lib.synth import file
 
@@ -85,3 +87,37 @@ def test_two_workers_ingesting_images_that_share_a_layer_store_it_once(tmp_path)
     assert Entry.objects.filter(layer=layer).count() == layer.entry_count
     assert Chain.objects.filter(layer=layer).count() == 1
     assert Layer.objects.count() == 3
+
+
+class SlowReading(Progress):
+    """Takes its time over every MiB read, as a slow disk or network would; once the lease has
+    run out twice over since the read began, a rival worker on another machine tries to take
+    the layer over."""
+
+    def __init__(self, diff_id: str, lease: float) -> None:
+        super().__init__()
+        self.diff_id, self.lease = diff_id, lease
+        self.started: float | None = None
+        self.rival: claims.Outcome | None = None
+
+    def advance(self, n: int) -> None:
+        super().advance(n)
+        if self.rival is not None:
+            return
+        self.started = self.started or time.monotonic()
+        time.sleep(0.2)
+        if time.monotonic() - self.started > 2 * self.lease:
+            self.rival, _ = claims.claim(Layer, {"diff_id": self.diff_id}, "elsewhere:1:rival", {})
+
+
+def test_a_layer_of_few_big_files_keeps_its_claim_while_it_is_being_read(tmp_path, settings):
+    settings.LAYERVIZ_LEASE_SECONDS = 1
+    # Four entries, written in one batch at the end: no sign of life while 12 MiB are read.
+    big = synth.layer([file(f"data/part{i}", bytes(4 * 1024 * 1024)) for i in range(3)])
+    archive = _archive(tmp_path / "big.tar", [big], "lv/big:1")
+    progress = SlowReading(synth.sha256(big), settings.LAYERVIZ_LEASE_SECONDS)
+
+    [image] = ingest(f"docker-archive:{archive}", progress=progress)
+
+    assert progress.rival is claims.Outcome.BUSY
+    assert image.layers_in_order().get().layer.is_ready

@@ -6,6 +6,7 @@ exception becomes a ``SourceError`` with a sentence a person can act on.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from layerviz.lib import reference as refs
 from layerviz.lib.errors import SourceError
 
 TIMEOUT = 600
@@ -63,15 +65,27 @@ def image_inspect(*, ref: str) -> dict[str, Any]:
     return _call(ref, client().api.inspect_image, ref)
 
 
+def pull_target(ref: str) -> tuple[str, str]:
+    """The repository and tag (or digest) the engine's pull API takes for ``ref``.
+
+    ``python`` is ``("python", "latest")``; a registry port is part of the repository, never a
+    tag; a digest wins over a tag, as it does for ``docker pull``.
+    """
+    try:
+        parsed = refs.parse(ref)
+    except ValueError as exc:
+        raise SourceError(f"cannot pull {ref!r}: {exc}") from None
+    repository = dataclasses.replace(parsed, tag=None, digest=None).familiar()
+    return repository, parsed.digest or parsed.tag or "latest"
+
+
 def image_pull(*, ref: str, platform: str | None = None) -> None:
-    repository, _, tag = ref.rpartition(":") if "@" not in ref else (ref, "", "")
-    if "/" in tag:  # the colon was a registry port, not a tag
-        repository, tag = ref, ""
+    repository, tag = pull_target(ref)
     for event in _call(
         ref,
         client().api.pull,
-        repository or ref,
-        tag=tag or None,
+        repository,
+        tag=tag,
         platform=platform,
         stream=True,
         decode=True,

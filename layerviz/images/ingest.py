@@ -26,6 +26,7 @@ import time
 from collections import namedtuple
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -129,6 +130,8 @@ class _Run:
         self.created_layers: list[int] = []
         self.created_chains: list[int] = []
         self._last_beat = 0.0
+        # Several beats per lease, so a claim never lapses while we are making progress.
+        self._beat_every = min(HEARTBEAT_SECONDS, settings.LAYERVIZ_LEASE_SECONDS / 4)
 
     # --- orchestration -------------------------------------------------------------------
 
@@ -194,7 +197,7 @@ class _Run:
                 size=descriptor.size,
                 limits=source.limits,
                 on_entries=lambda batch: self._write_entries(row, batch),
-                on_read=self.progress.advance,
+                on_read=lambda n: self._on_read(row, n),
             )
         if scan.diff_id != layer.diff_id:
             raise DigestMismatch(
@@ -300,6 +303,8 @@ class _Run:
         def on_read(n: int) -> None:
             if position is not None:
                 self.progress.set_done(position())
+            if staging is not None:
+                self._beat(staging)
 
         try:
             scan = scan_layer(
@@ -368,9 +373,14 @@ class _Run:
 
     def _beat(self, row, force: bool = False) -> None:
         now = time.monotonic()
-        if force or now - self._last_beat > HEARTBEAT_SECONDS:
+        if force or now - self._last_beat > self._beat_every:
             claims.heartbeat(row, self.owner)
             self._last_beat = now
+
+    def _on_read(self, row: Layer, n: int) -> None:
+        # A layer of a few big files writes entries rarely: beat on the bytes read as well.
+        self.progress.advance(n)
+        self._beat(row)
 
     def _write_entries(self, row: Layer, records: list[EntryRecord]) -> None:
         to_text = names.to_text

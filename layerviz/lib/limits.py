@@ -28,6 +28,9 @@ class Limits:
     link_bytes: int = 4096
     layers_per_image: int = 256
     index_depth: int = 4
+    # Descriptors met while expanding indexes, counting every time a shared nested index is
+    # reached again: 2,000 entries pointing at one index of 2,000 make 4 million (§5.3).
+    index_entries: int = 50_000
     layer_bytes: int = 64 * GiB  # decompressed tar stream of one layer
     image_bytes: int = 256 * GiB  # decompressed, all layers of one image
     # A compressed layer may expand this many times before the ratio cap applies; below
@@ -38,12 +41,22 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
+        """The defaults, with every ``LAYERVIZ_MAX_<NAME>`` set in the environment applied."""
         values = {}
         for field in dataclasses.fields(cls):
-            raw = os.environ.get(f"LAYERVIZ_MAX_{field.name.upper()}")
-            if raw:
+            name = f"LAYERVIZ_MAX_{field.name.upper()}"
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                continue
+            try:
                 values[field.name] = int(raw)
+            except ValueError:
+                raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+            if values[field.name] < 0:
+                raise ValueError(f"{name} must not be negative, not {raw!r}")
         return cls(**values)
 
 
+# The built-in values, for code that reads without a source (tests, benchmarks); sources take
+# theirs from ``SourceOptions.limits``, which reads the environment.
 DEFAULT = Limits()

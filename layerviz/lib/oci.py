@@ -55,6 +55,8 @@ ATTESTATION_ANNOTATION = "vnd.docker.reference.type"
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
 
+MAX_SIZE = 2**63 - 1
+
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _HEX = {"sha256": re.compile(r"^[a-f0-9]{64}$"), "sha512": re.compile(r"^[a-f0-9]{128}$")}
 
@@ -221,7 +223,8 @@ def parse_descriptor(value: Any, what: str) -> Descriptor:
         raise FormatError(f"{what} has no mediaType")
     digest = check_digest(value.get("digest"), what)
     size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    # int64 in Go, and in our database: a size outside it is a lie, whatever it would point at.
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
         raise FormatError(f"{what} has an invalid size {size!r}")
     data = None
     if "data" in value:
@@ -374,21 +377,48 @@ class ImageConfig:
         return positions
 
 
-CONFIG_KEYS = (
-    "Env",
-    "Cmd",
-    "Entrypoint",
-    "WorkingDir",
-    "User",
-    "Labels",
-    "ExposedPorts",
-    "Volumes",
-    "StopSignal",
-    "Shell",
-    "Healthcheck",
-    "OnBuild",
-    "ArgsEscaped",
-)
+# The settings of a config's ``config`` object we keep, with the type each must have (the Go
+# types of the image spec); null is allowed for all, as Go writes a nil slice or map that way.
+_LIST = "a list of strings"
+_TEXT = "a string"
+_MAP = "an object mapping strings to strings"
+_OBJECT = "an object"
+CONFIG_KEYS = {
+    "Env": _LIST,
+    "Cmd": _LIST,
+    "Entrypoint": _LIST,
+    "WorkingDir": _TEXT,
+    "User": _TEXT,
+    "Labels": _MAP,
+    "ExposedPorts": _OBJECT,
+    "Volumes": _OBJECT,
+    "StopSignal": _TEXT,
+    "Shell": _LIST,
+    "Healthcheck": _OBJECT,
+    "OnBuild": _LIST,
+    "ArgsEscaped": "true or false",
+}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == _LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if kind == _MAP:
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    if kind == _OBJECT:
+        return isinstance(value, dict)
+    return isinstance(value, bool)
+
+
+def _text(doc: dict[str, Any], key: str, what: str) -> str:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise FormatError(f"{key} of {what} must be a string, not {type(value).__name__}")
+    return value or ""
 
 
 def parse_config(data: bytes, digest: str, limits: Limits = DEFAULT) -> ImageConfig:
@@ -398,8 +428,12 @@ def parse_config(data: bytes, digest: str, limits: Limits = DEFAULT) -> ImageCon
     if rootfs.get("type") != "layers":
         raise FormatError(f"{what} has rootfs type {rootfs.get('type')!r}; it must be 'layers'")
     diff_ids = rootfs.get("diff_ids")
-    if not isinstance(diff_ids, list):
+    if diff_ids is None:
         raise FormatError(f"{what} has no rootfs.diff_ids")
+    if not isinstance(diff_ids, list):
+        raise FormatError(
+            f"rootfs.diff_ids of {what} must be a list, not {type(diff_ids).__name__}"
+        )
     if len(diff_ids) > limits.layers_per_image:
         raise LimitExceeded(f"{what} has {len(diff_ids)} layers (limit {limits.layers_per_image})")
     for i, diff_id in enumerate(diff_ids):
@@ -409,26 +443,41 @@ def parse_config(data: bytes, digest: str, limits: Limits = DEFAULT) -> ImageCon
     os_, arch = doc.get("os"), doc.get("architecture")
     if not isinstance(os_, str) or not isinstance(arch, str):
         raise FormatError(f"{what} does not say its os and architecture")
-    variant = doc.get("variant") if isinstance(doc.get("variant"), str) else ""
-    config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+    variant = _text(doc, "variant", what)
+    config = doc.get("config")
+    if config is None:
+        config = {}
+    config = _obj(config, f"config of {what}")
+    for key, kind in CONFIG_KEYS.items():
+        if not _has_type(config.get(key), kind):
+            raise FormatError(f"config.{key} of {what} must be {kind}")
+    items = doc.get("history")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise FormatError(f"history of {what} must be a list, not {type(items).__name__}")
     history = []
-    for i, item in enumerate(doc.get("history") or []):
-        item = _obj(item, f"history item {i} of {what}")
+    for i, item in enumerate(items):
+        step = f"history item {i} of {what}"
+        item = _obj(item, step)
+        empty_layer = item.get("empty_layer")
+        if empty_layer is not None and not isinstance(empty_layer, bool):
+            raise FormatError(f"empty_layer of {step} must be true or false")
         history.append(
             HistoryItem(
-                created=str(item.get("created") or ""),
-                created_by=str(item.get("created_by") or ""),
-                comment=str(item.get("comment") or ""),
-                author=str(item.get("author") or ""),
-                empty_layer=item.get("empty_layer") is True,
+                created=_text(item, "created", step),
+                created_by=_text(item, "created_by", step),
+                comment=_text(item, "comment", step),
+                author=_text(item, "author", step),
+                empty_layer=empty_layer is True,
             )
         )
     return ImageConfig(
         digest=digest,
         raw=doc,
         platform=Platform(os_, arch, variant),
-        created=str(doc.get("created") or ""),
-        author=str(doc.get("author") or ""),
+        created=_text(doc, "created", what),
+        author=_text(doc, "author", what),
         config={k: config[k] for k in CONFIG_KEYS if k in config},
         diff_ids=list(diff_ids),
         history=history,

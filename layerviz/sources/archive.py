@@ -338,27 +338,55 @@ def _choose(
     return next((d, via) for d, via in images if d is chosen)
 
 
-def _expand(
-    files: Files, descriptor: Descriptor, via: str, depth: int, limits: Limits
-) -> list[tuple[Descriptor, str]]:
-    """Manifests reachable from a descriptor, with the index each was found in."""
-    if descriptor.media_type in oci.MANIFEST_TYPES:
-        return [(descriptor, via)]
-    if descriptor.media_type not in oci.INDEX_TYPES:
-        return []  # unknown media types in an index must not cause an error
-    if depth >= limits.index_depth:
-        raise LimitExceeded(f"image indexes nested deeper than {limits.index_depth} levels")
-    name = files.blob_name(descriptor.digest)
-    if descriptor.data is None and not files.exists(name):
-        return []  # a platform the exporter left out: allowed by the layout spec
-    data = files.read_blob(descriptor, f"index {descriptor.digest[:19]}", limits)
-    index = oci.parse_index(data, f"index {descriptor.digest[:19]}", descriptor.media_type, limits)
-    out = []
-    for child in index.manifests:
-        if child.platform is None and descriptor.platform is not None:
-            child.platform = descriptor.platform
-        out.extend(_expand(files, child, descriptor.digest, depth + 1, limits))
-    return out
+class _Expander:
+    """Manifests reachable from descriptors, each with the index it was found in.
+
+    Indexes may share nested indexes, so each is read and parsed once per depth (its digest
+    fixes its content); and every descriptor met counts against ``limits.index_entries``, the
+    ones a shared index yields again included, so a small layout cannot fan out into millions.
+    """
+
+    def __init__(self, files: Files, limits: Limits) -> None:
+        self.files, self.limits = files, limits
+        self.seen: dict[tuple[str, int, Platform | None], list[tuple[Descriptor, str]]] = {}
+        self.count = 0
+
+    def _visit(self, n: int) -> None:
+        self.count += n
+        if self.count > self.limits.index_entries:
+            raise LimitExceeded(
+                f"the image indexes of the {self.files.label} list more than "
+                f"{self.limits.index_entries} entries in all"
+            )
+
+    def expand(self, descriptor: Descriptor, via: str, depth: int) -> list[tuple[Descriptor, str]]:
+        self._visit(1)
+        if descriptor.media_type in oci.MANIFEST_TYPES:
+            return [(descriptor, via)]
+        if descriptor.media_type not in oci.INDEX_TYPES:
+            return []  # unknown media types in an index must not cause an error
+        # An index without a platform passes the one it was listed with to its children.
+        key = (descriptor.digest, depth, descriptor.platform)
+        if key in self.seen:
+            self._visit(len(self.seen[key]))
+            return self.seen[key]
+        if depth >= self.limits.index_depth:
+            raise LimitExceeded(
+                f"image indexes nested deeper than {self.limits.index_depth} levels"
+            )
+        name = self.files.blob_name(descriptor.digest)
+        if descriptor.data is None and not self.files.exists(name):
+            return []  # a platform the exporter left out: allowed by the layout spec
+        what = f"index {descriptor.digest[:19]}"
+        data = self.files.read_blob(descriptor, what, self.limits)
+        index = oci.parse_index(data, what, descriptor.media_type, self.limits)
+        out = []
+        for child in index.manifests:
+            if child.platform is None and descriptor.platform is not None:
+                child.platform = descriptor.platform
+            out.extend(self.expand(child, descriptor.digest, depth + 1))
+        self.seen[key] = out
+        return out
 
 
 def load_image(
@@ -430,15 +458,8 @@ def check_platform(platform: Platform, options: SourceOptions) -> None:
         raise FormatError(f"the image is for {platform}, not for the requested {options.platform}")
 
 
-def resolve_layout(
-    files: Files,
-    *,
-    want: str | None,
-    options: SourceOptions,
-    repo_tags: dict[str, list[str]] | None = None,
-) -> list[ResolvedImage]:
-    """Images of an OCI layout: one per named entry of ``index.json`` (or ``want`` only)."""
-    limits = options.limits
+def read_layout_index(files: Files, limits: Limits) -> oci.Index:
+    """``index.json`` of an OCI layout, after checking ``oci-layout`` when there is one."""
     if files.exists("oci-layout"):
         layout = oci.load_json(
             files.read("oci-layout", "oci-layout", limits.json_bytes), "oci-layout", limits
@@ -446,9 +467,25 @@ def resolve_layout(
         version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None
         if not isinstance(version, str) or not version.startswith("1."):
             raise FormatError(f"unsupported OCI layout version {version!r}")
-    index = oci.parse_index(
+    return oci.parse_index(
         files.read("index.json", "index.json", limits.json_bytes), "index.json", None, limits
     )
+
+
+def resolve_layout(
+    files: Files,
+    *,
+    want: str | None,
+    options: SourceOptions,
+    repo_tags: dict[str, list[str]] | None = None,
+    index: oci.Index | None = None,
+) -> list[ResolvedImage]:
+    """Images of an OCI layout: one per named entry of ``index.json`` (or ``want`` only)."""
+    limits = options.limits
+    if index is None:
+        index = read_layout_index(files, limits)
+    if not index.manifests:
+        raise FormatError(f"the {files.label} holds no image: its index.json lists nothing")
 
     groups: dict[str, list[Descriptor]] = {}
     for descriptor in index.manifests:
@@ -466,11 +503,12 @@ def resolve_layout(
             )
         groups = selected
 
+    expander = _Expander(files, limits)
     images: dict[str, ResolvedImage] = {}
     for raw_name, descriptors in groups.items():
         candidates = []
         for descriptor in descriptors:
-            candidates.extend(_expand(files, descriptor, "", 0, limits))
+            candidates.extend(expander.expand(descriptor, "", 0))
         label = f"the image {raw_name!r}" if raw_name else f"index.json of the {files.label}"
         if not candidates:
             # Say what is there instead (schema 1, an unknown artifact type...).
@@ -587,9 +625,17 @@ def resolve_docker_manifest(
 def resolve_any(files: Files, *, want: str | None, options: SourceOptions) -> list[ResolvedImage]:
     """A ``docker save`` of any Docker version: OCI layout when there is one, else legacy."""
     if files.exists("index.json"):
-        return resolve_layout(
-            files, want=want, options=options, repo_tags=docker_repo_tags(files, options.limits)
-        )
+        index = read_layout_index(files, options.limits)
+        # Docker 25.0.0-25.0.2 wrote an empty index.json for ``docker save img@digest``
+        # (moby#47294); the manifest.json beside it is right.
+        if index.manifests or not files.exists("manifest.json"):
+            return resolve_layout(
+                files,
+                want=want,
+                options=options,
+                repo_tags=docker_repo_tags(files, options.limits),
+                index=index,
+            )
     if files.exists("manifest.json"):
         return resolve_docker_manifest(files, want=want, options=options)
     raise FormatError(

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import ClassVar
 
-from layerviz.lib.limits import DEFAULT, Limits
+from layerviz.lib.limits import Limits
 from layerviz.lib.oci import Descriptor, ImageConfig, Platform
 from layerviz.lib.streams import Readable
 
@@ -31,7 +31,8 @@ class SourceOptions:
     insecure: bool = False  # registries: allow plain HTTP (and unverified TLS) to any host
     username: str | None = None
     password: str | None = None
-    limits: Limits = DEFAULT
+    # Read when the options are made, so a worker sees LAYERVIZ_MAX_* as set for its run.
+    limits: Limits = dataclasses.field(default_factory=Limits.from_env)
 
 
 @dataclasses.dataclass

@@ -37,6 +37,20 @@ class _ChunkReader:
         return out
 
 
+def is_inspected(image: ResolvedImage, image_id: str) -> bool:
+    """Whether ``image`` is the one whose ``docker image inspect`` Id is ``image_id``.
+
+    The classic store's Id is the config digest; the containerd store's (Docker 29's default)
+    is the digest of what the name points at: the manifest, or the index of a multi-platform
+    image.
+    """
+    return bool(image_id) and image_id in (
+        image.config.digest,
+        image.manifest_digest,
+        image.index_digest,
+    )
+
+
 class DaemonSource(Source):
     streaming = True
 
@@ -82,7 +96,7 @@ class DaemonSource(Source):
         images = [
             i
             for i in resolve_any(files, want=None, options=self.options)
-            if i.config.digest == image_id
+            if is_inspected(i, str(image_id or ""))
         ]
         if not images:
             raise FormatError(f"the engine's save of {self.ref} does not contain image {image_id}")

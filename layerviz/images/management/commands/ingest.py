@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import getpass
 import os
+import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -35,13 +35,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password-stdin",
             action="store_true",
-            help="read the registry password from standard input",
+            help="read the registry password from the first line of standard input",
         )
 
     def handle(self, *args: object, **opts: object) -> None:
         password = os.environ.get("LAYERVIZ_REGISTRY_PASSWORD")
         if opts["password_stdin"]:
-            password = self.stdin.read().strip() if hasattr(self, "stdin") else getpass.getpass()
+            # Like ``docker login --password-stdin``: piped in, never asked for on a terminal.
+            password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
         options = SourceOptions(
             pull=bool(opts["pull"]),
             insecure=bool(opts["insecure"]),
