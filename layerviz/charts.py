@@ -48,34 +48,50 @@ def _layout(fig: go.Figure, height: int) -> None:
 
 
 def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
-    """Size of each layer: uncompressed content with the compressed blob drawn over it."""
+    """Size of each layer as a stack: the compressed download at the bottom, and on top what
+    compression saved, so the whole bar is the uncompressed size. Either part's hover gives both
+    sizes, since the top part alone is neither."""
     steps = image.instructions()
-    labels, hover, positions = [], [], []
+    labels, details = [], []
     for il in image_layers:
         text = steps.get(il.position, "")
         labels.append(f"#{il.position + 1}")
-        hover.append(escape(text[:160] or _("(no history)")))
-        positions.append(il.position)
-    fig = go.Figure()
-    fig.add_bar(
-        x=labels,
-        y=[il.layer.size for il in image_layers],
-        name=_("uncompressed"),
-        marker_color="#8fb3de",
-        customdata=list(zip(positions, hover, strict=True)),
-        hovertemplate="%{customdata[1]}<br>" + _("uncompressed") + ": %{y:.3s}B<extra></extra>",
+        # position first: static/js/app.js opens the layer a click lands on from customdata[0].
+        details.append(
+            [
+                il.position,
+                escape(text[:160] or _("(no history)")),
+                human_bytes(il.blob_size),
+                human_bytes(il.layer.size),
+            ]
+        )
+    hover = (
+        "%{customdata[1]}<br>"
+        + _("compressed")
+        + ": %{customdata[2]}<br>"
+        + _("uncompressed")
+        + ": %{customdata[3]}<extra></extra>"
     )
+    fig = go.Figure()
     fig.add_bar(
         x=labels,
         y=[il.blob_size for il in image_layers],
         name=_("compressed"),
         marker_color="#2f5f98",
-        width=0.45,
-        customdata=list(zip(positions, hover, strict=True)),
-        hovertemplate="%{customdata[1]}<br>" + _("compressed") + ": %{y:.3s}B<extra></extra>",
+        customdata=details,
+        hovertemplate=hover,
+    )
+    fig.add_bar(
+        x=labels,
+        # A layer stored uncompressed has a blob (the tar) bigger than its files: nothing saved.
+        y=[max(il.layer.size - il.blob_size, 0) for il in image_layers],
+        name=_("saved by compression"),
+        marker_color="#8fb3de",
+        customdata=details,
+        hovertemplate=hover,
     )
     fig.update_layout(
-        barmode="overlay",
+        barmode="stack",
         legend={"orientation": "h", "y": 1.1},
         yaxis={"tickformat": ".2s", "ticksuffix": "B"},
     )
@@ -90,7 +106,7 @@ def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None
     total = rows.total()
     if total <= 0:
         return None
-    ids, parents, labels, values, colors = ["/"], [""], ["/"], [total], [NEUTRAL]
+    ids, parents, labels, values, colors, notes = ["/"], [""], ["/"], [total], [NEUTRAL], [""]
     queue = [("", "/", total, 0)]
     while queue and len(ids) < TREEMAP_NODES:
         directory, node_id, size, level = queue.pop(0)
@@ -104,6 +120,7 @@ def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None
             labels.append(escape(row.name))
             values.append(value)
             colors.append(_colour(row, depth, mode))
+            notes.append(_origin(row, mode))
             shown += value
             if row.type == "5" and level + 1 < TREEMAP_DEPTH and value >= total / 100:
                 queue.append((row.path, child_id, value, level + 1))
@@ -113,6 +130,7 @@ def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None
             labels.append(_("other"))
             values.append(size - shown)
             colors.append("#c9d1dc")
+            notes.append("")
     fig = go.Figure(
         go.Treemap(
             ids=ids,
@@ -121,7 +139,9 @@ def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None
             values=values,
             branchvalues="total",
             marker={"colors": colors},
-            hovertemplate="%{label}<br>%{value:.3s}B<extra></extra>",
+            customdata=notes,
+            # The colour's meaning in words too, so that it is never the only signal.
+            hovertemplate="%{label}<br>%{value:.3s}B<br>%{customdata}<extra></extra>",
             texttemplate="%{label}<br>%{value:.3s}B",
             maxdepth=3,
         )
@@ -142,6 +162,21 @@ LAYER_SHADES = (
     "#6f86a8",
     "#93a7c4",
 )
+
+
+def _origin(row: Change, mode: str) -> str:
+    """What the colour of a box says: the change the layer made (this layer's changes), or the
+    layer that brought the bytes and how (the merged filesystem)."""
+    if mode == LAYER:
+        return {ChangeKind.ADDED: _("added"), ChangeKind.MODIFIED: _("modified")}.get(
+            row.kind, _("unchanged")
+        )
+    n = row.depth + 1
+    if row.kind == ChangeKind.ADDED:
+        return _("added in layer #%(n)s") % {"n": n}
+    if row.kind == ChangeKind.MODIFIED:
+        return _("modified in layer #%(n)s") % {"n": n}
+    return _("unchanged in layer #%(n)s") % {"n": n}
 
 
 def _colour(row: Change, depth: int, mode: str) -> str:
@@ -218,6 +253,9 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     """The tree of chains as an icicle: width is bytes, shared chains darker.
 
     ``names`` maps image pk to a display name; ``urls`` maps a node id to the page a click opens.
+    Only the ends of branches (an image's top layer) open a page: a click on a box with layers
+    built on it zooms into it (plotly's own behaviour), which is how the deep, narrow branches
+    of a big store, where the images' names are, come into reach.
     """
     if not forest.nodes:
         return None
@@ -231,6 +269,7 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         [""],
     )
     most = max(len(n.images) for n in forest.nodes.values())
+    has_children = {n.parent for n in forest.nodes.values()}
     for node in sorted(forest.nodes.values(), key=lambda n: n.depth):
         node_id = f"c{node.pk}"
         ids.append(node_id)
@@ -243,6 +282,7 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         shade = 0.25 + 0.75 * (len(node.images) - 1) / max(most - 1, 1) if node.shared else 0.0
         colours.append(f"rgba(47, 95, 152, {shade:.2f})" if node.shared else "#c9d8ec")
         used_by = len(node.images)
+        leaf = node.pk not in has_children
         hover.append(
             f"{node.diff_id[:19]}…<br>"
             + _("layer %(n)s, %(size)s") % {"n": node.depth + 1, "size": human_bytes(node.size)}
@@ -253,8 +293,11 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
                 else _("used by one image")
             )
             + (f"<br>{tops}" if tops else "")
+            + "<br><i>"
+            + (_("click to open the image") if leaf else _("click to zoom in or out"))
+            + "</i>"
         )
-        links.append(urls.get(node_id, ""))
+        links.append(urls.get(node_id, "") if leaf else "")
     fig = go.Figure(
         go.Icicle(
             ids=ids,
@@ -274,18 +317,22 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     return _plain(fig)
 
 
-def chain_sankey(forest, names: dict[int, str]) -> dict[str, Any] | None:
-    """The same tree as flows: each link is as wide as the number of images passing through."""
+def chain_sankey(forest, names: dict[int, str], urls: dict[str, str]) -> dict[str, Any] | None:
+    """The same tree as flows: each link is as wide as the number of images passing through.
+
+    ``urls`` maps a node id (``c<chain pk>``, ``i<image pk>``) to the page a click opens. The
+    nodes stay where they are drawn: plotly's draggable nodes swallow the click."""
     if not forest.nodes:
         return None
     index: dict[str, int] = {}
-    labels, colours = [], []
+    labels, colours, links = [], [], []
 
     def node(key: str, label: str, colour: str) -> int:
         if key not in index:
             index[key] = len(labels)
             labels.append(label)
             colours.append(colour)
+            links.append(urls.get(key, ""))
         return index[key]
 
     source, target, value = [], [], []
@@ -307,8 +354,14 @@ def chain_sankey(forest, names: dict[int, str]) -> dict[str, Any] | None:
             value.append(1)
     fig = go.Figure(
         go.Sankey(
-            arrangement="snap",
-            node={"label": labels, "color": colours, "pad": 8, "thickness": 12},
+            arrangement="fixed",
+            node={
+                "label": labels,
+                "color": colours,
+                "customdata": links,
+                "pad": 8,
+                "thickness": 12,
+            },
             link={
                 "source": source,
                 "target": target,
@@ -321,7 +374,13 @@ def chain_sankey(forest, names: dict[int, str]) -> dict[str, Any] | None:
     return _plain(fig)
 
 
+HEATMAP_CELL = 16  # px per image: room for a label at the chart's font size
+HEATMAP_FIXED = 600  # px: a smaller matrix takes the width of its card
+
+
 def shared_heatmap(names: list[str], values: list[list[int]]) -> dict[str, Any] | None:
+    """Shared bytes of every two images. It grows with the number of images, so that each keeps
+    a readable label; past the width of a page its slot scrolls sideways."""
     if len(names) < 2:
         return None
     labels = [escape(n) for n in names]
@@ -337,9 +396,16 @@ def shared_heatmap(names: list[str], values: list[list[int]]) -> dict[str, Any] 
             showscale=False,
         )
     )
-    fig.update_layout(yaxis={"autorange": "reversed"}, xaxis={"tickangle": -45})
-    size = max(320, min(1200, 22 * len(names) + 160))
+    fig.update_layout(
+        yaxis={"autorange": "reversed", "tickfont": {"size": 11}},
+        xaxis={"tickangle": -45, "tickfont": {"size": 11}},
+    )
+    # Room for the labels (plotly widens the margins to fit them) plus one cell per image.
+    size = max(320, HEATMAP_CELL * len(names) + 200)
     _layout(fig, size)
+    if size > HEATMAP_FIXED:
+        # A fixed width, scrolled inside its slot on a narrow window, keeps the cells square.
+        fig.update_layout(width=size)
     return _plain(fig)
 
 

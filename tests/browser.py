@@ -181,6 +181,14 @@ def overflowing(page: Page) -> list[str]:
     return page.evaluate(OVERFLOW)
 
 
+def settled(page: Page) -> None:
+    """Wait until htmx has no request running and nothing swapping or settling: content it
+    has just swapped in gets its listeners as it settles, and a person is never faster."""
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def mark_document(page: Page) -> None:
     """Leave a mark a full page load would wipe out (see ``same_document``)."""
     page.evaluate("window.__sameDocument = true")

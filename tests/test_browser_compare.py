@@ -6,6 +6,7 @@ Every page of every test must finish without a console error or an uncaught exce
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from pprint import pformat
 from urllib.parse import parse_qs, urlsplit
@@ -15,6 +16,7 @@ from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from layerviz.compare import views
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
@@ -256,6 +258,54 @@ def test_a_directory_of_the_diff_opens_in_place_with_one_request_and_closes_with
     assert browser.same_document(page)
 
 
+def test_the_diff_filters_swap_only_the_tree_and_keep_their_state_in_the_url(
+    page: Page, release_pair: tuple[Image, Image]
+):
+    v1, v2 = release_pair
+    page.goto(_compare_url(v1, v2))
+    panel = page.locator("#diff-panel")
+    swaps = browser.Requests(page, reverse("compare:compare"))
+    browser.mark_document(page)
+    page.evaluate("window.__stacks = document.querySelector('table.aligned')")
+
+    panel.get_by_label("only in A").check()
+
+    expect(page).to_have_url(re.compile(r"[?&]kind=removed(&|$)"))
+    app = _tree_item(page, "app/")
+    app.locator(":scope > .node > .name").click()
+    expect(app.locator(":scope > ul > li > .node > .name")).to_have_text(["old.txt"])
+    assert _query(page)["path"] == ["app"] and _query(page)["kind"] == ["removed"]
+
+    panel.get_by_label("Path contains").fill(".txt")
+
+    expect(panel.locator(".tree.flat .name")).to_have_text(["app/old.txt"])
+    panel.get_by_label("only in A").uncheck()
+    expect(panel.locator(".tree.flat .name")).to_have_text(["app/new.txt", "app/old.txt"])
+    browser.settled(page)  # the swapped-in form listens only once htmx has settled it
+    panel.get_by_label("Sort").select_option("size")
+    expect(page).to_have_url(re.compile(r"[?&]sort=size(&|$)"))
+    expect(panel.get_by_label("Sort")).to_have_value("size")
+    assert _query(page)["q"] == [".txt"]
+    assert browser.same_document(page)
+    assert page.evaluate("window.__stacks === document.querySelector('table.aligned')"), (
+        "more than the diff's panel was swapped"
+    )
+    filtered = [r for r in swaps.seen if urlsplit(r.url).path == reverse("compare:compare")]
+    assert filtered and all(r.headers.get("hx-target") == "diff-panel" for r in filtered)
+
+    # A result opens the tree at its folder, with the filters and without the search.
+    panel.locator(".tree.flat .name", has_text="app/old.txt").click()
+    expect(_tree_item(page, "app/")).to_have_attribute("aria-expanded", "true")
+    expect(page).not_to_have_url(re.compile(r"[?&]q="))
+    assert _query(page)["sort"] == ["size"]
+
+    # The URL alone gives the same view.
+    page.goto(_compare_url(v1, v2) + "&kind=added&q=.txt")
+    expect(panel.locator(".tree.flat .name")).to_have_text(["app/new.txt"])
+    expect(panel.get_by_label("only in B")).to_be_checked()
+    expect(panel.get_by_label("Path contains")).to_have_value(".txt")
+
+
 def test_compare_with_on_an_image_page_opens_the_same_comparison_and_its_settings(
     page: Page, release_pair: tuple[Image, Image]
 ):
@@ -318,7 +368,7 @@ def store(release_pair: tuple[Image, Image], tmp_path: Path) -> tuple[Image, Ima
     return *release_pair, other
 
 
-def test_the_store_page_totals_the_layers_and_a_box_of_the_layer_tree_opens_that_layer(
+def test_the_store_page_totals_the_layers_and_the_layer_tree_zooms_then_opens_an_image(
     page: Page, store: tuple[Image, Image, Image], artifacts: Path
 ):
     v1, _v2, _other = store
@@ -335,16 +385,111 @@ def test_the_store_page_totals_the_layers_and_a_box_of_the_layer_tree_opens_that
     icicle = _plot_drawn(page, "icicle-data")
     browser.screenshot(page, artifacts, "store")
 
-    # The dependencies' layer is no image's top, so its box is named by its diff_id.
+    # The dependencies' layer is no image's top, so its box is named by its diff_id; it has
+    # layers built on it, so a click zooms into it rather than leaving the page.
     deps = v1.layers_in_order()[1]
     box = icicle.locator("g.slice").filter(has_text=deps.layer.diff_id.partition(":")[2][:10])
     expect(box).to_have_count(1)
     assert "shared by 2 images" in browser.tooltip(page, icicle, box)
+    mark = "window.__sameDocument = true"
+    page.evaluate(mark)
     browser.click_point(page, box)
 
-    expect(page).to_have_url(re.compile(re.escape(_image_url(v1)) + r"\?layer=1&mode=layer$"))
-    expect(page.locator("#panel-title")).to_have_text("Layer #2")
-    expect(page.locator(".layer-row.selected .layer-link")).to_have_attribute("data-layer", "1")
+    # Zoomed: the base and the other image's branch are out of the picture.
+    expect(icicle.locator("g.slice")).to_have_count(3)
+    assert browser.same_document(page)
+    assert urlsplit(page.url).path == reverse("compare:store")
+    app = icicle.locator("g.slice").filter(has_text="lv/app:1.0")
+    page.wait_for_timeout(800)  # plotly's zoom is animated
+    assert "click to open the image" in browser.tooltip(page, icicle, app)
+    browser.click_point(page, app)
+
+    expect(page).to_have_url(re.compile(re.escape(_image_url(v1)) + r"\?layer=2&mode=layer$"))
+    expect(page.locator("#panel-title")).to_have_text("Layer #3")
+    expect(page.locator(".layer-row.selected .layer-link")).to_have_attribute("data-layer", "2")
+
+
+def test_a_click_on_an_image_of_the_flow_chart_opens_that_image(
+    page: Page, store: tuple[Image, Image, Image]
+):
+    _v1, v2, _other = store
+    page.goto(reverse("compare:store"))
+    sankey = _plot_drawn(page, "sankey-data")
+    node = sankey.locator(".sankey-node").filter(has_text="lv/app:2.0")
+    expect(node).to_have_count(1)
+
+    browser.click_point(page, node.locator(".node-rect"))
+
+    expect(page).to_have_url(re.compile(re.escape(_image_url(v2)) + "$"))
+    expect(page.locator("h1")).to_have_text("lv/app:2.0")
+
+
+@pytest.fixture
+def big_store(tmp_path: Path) -> list[Image]:
+    """200 images shaped like bench_compare.py's store, with small files: 8 bases, 5 dependency
+    layers, 40 applications of 5 releases each (one archive, one ingest: about a second)."""
+    bases = [
+        synth.layer([file(f"usr/lib/b{b}/f{i}", b"%d" % i * (50 + 40 * b)) for i in range(20)])
+        for b in range(8)
+    ]
+    deps = [
+        synth.layer([file(f"opt/deps{d}/m{i}.py", b"x" * (100 + i + d)) for i in range(30)])
+        for d in range(5)
+    ]
+    images = [
+        synth.Image(
+            layers=[
+                bases[n % 8],
+                deps[n % 5],
+                synth.layer([file(f"app/main{n}.py", b"print(%d)\n" % n * 20)]),
+            ],
+            history=[BASE_STEP, DEPS_STEP, APP_STEP],
+            tags=[f"lv/app{n % 40}:{n // 40}"],
+        )
+        for n in range(200)
+    ]
+    archive = synth.write_docker_archive(tmp_path / "big.tar", images, layout="docker25")
+    return ingest(f"docker-archive:{archive}")
+
+
+def test_a_store_of_200_images_keeps_its_charts_readable_and_the_page_its_width(
+    page: Page, big_store: list[Image], artifacts: Path
+):
+    page.goto(reverse("compare:store"))
+    assert _facts(page)["Images"] == "200"
+
+    heatmap = _plot_drawn(page, "heatmap-data")
+    ticks = heatmap.locator(".yaxislayer-above .ytick text")
+    expect(ticks).to_have_count(views.HEATMAP_IMAGES)
+    expect(page.locator("#matrix-title ~ .note-capped")).to_contain_text(
+        f"The {views.HEATMAP_IMAGES} images that share the most bytes"
+    )
+    # Every label keeps a row of its own: no label overlaps the next.
+    boxes = [tick.bounding_box() for tick in ticks.all()]
+    tops = sorted(box["y"] for box in boxes if box)
+    assert min(b - a for a, b in pairwise(tops)) >= 12
+    sankey = _plot_drawn(page, "sankey-data")
+    expect(sankey.locator(".sankey-node").filter(has_text="lv/app39:4")).to_have_count(1)
+
+    # The ends of the tree are too narrow to read from the top: a click zooms into a branch
+    # until the images' names show.
+    icicle = _plot_drawn(page, "icicle-data")
+    browser.screenshot(page, artifacts, "store-200")
+    assert browser.overflowing(page) == []
+    first = icicle.locator("g.slice").nth(1)
+    browser.click_point(page, first)
+    page.wait_for_timeout(800)
+    deps = icicle.locator("g.slice").nth(1)
+    browser.click_point(page, deps)
+    page.wait_for_timeout(800)
+    names = [text for text in _texts(icicle.locator("g.slice text")) if text.startswith("lv/")]
+    assert len(names) == 5, names
+    browser.screenshot(page, artifacts, "store-200-zoomed")
+
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.reload()
+    _plot_drawn(page, "heatmap-data")
+    assert browser.overflowing(page) == []
 
 
 def test_the_pull_planner_lists_the_layers_to_download_and_a_name_narrows_the_images(
@@ -442,7 +587,7 @@ def test_sorting_and_paging_the_inefficient_files_swap_only_their_table(
 
     table.get_by_role("link", name="Path", exact=True).click()
 
-    expect(table.get_by_role("link", name="Path", exact=True)).to_have_attribute(
+    expect(table.get_by_role("columnheader", name="Path", exact=True)).to_have_attribute(
         "aria-sort", "ascending"
     )
     paths = _texts(table.locator("tbody td:first-child"))
@@ -458,7 +603,7 @@ def test_sorting_and_paging_the_inefficient_files_swap_only_their_table(
     expect(table.locator(".pager span")).to_have_text("Page 2 of 2")
     expect(table.locator("table.inefficient tbody tr")).to_have_count(11)
     expect(table.locator("tbody td:first-child").first).to_have_text("/f50")
-    expect(table.get_by_role("link", name="Path", exact=True)).to_have_attribute(
+    expect(table.get_by_role("columnheader", name="Path", exact=True)).to_have_attribute(
         "aria-sort", "ascending"
     )
     assert page.evaluate("window.__panel === document.getElementById('efficiency')")

@@ -10,10 +10,15 @@ from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
+from layerviz import charts
+from layerviz.compare import views
+from layerviz.images import comparison
+from layerviz.images.filesystem import LAYER, MERGED
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
 from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.units import human_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +31,11 @@ def soup(response) -> BeautifulSoup:
     return BeautifulSoup(response.content.decode(), "html.parser")
 
 
-def _ingest(tmp_path: Path, tag: str, layers: list[bytes], **config) -> Image:
+def _ingest(
+    tmp_path: Path, tag: str, layers: list[bytes], steps: list[str] | None = None, **config
+) -> Image:
     name = tag.replace("/", "_").replace(":", "_")
-    history = [Step(f"RUN step {i}") for i in range(len(layers))]
+    history = [Step(text) for text in steps or [f"RUN step {i}" for i in range(len(layers))]]
     image = synth.Image(layers=layers, tags=[tag], history=history, **config)
     [out] = ingest(
         f"docker-archive:{synth.write_docker_archive(tmp_path / f'{name}.tar', [image], layout='docker25')}"
@@ -211,3 +218,495 @@ def test_hostile_names_in_a_diff_render_as_text(client: Client, tmp_path):
     assert "<img src=x onerror=alert(1)>" in page.select_one(".tree").get_text()
     chart = json.loads(page.select_one("#diff-chart-data").string)
     assert all("<" not in label for trace in chart["data"] for label in trace["y"])
+
+
+# --- the diff tree's filters -------------------------------------------------------------
+
+
+def _compare(client: Client, a: Image, b: Image, **params) -> BeautifulSoup:
+    return soup(client.get(reverse("compare:compare"), {"a": a.digest, "b": b.digest, **params}))
+
+
+def _names(page: BeautifulSoup, selector: str = "#diff-panel li") -> list[str]:
+    return [
+        li.select_one(":scope > .node > .name").get_text(strip=True) for li in page.select(selector)
+    ]
+
+
+@pytest.fixture
+def sized_pair(tmp_path) -> tuple[Image, Image]:
+    """Differences whose size order is not their name order: b.bin grows by 5000 bytes,
+    a.txt by 10, c.txt (only in A) takes 300 away, d.txt (only in B) brings 2000."""
+    a = _ingest(
+        tmp_path,
+        "lv/sized:1",
+        [
+            BASE,
+            synth.layer(
+                [
+                    file("data/a.txt", b"a" * 10),
+                    file("data/b.bin", b"b"),
+                    file("data/c.txt", b"c" * 300),
+                ]
+            ),
+        ],
+    )
+    b = _ingest(
+        tmp_path,
+        "lv/sized:2",
+        [
+            BASE,
+            synth.layer(
+                [
+                    file("data/a.txt", b"A" * 20),
+                    file("data/b.bin", b"B" * 5001),
+                    file("data/d.txt", b"d" * 2000),
+                ]
+            ),
+        ],
+    )
+    return a, b
+
+
+def test_an_htmx_filter_of_the_diff_gets_the_panel_alone_and_a_plain_one_the_whole_page(
+    client: Client, release_pair
+):
+    v1, v2 = release_pair
+    params = {"a": v1.digest, "b": v2.digest, "kind": "removed", "path": "app"}
+
+    fragment = client.get(
+        reverse("compare:compare"), params, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="diff-panel"
+    )
+    whole = client.get(reverse("compare:compare"), params)
+
+    panel = soup(fragment)
+    assert panel.select("html, h1, table.aligned") == []
+    assert [tag["id"] for tag in panel.find_all(recursive=False)] == ["diff-panel"]
+    assert _names(panel) == ["app/", "old.txt"]
+    assert "HX-Target" in fragment["Vary"]
+    page = soup(whole)
+    assert page.select_one("h1") is not None and page.select_one("table.aligned") is not None
+    assert _names(page) == ["app/", "old.txt"]
+    # The filter form is a plain GET form of the page, which works without JavaScript.
+    form = page.select_one("#diff-panel form.filters")
+    assert form["method"] == "get" and form["action"] == reverse("compare:compare")
+    assert {i["name"]: i["value"] for i in form.select("input[type=hidden]")} == {
+        "a": v1.digest,
+        "b": v2.digest,
+        "path": "app",
+    }
+    checked = [box["value"] for box in form.select("input[name=kind][checked]")]
+    assert checked == ["removed"]
+
+
+def test_the_kind_filter_keeps_differences_of_the_chosen_kinds_and_the_folders_leading_there(
+    client: Client, release_pair
+):
+    v1, v2 = release_pair
+
+    only_b = _compare(client, v1, v2, kind="added", path="app")
+    changed_or_a = _compare(client, v1, v2, kind=["changed", "removed"], path="app")
+    nothing = _compare(client, v1, v2, kind="added", path="app", q="old")
+
+    assert _names(only_b) == ["app/", "new.txt"]
+    assert _names(changed_or_a) == ["app/", "main.py", "old.txt"]
+    assert nothing.select("#diff-panel li") == []
+    assert "0 paths contain “old”" in nothing.select_one("#diff-panel .hint").get_text()
+
+
+def test_expanding_a_folder_keeps_the_filters_in_its_links_and_its_rows(
+    client: Client, release_pair
+):
+    v1, v2 = release_pair
+    page = _compare(client, v1, v2, kind="changed", sort="size")
+    link = page.select_one("#diff-panel a.dir")
+    for attribute in ("href", "hx-get", "hx-push-url"):
+        assert "kind=changed" in link[attribute] and "sort=size" in link[attribute]
+
+    fragment = soup(
+        client.get(
+            reverse("compare:tree"),
+            {"a": v1.digest, "b": v2.digest, "path": "app", "kind": "changed"},
+            HTTP_HX_REQUEST="true",
+        )
+    )
+    assert [li.select_one(".name").get_text(strip=True) for li in fragment.select("li")] == [
+        "main.py"
+    ]
+
+
+def test_searching_the_diff_lists_the_matching_paths_flat_with_their_layers(
+    client: Client, release_pair
+):
+    v1, v2 = release_pair
+
+    page = _compare(client, v1, v2, q=".txt")
+
+    assert "2 paths contain “.txt”" in page.select_one("#diff-panel .hint").get_text()
+    rows = page.select("#diff-panel ul.tree.flat > li")
+    assert [row.select_one(".name").get_text(strip=True) for row in rows] == [
+        "app/new.txt",
+        "app/old.txt",
+    ]
+    assert [row["class"] for row in rows] == [["d-added"], ["d-removed"]]
+    # A result opens the tree where it is, without the search.
+    href = rows[0].select_one(".name")["href"]
+    assert "path=app" in href and "q=" not in href
+    assert page.select_one("#diff-filter")["value"] == ".txt"
+
+
+def test_sorting_the_diff_by_size_puts_the_biggest_change_first_either_way(
+    client: Client, sized_pair
+):
+    a, b = sized_pair
+
+    by_name = _compare(client, a, b, path="data")
+    by_size = _compare(client, a, b, path="data", sort="size")
+    search = _compare(client, a, b, q="data/", sort="size")
+
+    assert _names(by_name) == ["data/", "a.txt", "b.bin", "c.txt", "d.txt"]
+    assert _names(by_size) == ["data/", "b.bin", "d.txt", "c.txt", "a.txt"]
+    assert [n.get_text(strip=True) for n in search.select("#diff-panel .flat .name")] == [
+        "data/b.bin",
+        "data/d.txt",
+        "data/c.txt",
+        "data/a.txt",
+    ]
+    assert search.select_one("#diff-sort option[selected]")["value"] == "size"
+
+
+def test_an_empty_folder_only_one_side_has_is_reachable_with_or_without_the_kind_filter(
+    client: Client, tmp_path
+):
+    a = _ingest(tmp_path, "lv/e:1", [BASE])
+    b = _ingest(tmp_path, "lv/e:2", [BASE, synth.layer([synth.directory("etc/new.d")])])
+
+    for kinds in ([], ["added"]):
+        page = _compare(client, a, b, path="etc", kind=kinds)
+        assert _names(page) == ["etc/", "new.d/"], kinds
+    assert _names(_compare(client, a, b, kind="removed")) == []
+
+
+def test_filters_that_match_nothing_say_so_rather_than_that_the_images_are_identical(
+    client: Client, tmp_path
+):
+    a = _ingest(tmp_path, "lv/f:1", [BASE, synth.layer([file("new", b"n")])])
+    b = _ingest(tmp_path, "lv/f:2", [BASE])
+
+    page = _compare(client, a, b, kind="added")
+
+    assert page.select_one("#diff-panel .empty").get_text(strip=True) == (
+        "No difference matches these filters."
+    )
+
+
+# --- which layer made each difference ----------------------------------------------------
+
+
+def _notes(page: BeautifulSoup, name: str) -> list[tuple[str, str]]:
+    """The layer links of the diff row named ``name``: (text, href)."""
+    for li in page.select("#diff-panel li"):
+        if li.select_one(":scope > .node > .name").get_text(strip=True) == name:
+            return [
+                (a.get_text(strip=True), a["href"]) for a in li.select(":scope > .node > .note a")
+            ]
+    raise AssertionError(f"no row {name}")
+
+
+def test_a_file_one_side_deleted_from_the_common_base_names_the_layer_that_deleted_it(
+    client: Client, tmp_path
+):
+    app = synth.layer([file("app/main.py", b"1")])
+    kept = _ingest(tmp_path, "lv/d:1", [BASE, app])
+    removed = _ingest(tmp_path, "lv/d:2", [BASE, app, synth.layer([whiteout("etc/os-release")])])
+
+    forward = comparison.file_diff(comparison.align(kept, removed))
+    backward = comparison.file_diff(comparison.align(removed, kept))
+
+    assert [(d.path, d.status, d.layer_a, d.layer_b, d.deleted_in) for d in forward] == [
+        ("etc/os-release", "removed", 0, 2, "b")
+    ]
+    assert [(d.path, d.status, d.layer_a, d.layer_b, d.deleted_in) for d in backward] == [
+        ("etc/os-release", "added", 2, 0, "a")
+    ]
+    page = _compare(client, kept, removed, path="etc")
+    image = reverse("explorer:image", args=[kept.digest])
+    other = reverse("explorer:image", args=[removed.digest])
+    assert _notes(page, "os-release") == [
+        ("A #1", f"{image}?layer=0&mode=layer&path=etc"),
+        ("deleted in B #3", f"{other}?layer=2&mode=layer&path=etc"),
+    ]
+    page = _compare(client, removed, kept, path="etc")
+    assert [text for text, _href in _notes(page, "os-release")] == ["deleted in A #3", "B #1"]
+
+
+def test_a_file_only_one_side_added_names_that_layer_alone(client: Client, release_pair):
+    v1, v2 = release_pair
+
+    page = _compare(client, v1, v2, path="app")
+
+    assert [text for text, _href in _notes(page, "new.txt")] == ["B #3"]
+    assert [text for text, _href in _notes(page, "old.txt")] == ["A #3"]
+    assert [text for text, _href in _notes(page, "main.py")] == ["A #3", "B #3"]
+
+
+# --- lining up the diverging layers ------------------------------------------------------
+
+
+def test_a_layer_inserted_on_one_side_leaves_the_same_instructions_paired_and_noted(
+    client: Client, tmp_path
+):
+    steps = ["ADD rootfs /", "RUN apt-get install -y libx", "COPY app /app"]
+    app = synth.layer([file("app/main.py", b"1")])
+    a = _ingest(tmp_path, "lv/i:1", [BASE, DEPS, app], steps)
+    b = _ingest(
+        tmp_path,
+        "lv/i:2",
+        [
+            BASE,
+            synth.layer([file("etc/extra", b"e")]),
+            DEPS,
+            synth.layer([file("app/main.py", b"2")]),
+        ],
+        [steps[0], "RUN echo extra", *steps[1:]],
+    )
+
+    page = _compare(client, a, b)
+
+    rows = [
+        [
+            (cell.select_one(".idx").get_text(strip=True), cell.select_one(".note"))
+            if cell.select_one(".idx")
+            else None
+            for cell in tr.select("td.side")
+        ]
+        for tr in page.select("table.aligned tbody tr:not(.shared-row):not(.diverge)")
+    ]
+    assert [[cell[0] if cell else None for cell in row] for row in rows] == [
+        [None, "#2"],
+        ["#2", "#3"],
+        ["#3", "#4"],
+    ]
+    notes = [
+        [cell[1].get_text(strip=True) if cell and cell[1] else "" for cell in row] for row in rows
+    ]
+    assert notes == [
+        ["", ""],
+        [
+            "same content as B's layer #3, on another base: not shared",
+            "same content as A's layer #2, on another base: not shared",
+        ],
+        [
+            "same instruction as B's layer #4, on another base or with another result: not shared",
+            "same instruction as A's layer #3, on another base or with another result: not shared",
+        ],
+    ]
+
+
+# --- the store: the figures count the whole selection ------------------------------------
+
+
+def _facts(page: BeautifulSoup) -> dict[str, str]:
+    return {
+        dt.get_text(strip=True): dd.get_text(" ", strip=True)
+        for dt, dd in zip(page.select(".numbers dt"), page.select(".numbers dd"), strict=True)
+    }
+
+
+def test_the_store_counts_every_selected_image_even_past_the_charts_cap(
+    client: Client, release_pair, tmp_path, monkeypatch
+):
+    _ingest(tmp_path, "lv/other:1", [OTHER_BASE])
+    monkeypatch.setattr(views, "MAX_GRAPH_IMAGES", 2)
+
+    page = soup(client.get(reverse("compare:store")))
+    api = client.get(reverse("compare:api-store")).json()
+    narrowed = soup(client.get(reverse("compare:store"), {"q": "lv/"}))
+
+    assert _facts(page)["Images"] == "3" == str(api["images"])
+    assert _facts(page)["Unique layers"] == "5" == str(api["layers"])
+    assert (
+        page.select_one(".note-capped")
+        .get_text(" ", strip=True)
+        .startswith("The charts below draw the 2 most recent of these 3 images")
+    )
+    # Only the charts are capped: the newest two images, OTHER_BASE alone and the releases' top.
+    icicle = json.loads(page.select_one("#icicle-data").string)["data"][0]
+    assert len(icicle["ids"]) == 1 + 4
+    single = [
+        row.select_one("code")["title"] for row in page.select("#single-title + table tbody tr")
+    ]
+    assert len(single) == 3 == len(api["single_use_layers"])
+    assert _facts(narrowed)["Images"] == "3"
+    assert narrowed.select_one(".note-capped") is not None
+
+
+def test_the_store_api_filtered_by_name_counts_past_the_charts_cap(
+    client: Client, release_pair, monkeypatch
+):
+    monkeypatch.setattr(views, "MAX_GRAPH_IMAGES", 1)
+
+    data = client.get(reverse("compare:api-store"), {"q": "lv/app"}).json()
+
+    assert data["images"] == 2
+    assert {layer["images"] for layer in data["most_shared_layers"]} == {2}
+
+
+def test_without_a_cap_reached_the_store_page_has_no_note(client: Client, release_pair):
+    page = soup(client.get(reverse("compare:store")))
+    assert page.select(".note-capped") == []
+
+
+def test_the_store_lists_link_each_layer_to_an_image_that_has_it(client: Client, release_pair):
+    _v1, v2 = release_pair
+    page = soup(client.get(reverse("compare:store")))
+
+    links = {a["href"] for a in page.select("#most-title + table a.open")}
+    assert links == {
+        reverse("explorer:image", args=[v2.digest]) + "?layer=0&mode=layer",
+        reverse("explorer:image", args=[v2.digest]) + "?layer=1&mode=layer",
+    }
+
+
+# --- the store's charts ------------------------------------------------------------------
+
+
+def test_only_the_ends_of_the_layer_tree_open_a_page_the_other_boxes_zoom(
+    client: Client, release_pair
+):
+    v1, v2 = release_pair
+    page = soup(client.get(reverse("compare:store")))
+
+    icicle = json.loads(page.select_one("#icicle-data").string)["data"][0]
+    links = dict(zip(icicle["labels"], icicle["customdata"], strict=True))
+    assert (
+        links["lv/app:1.0"] == reverse("explorer:image", args=[v1.digest]) + "?layer=2&mode=layer"
+    )
+    assert (
+        links["lv/app:2.0"] == reverse("explorer:image", args=[v2.digest]) + "?layer=2&mode=layer"
+    )
+    assert sorted(link for link in links.values()) == sorted(
+        ["", "", "", links["lv/app:1.0"], links["lv/app:2.0"]]
+    )
+    assert "click to zoom" in icicle["hovertext"][1]
+
+
+def test_every_node_of_the_flow_chart_but_the_empty_root_opens_a_page(client: Client, release_pair):
+    v1, _v2 = release_pair
+    page = soup(client.get(reverse("compare:store")))
+
+    sankey = json.loads(page.select_one("#sankey-data").string)["data"][0]
+    links = dict(zip(sankey["node"]["label"], sankey["node"]["customdata"], strict=True))
+    assert links["lv/app:1.0"] == reverse("explorer:image", args=[v1.digest])
+    assert links["empty"] == ""
+    assert all(link.startswith("/images/") for label, link in links.items() if label != "empty")
+    # Draggable nodes swallow the click.
+    assert sankey["arrangement"] == "fixed"
+    assert page.select_one("[data-chart=sankey-data]").has_attr("data-chart-links")
+
+
+def test_the_shared_bytes_matrix_grows_with_the_images_and_keeps_the_most_sharing(
+    monkeypatch,
+):
+    names = [f"lv/n:{i}" for i in range(50)]
+    values = [[1000 if i != j else 5000 for j in range(50)] for i in range(50)]
+
+    small = charts.shared_heatmap(names[:3], [row[:3] for row in values[:3]])
+    big = charts.shared_heatmap(names, values)
+
+    assert "width" not in small["layout"]
+    assert big["layout"]["width"] == big["layout"]["height"] >= 16 * 50
+    assert big["data"][0]["x"] == names
+
+
+def test_the_matrix_of_a_store_with_more_images_than_it_holds_says_which_it_shows(
+    client: Client, release_pair, tmp_path, monkeypatch
+):
+    _ingest(tmp_path, "lv/other:1", [OTHER_BASE])
+    monkeypatch.setattr(views, "HEATMAP_IMAGES", 2)
+
+    page = soup(client.get(reverse("compare:store")))
+
+    heatmap = json.loads(page.select_one("#heatmap-data").string)["data"][0]
+    # The two releases share their base and dependencies; the other image shares nothing.
+    assert sorted(heatmap["x"]) == ["lv/app:1.0", "lv/app:2.0"]
+    assert (
+        "The 2 images that share the most bytes"
+        in page.select_one("#matrix-title ~ .note-capped").get_text()
+    )
+
+
+# --- the image page's charts (charts.py) -------------------------------------------------
+
+
+@pytest.fixture
+def compressed(tmp_path) -> Image:
+    """Three gzip layers: text that compresses well, a file added, one modified."""
+    layout = synth.write_oci_layout(
+        tmp_path / "gz",
+        [
+            synth.Image(
+                layers=[
+                    synth.layer([file("etc/os-release", b"ID=demo\n" * 500)]),
+                    synth.layer([file("app/main.py", b"print(1)\n" * 300)]),
+                    synth.layer([file("etc/os-release", b"ID=demo2\n" * 600)]),
+                ],
+                history=[Step("ADD rootfs /"), Step("COPY app /app"), Step("RUN upgrade")],
+                compression="gzip",
+                tags=["lv/gz:1"],
+            )
+        ],
+    )
+    [image] = ingest(f"oci:{layout}")
+    return image
+
+
+def test_the_layer_size_chart_stacks_the_compressed_size_and_what_compression_saved(
+    compressed: Image,
+):
+    layers = list(compressed.layers_in_order())
+
+    chart = charts.layer_sizes(compressed, layers)
+
+    bottom, top = chart["data"]
+    assert chart["layout"]["barmode"] == "stack"
+    assert (bottom["name"], top["name"]) == ("compressed", "saved by compression")
+    assert bottom["y"] == [il.blob_size for il in layers]
+    assert [b + t for b, t in zip(bottom["y"], top["y"], strict=True)] == [
+        il.layer.size for il in layers
+    ]
+    assert all(t > 0 for t in top["y"])
+    # Either part of a bar tells both sizes; the first figure is the layer a click opens.
+    for trace in (bottom, top):
+        assert [row[0] for row in trace["customdata"]] == [0, 1, 2]
+        assert "compressed: %{customdata[2]}" in trace["hovertemplate"]
+        assert "uncompressed: %{customdata[3]}" in trace["hovertemplate"]
+    assert bottom["customdata"][1][1] == "COPY app /app"
+    assert bottom["customdata"][1][3] == human_bytes(layers[1].layer.size)
+
+
+def test_an_uncompressed_layer_saves_nothing_rather_than_less_than_nothing(release_pair):
+    v1, _v2 = release_pair
+    layers = list(v1.layers_in_order())
+
+    chart = charts.layer_sizes(v1, layers)
+
+    assert chart["data"][1]["y"] == [0, 0, 0]
+
+
+def test_the_treemap_tells_the_change_in_words_and_in_the_merged_view_the_layer(
+    compressed: Image,
+):
+    chains = [il.chain for il in compressed.layers_in_order()]
+
+    own = charts.treemap(chains, 2, LAYER)["data"][0]
+    merged = charts.treemap(chains, 2, MERGED)["data"][0]
+
+    def notes(trace: dict) -> dict[str, str]:
+        return dict(zip(trace["labels"], trace["customdata"], strict=True))
+
+    assert "%{customdata}" in own["hovertemplate"]
+    assert notes(own)["os-release"] == "modified"
+    assert notes(merged)["os-release"] == "modified in layer #3"
+    assert notes(merged)["main.py"] == "added in layer #2"
+    assert notes(merged)["app"] == "added in layer #2"

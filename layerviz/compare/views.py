@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
+from difflib import SequenceMatcher
 from itertools import zip_longest
 from urllib.parse import urlencode
 
@@ -13,17 +14,24 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from layerviz import charts
 from layerviz.images import comparison, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.images.models import Image, ImageLayer
+from layerviz.images.models import Image, ImageLayer, ImageQuerySet
 from layerviz.lib.instructions import keyword
 
 RECENT_DIFFS = 16
-MAX_GRAPH_IMAGES = 250
+MAX_GRAPH_IMAGES = 250  # the store's charts draw at most this many images (the figures count all)
+HEATMAP_IMAGES = 60  # a matrix of more has cells too small to point at; the rest are left out
+DIFF_KINDS = [
+    (comparison.ADDED, gettext_lazy("only in B")),
+    (comparison.REMOVED, gettext_lazy("only in A")),
+    (comparison.CHANGED, gettext_lazy("changed")),
+]
 
 
 def _image_or_404(ref: str) -> Image:
@@ -38,6 +46,7 @@ class FileLevel:
     diffs: list[comparison.FileDiff]
     tree: dict[str, list[comparison.DiffNode]]
     summary: comparison.DiffSummary
+    nodes: dict[str, comparison.DiffNode]  # path -> its row of the tree, for search results
 
 
 _recent: OrderedDict[str, FileLevel] = OrderedDict()
@@ -58,7 +67,9 @@ def _file_level(pair: comparison.StackPair, a: Image, b: Image) -> FileLevel:
             _recent.move_to_end(key)
             return _recent[key]
     diffs = comparison.file_diff(pair)
-    level = FileLevel(diffs, comparison.diff_tree(diffs), comparison.summarize(diffs))
+    tree = comparison.diff_tree(diffs)
+    nodes = {node.path: node for rows in tree.values() for node in rows}
+    level = FileLevel(diffs, tree, comparison.summarize(diffs), nodes)
     with _recent_lock:
         _recent[key] = level
         while len(_recent) > RECENT_DIFFS:
@@ -85,43 +96,121 @@ class Side:
 
 
 def _rows(pair: comparison.StackPair, a: Image, b: Image) -> tuple[list, list]:
-    """Shared rows (one per common layer) and diverging rows (A's and B's side by side)."""
+    """Shared rows (one per common layer) and diverging rows (A's and B's side by side).
+
+    1. The diverging layers are lined up by instruction, as a text diff lines up lines, so a
+       layer one side inserted sits alone on its row instead of pushing the rest askew.
+    2. Each layer made by the same instruction, or holding the same content, as a diverging
+       layer of the other side, wherever that one sits, is noted as such: it is not shared.
+    """
     ia, ib = a.instructions(), b.instructions()
     shared = [
         Side(la, ia.get(la.position, ""), keyword(ia.get(la.position, ""))) for la, _ in pair.shared
     ]
-    same_content_b = {pb: pa for pa, pb in pair.same_content.items()}
-    diverging = []
-    for la, lb in zip_longest(pair.only_a, pair.only_b):
-        left = right = None
-        if la is not None:
-            text = ia.get(la.position, "")
-            left = Side(la, text, keyword(text))
-            if la.position in pair.same_content:
-                left.note = _("same content as B's layer #%(n)s, on another base: not shared") % {
-                    "n": pair.same_content[la.position] + 1
-                }
-            elif lb is not None and text and text == ib.get(lb.position):
-                left.note = _(
-                    "same instruction as B, on another base or with another result: not shared"
-                )
-        if lb is not None:
-            text = ib.get(lb.position, "")
-            right = Side(lb, text, keyword(text))
-            if lb.position in same_content_b:
-                right.note = _("same content as A's layer #%(n)s, on another base: not shared") % {
-                    "n": same_content_b[lb.position] + 1
-                }
-            elif la is not None and text and text == ia.get(la.position):
-                right.note = _(
-                    "same instruction as A, on another base or with another result: not shared"
-                )
-        diverging.append((left, right))
-    return shared, diverging
+    left = [
+        Side(la, ia.get(la.position, ""), keyword(ia.get(la.position, ""))) for la in pair.only_a
+    ]
+    right = [
+        Side(lb, ib.get(lb.position, ""), keyword(ib.get(lb.position, ""))) for lb in pair.only_b
+    ]
+    content_a = pair.same_content
+    content_b = {pb: pa for pa, pb in content_a.items()}
+    text_a = _same_instruction(left, right)
+    text_b = {pb: pa for pa, pb in text_a.items()}
+    for side in left:
+        position = side.link.position
+        if position in content_a:
+            side.note = _("same content as B's layer #%(n)s, on another base: not shared") % {
+                "n": content_a[position] + 1
+            }
+        elif position in text_a:
+            side.note = _(
+                "same instruction as B's layer #%(n)s, on another base or with another result: "
+                "not shared"
+            ) % {"n": text_a[position] + 1}
+    for side in right:
+        position = side.link.position
+        if position in content_b:
+            side.note = _("same content as A's layer #%(n)s, on another base: not shared") % {
+                "n": content_b[position] + 1
+            }
+        elif position in text_b:
+            side.note = _(
+                "same instruction as A's layer #%(n)s, on another base or with another result: "
+                "not shared"
+            ) % {"n": text_b[position] + 1}
+    return shared, _lined_up(left, right)
+
+
+def _same_instruction(left: list[Side], right: list[Side]) -> dict[int, int]:
+    """A's layer position -> the first not yet paired layer of B made by the same instruction
+    (so a step repeated on both sides pairs in order)."""
+    free: dict[str, list[int]] = defaultdict(list)
+    for side in right:
+        if side.instruction:
+            free[side.instruction].append(side.link.position)
+    pairs = {}
+    for side in left:
+        if free.get(side.instruction):
+            pairs[side.link.position] = free[side.instruction].pop(0)
+    return pairs
+
+
+def _lined_up(left: list[Side], right: list[Side]) -> list[tuple[Side | None, Side | None]]:
+    matcher = SequenceMatcher(
+        None, [s.instruction for s in left], [s.instruction for s in right], autojunk=False
+    )
+    rows: list[tuple[Side | None, Side | None]] = []
+    for _op, a1, a2, b1, b2 in matcher.get_opcodes():
+        # "equal" and "replace" blocks pair in order; "delete" and "insert" leave one side empty.
+        rows.extend(zip_longest(left[a1:a2], right[b1:b2]))
+    return rows
+
+
+@dataclasses.dataclass
+class DiffState:
+    """What the diff tree shows; all of it lives in the query string, as the layer tree's does."""
+
+    a: str
+    b: str
+    path: str
+    kinds: list[str]
+    sort: str
+    q: str
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, a: Image, b: Image) -> DiffState:
+        sort = request.GET.get("sort", "name")
+        known = {code for code, _label in DIFF_KINDS}
+        return cls(
+            a=a.digest,
+            b=b.digest,
+            path=request.GET.get("path", "").strip("/"),
+            kinds=[k for k in request.GET.getlist("kind") if k in known],
+            sort=sort if sort in ("name", "size") else "name",
+            q=request.GET.get("q", "").strip(),
+        )
+
+    def query(self, **changes: object) -> str:
+        state = dataclasses.replace(self, **changes)
+        params: list[tuple[str, str]] = [("a", state.a), ("b", state.b)]
+        params.extend(("kind", k) for k in state.kinds)
+        if state.sort != "name":
+            params.append(("sort", state.sort))
+        if state.q:
+            params.append(("q", state.q))
+        if state.path:
+            params.append(("path", state.path))
+        return urlencode(params)
+
+    @property
+    def tree_query(self) -> str:
+        """The filters without path and search: what a directory's link adds its path to."""
+        return self.query(path="", q="")
 
 
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target")
 def compare(request: HttpRequest) -> HttpResponse:
     picked = request.GET.getlist("image")
     if len(picked) == 2 and not request.GET.get("a"):
@@ -150,27 +239,33 @@ def compare(request: HttpRequest) -> HttpResponse:
     a, b = _image_or_404(a_ref), _image_or_404(b_ref)
     pair = comparison.align(a, b)
     files = _file_level(pair, a, b)
-    path = request.GET.get("path", "").strip("/")
-    summary = files.summary
-    shared, diverging = _rows(pair, a, b)
+    state = DiffState.from_request(request, a, b)
     context = {
         "a": a,
         "b": b,
-        "name_a": _name(a),
-        "name_b": _name(b),
-        "pair": pair,
-        "numbers": comparison.numbers(pair, b),
-        "shared": shared,
-        "diverging": diverging,
-        "summary": summary,
-        "summary_chart": charts.diff_by_directory(summary.by_top),
-        "config_diff": comparison.config_diff(a, b),
-        "env_changes": comparison.env_changes(a, b),
-        "nodes": _expanded(files.tree, path),
-        "path": path,
-        "base_query": urlencode({"a": a.digest, "b": b.digest}),
-        "all_images": all_images,
+        "state": state,
+        "kind_choices": DIFF_KINDS,
+        "summary": files.summary,
+        "identical": not files.diffs,
+        **_diff_listing(files, state),
     }
+    if request.htmx and request.htmx.target == "diff-panel":
+        return render(request, "compare/compare.html#diff-panel", context)
+    shared, diverging = _rows(pair, a, b)
+    context.update(
+        {
+            "name_a": _name(a),
+            "name_b": _name(b),
+            "pair": pair,
+            "numbers": comparison.numbers(pair, b),
+            "shared": shared,
+            "diverging": diverging,
+            "summary_chart": charts.diff_by_directory(files.summary.by_top),
+            "config_diff": comparison.config_diff(a, b),
+            "env_changes": comparison.env_changes(a, b),
+            "all_images": all_images,
+        }
+    )
     return render(request, "compare/compare.html", context)
 
 
@@ -180,31 +275,36 @@ class TreeRow:
     children: list[TreeRow] | None
 
 
-def _expanded(tree: dict[str, list[comparison.DiffNode]], path: str) -> list[TreeRow]:
-    wanted = path.split("/") if path else []
+def _diff_listing(files: FileLevel, state: DiffState) -> dict:
+    """The diff tree with every directory on ``state.path`` open, or the search's flat list."""
+    kinds = set(state.kinds)
+    if state.q:
+        found, total = comparison.search(files.diffs, state.q, kinds=kinds, sort=state.sort)
+        return {
+            "search_rows": [TreeRow(files.nodes[d.path], None) for d in found],
+            "search_total": total,
+        }
+    wanted = state.path.split("/") if state.path else []
 
     def level(directory: str, depth: int) -> list[TreeRow]:
         rows = []
-        for node in tree.get(directory, []):
+        for node in comparison.children(files.tree, directory, kinds=kinds, sort=state.sort):
             open_it = node.is_dir and depth < len(wanted) and node.name == wanted[depth]
             rows.append(TreeRow(node, level(node.path, depth + 1) if open_it else None))
         return rows
 
-    return level("", 0)
+    return {"nodes": level("", 0)}
 
 
 @require_GET
 def compare_tree(request: HttpRequest) -> HttpResponse:
+    """The children of one directory of the diff (lazy expansion in place)."""
     a, b = _image_or_404(request.GET.get("a", "")), _image_or_404(request.GET.get("b", ""))
     pair = comparison.align(a, b)
     tree = _file_level(pair, a, b).tree
-    path = request.GET.get("path", "").strip("/")
-    context = {
-        "a": a,
-        "b": b,
-        "nodes": [TreeRow(n, None) for n in tree.get(path, [])],
-        "base_query": urlencode({"a": a.digest, "b": b.digest}),
-    }
+    state = DiffState.from_request(request, a, b)
+    rows = comparison.children(tree, state.path, kinds=set(state.kinds), sort=state.sort)
+    context = {"a": a, "b": b, "state": state, "nodes": [TreeRow(n, None) for n in rows]}
     return render(request, "compare/_diff_tree.html", context)
 
 
@@ -242,7 +342,9 @@ def compare_api(request: HttpRequest) -> JsonResponse:
 # --- the store ---------------------------------------------------------------------------
 
 
-def _selection(request: HttpRequest) -> tuple[list[Image], str, str]:
+def _selection(request: HttpRequest) -> tuple[ImageQuerySet, str, str]:
+    """The images the store page is about, newest first, as a queryset: the figures count all of
+    them in the database, only the charts take the first MAX_GRAPH_IMAGES."""
     query = request.GET.get("q", "").strip()
     base = request.GET.get("base", "").strip()
     images = Image.objects.with_names().order_by("-indexed_at")
@@ -255,52 +357,86 @@ def _selection(request: HttpRequest) -> tuple[list[Image], str, str]:
             Q(image_layers__chain__chain_id__startswith=base)
             | Q(image_layers__layer__diff_id__startswith=base)
         ).distinct()
-    return list(images[:MAX_GRAPH_IMAGES]), query, base
+    return images, query, base
+
+
+def _chart_links(forest: sharing.Forest) -> dict[str, str]:
+    """Node id -> the page a click on it opens: a chain opens its layer in an image that has it
+    (``c<pk>``), an image its own page (``i<pk>``)."""
+    digests = {image.pk: image.digest for image in forest.images}
+    urls = {}
+    for node in forest.nodes.values():
+        owner = min(node.images)
+        urls[f"c{node.pk}"] = (
+            reverse("explorer:image", args=[digests[owner]]) + f"?layer={node.depth}&mode=layer"
+        )
+    for image in forest.images:
+        urls[f"i{image.pk}"] = reverse("explorer:image", args=[image.digest])
+    return urls
+
+
+def _layer_pages(layers: list, selection: ImageQuerySet) -> None:
+    """Give each listed layer ``page``: the layer in the newest selected image that has it."""
+    wanted = {layer.pk: layer for layer in layers}
+    links = (
+        ImageLayer.objects.filter(layer_id__in=wanted, image__in=selection)
+        .order_by("layer_id", "-image__indexed_at")
+        .values_list("layer_id", "image__digest", "position")
+    )
+    for layer_id, digest, position in links:
+        layer = wanted[layer_id]
+        if not hasattr(layer, "page"):
+            layer.page = reverse("explorer:image", args=[digest]) + f"?layer={position}&mode=layer"
 
 
 @require_GET
 def store(request: HttpRequest) -> HttpResponse:
-    images, query, base = _selection(request)
+    selection, query, base = _selection(request)
+    selected = selection.count()
+    images = list(selection[:MAX_GRAPH_IMAGES])
     forest = sharing.forest(images)
     names = {i.pk: _name(i) for i in images}
-    digests = {i.pk: i.digest for i in images}
-    urls = {}
-    for node in forest.nodes.values():
-        owner = next(iter(sorted(node.images)))
-        urls[f"c{node.pk}"] = (
-            reverse("explorer:image", args=[digests[owner]]) + f"?layer={node.depth}&mode=layer"
-        )
-    matrix = sharing.matrix(forest)
-    have = [i for i in images if i.digest in request.GET.getlist("have")]
+    urls = _chart_links(forest)
+    in_heatmap = sharing.most_sharing(forest, HEATMAP_IMAGES)
+    have = list(selection.filter(digest__in=request.GET.getlist("have")))
     target_digest = request.GET.get("target", "")
-    target = next((i for i in images if i.digest == target_digest), None)
+    target = selection.filter(digest=target_digest).first() if target_digest else None
     plan = sharing.pull_plan(have, target) if target else None
-    most, single = sharing.layer_usage(images)
+    # The whole store is counted without a subquery of every image.
+    counted = selection if (query or base) else None
+    most, single = sharing.layer_usage(counted)
+    _layer_pages([*most, *single], selection)
     context = {
         "images": images,
         "names": names,
         "query": query,
         "base": base,
-        "totals": sharing.totals(images),
+        "totals": sharing.totals(counted),
         "icicle": charts.chain_icicle(forest, names, urls),
-        "sankey": charts.chain_sankey(forest, names),
-        "heatmap": charts.shared_heatmap([names[i.pk] for i in images], matrix),
+        "sankey": charts.chain_sankey(forest, names, urls),
+        "heatmap": charts.shared_heatmap(
+            [names[i.pk] for i in in_heatmap], sharing.matrix(forest, in_heatmap)
+        ),
+        "heatmap_capped": len(in_heatmap) < len(images),
+        "heatmap_count": len(in_heatmap),
         "most_shared": most,
         "single_use": single,
         "have": have,
         "target": target,
         "plan": plan,
-        "truncated": len(images) >= MAX_GRAPH_IMAGES,
+        "truncated": selected > len(images),
+        "drawn": len(images),
+        "selected": selected,
     }
     return render(request, "compare/store.html", context)
 
 
 @require_GET
 def store_api(request: HttpRequest) -> JsonResponse:
-    images, query, base = _selection(request)
-    selected = images if (query or base) else None
-    totals = sharing.totals(selected)
-    most, single = sharing.layer_usage(selected)
+    selection, query, base = _selection(request)
+    chosen = selection if (query or base) else None
+    totals = sharing.totals(chosen)
+    most, single = sharing.layer_usage(chosen)
     return JsonResponse(
         {
             "images": totals.images,

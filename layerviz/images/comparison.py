@@ -99,8 +99,12 @@ class FileDiff:
     type: str
     size_a: int | None
     size_b: int | None
-    layer_a: int | None  # position of the layer that last wrote the path in A
+    layer_a: int | None  # position of the layer that last wrote (or deleted) the path in A
     layer_b: int | None
+    # "a" or "b" when that side's layer_* is the layer that deleted the path (a whiteout or an
+    # opaque directory): the base layer that wrote it is shared, so it does not say which
+    # image's build removed it.
+    deleted_in: str = ""
 
     @property
     def delta(self) -> int:
@@ -137,6 +141,12 @@ def _state(path: str, divergent: dict[str, Row], base: dict[str, Row]) -> Row | 
     if row is None or row.kind == ChangeKind.DELETED:
         return None
     return row
+
+
+def _deleted_at(path: str, divergent: dict[str, Row]) -> int | None:
+    """The position of the diverging layer that deleted ``path``, if one did."""
+    row = divergent.get(path)
+    return row.depth if row is not None and row.kind == ChangeKind.DELETED else None
 
 
 def _differs(row_a: Row, row_b: Row) -> str:
@@ -183,9 +193,15 @@ def file_diff(pair: StackPair) -> list[FileDiff]:
         if a is None and b is None:
             continue
         if a is None:
-            out.append(FileDiff(path, ADDED, "", b.type, None, _size(b), None, b.depth))
+            gone = _deleted_at(path, rows_a)
+            added = FileDiff(path, ADDED, "", b.type, None, _size(b), gone, b.depth)
+            added.deleted_in = "a" if gone is not None else ""
+            out.append(added)
         elif b is None:
-            out.append(FileDiff(path, REMOVED, "", a.type, _size(a), None, a.depth, None))
+            gone = _deleted_at(path, rows_b)
+            removed = FileDiff(path, REMOVED, "", a.type, _size(a), None, a.depth, gone)
+            removed.deleted_in = "b" if gone is not None else ""
+            out.append(removed)
         else:
             detail = _differs(a, b)
             if detail:
@@ -278,6 +294,9 @@ class DiffNode:
     removed: int = 0
     changed: int = 0
     delta: int = 0  # bytes B minus A beneath
+    # Statuses of the differences beneath, directories' own included (the counts leave those
+    # out): what the kind filter keeps a directory open for.
+    beneath: set[str] = dataclasses.field(default_factory=set)
 
     @property
     def status(self) -> str:
@@ -297,10 +316,13 @@ def diff_tree(diffs: list[FileDiff]) -> dict[str, list[DiffNode]]:
     for d in diffs:
         own = node(d.path, d.type == "5")
         own.diff = d
+        parents = [node(p, True) for p in ancestors(d.path)]
+        for parent in parents:
+            parent.beneath.add(d.status)
         if d.type == "5":
             continue
         counts = {"added": (1, 0, 0), "removed": (0, 1, 0), "changed": (0, 0, 1)}[d.status]
-        for target in [own, *(node(p, True) for p in ancestors(d.path))]:
+        for target in [own, *parents]:
             target.added += counts[0]
             target.removed += counts[1]
             target.changed += counts[2]
@@ -311,3 +333,42 @@ def diff_tree(diffs: list[FileDiff]) -> dict[str, list[DiffNode]]:
     for rows in tree.values():
         rows.sort(key=lambda n: (not n.is_dir, n.name))
     return tree
+
+
+# The diff is computed whole and kept (see compare/views.py), so its filters and sorts work on
+# that result in memory rather than in the database as the layer tree's do: each is a pass over
+# one directory's rows, or over the list of differences for a search.
+
+
+def keeps(node: DiffNode, kinds: set[str]) -> bool:
+    """Whether the kind filter keeps a row: a difference of a chosen kind, or a directory with
+    one beneath (so the path to it stays open)."""
+    if not kinds:
+        return True
+    if node.diff is not None and node.diff.status in kinds:
+        return True
+    return bool(node.beneath & kinds)
+
+
+def _by_size(node: DiffNode | FileDiff) -> tuple[int, str]:
+    return -abs(node.delta), node.path
+
+
+def children(
+    tree: dict[str, list[DiffNode]], directory: str, *, kinds: set[str], sort: str
+) -> list[DiffNode]:
+    """One directory of the diff tree, filtered by kind and sorted by name or by size change."""
+    rows = [node for node in tree.get(directory, []) if keeps(node, kinds)]
+    if sort == "size":
+        rows.sort(key=_by_size)
+    return rows
+
+
+def search(
+    diffs: list[FileDiff], needle: str, *, kinds: set[str], sort: str, limit: int = 500
+) -> tuple[list[FileDiff], int]:
+    """The differences whose path contains ``needle``, as a flat list; one page and the count."""
+    found = [d for d in diffs if needle in d.path and (not kinds or d.status in kinds)]
+    if sort == "size":
+        found.sort(key=_by_size)
+    return found[:limit], len(found)

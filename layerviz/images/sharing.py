@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
 from .models import Image, ImageLayer, Layer
 
@@ -80,8 +80,9 @@ def shared_bytes(f: Forest, a: int, b: int) -> int:
     return total
 
 
-def matrix(f: Forest) -> list[list[int]]:
-    ids = [image.pk for image in f.images]
+def matrix(f: Forest, images: list[Image] | None = None) -> list[list[int]]:
+    """Shared bytes of every two of ``images`` (all of the forest's by default)."""
+    ids = [image.pk for image in (f.images if images is None else images)]
     out = []
     for a in ids:
         out.append(
@@ -93,6 +94,21 @@ def matrix(f: Forest) -> list[list[int]]:
             ]
         )
     return out
+
+
+def most_sharing(f: Forest, limit: int) -> list[Image]:
+    """The ``limit`` images that share the most bytes with the others, ordered so that images
+    on a common base sit next to each other.
+
+    An image shares a chain's bytes with each other image using that chain, so its score is a
+    walk down its own lineage rather than a row of the matrix."""
+
+    def score(image: Image) -> int:
+        chains = f.lineage.get(image.pk, [])
+        return sum(f.nodes[c].size * (len(f.nodes[c].images) - 1) for c in chains)
+
+    chosen = sorted(f.images, key=score, reverse=True)[:limit]
+    return sorted(chosen, key=lambda image: f.lineage.get(image.pk, []))
 
 
 @dataclasses.dataclass
@@ -107,15 +123,26 @@ class Totals:
         return self.logical_bytes - self.stored_bytes
 
 
-def totals(images: list[Image] | None = None) -> Totals:
-    """Logical size (every image counted in full) against stored size (each layer once)."""
-    links = (
+def _links(images: QuerySet[Image] | list[Image] | None) -> QuerySet[ImageLayer]:
+    """The layer links of ``images``: of the whole store when None. A queryset stays a subquery,
+    so a selection of any size is counted in the database."""
+    return (
         ImageLayer.objects.all() if images is None else ImageLayer.objects.filter(image__in=images)
     )
+
+
+def totals(images: QuerySet[Image] | list[Image] | None = None) -> Totals:
+    """Logical size (every image counted in full) against stored size (each layer once)."""
+    links = _links(images)
     logical = links.aggregate(total=Sum("layer__size"))["total"] or 0
     layer_ids = links.values("layer_id").distinct()
     stored = Layer.objects.filter(pk__in=layer_ids).aggregate(total=Sum("size"))["total"] or 0
-    image_count = len(images) if images is not None else Image.objects.count()
+    if images is None:
+        image_count = Image.objects.count()
+    elif isinstance(images, QuerySet):
+        image_count = images.count()
+    else:
+        image_count = len(images)
     return Totals(
         images=image_count,
         layers=Layer.objects.filter(pk__in=layer_ids).count(),
@@ -124,11 +151,11 @@ def totals(images: list[Image] | None = None) -> Totals:
     )
 
 
-def layer_usage(images: list[Image] | None = None, *, limit: int = 20) -> tuple[list, list]:
+def layer_usage(
+    images: QuerySet[Image] | list[Image] | None = None, *, limit: int = 20
+) -> tuple[list, list]:
     """The most-shared layers, and the layers only one image uses (biggest first)."""
-    links = (
-        ImageLayer.objects.all() if images is None else ImageLayer.objects.filter(image__in=images)
-    )
+    links = _links(images)
     usage = (
         Layer.objects.filter(pk__in=links.values("layer_id"))
         .annotate(

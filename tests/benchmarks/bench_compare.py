@@ -7,7 +7,8 @@ application layer per release; the big base has FILES files) in a fresh SQLite d
 DATABASE_URL), then times in-process, through Django's test client (server time): the shared
 layers page and its JSON for all images, and comparisons of two releases of one application,
 of two applications on one base, and of two images with nothing in common (a whole-filesystem
-file diff), cold (first request) and warm. Prints median and worst, in milliseconds.
+file diff, then its tree filtered by kind, sorted by size and searched), cold (first request)
+and warm. Prints median and worst, in milliseconds.
 The target is 500 ms.
 """
 
@@ -103,14 +104,23 @@ def main() -> None:
             reverse("compare:tree"),
             {"a": disjoint[0], "b": disjoint[1], "path": "usr/lib"},
         ),
+        "diff, only-in-A by size": (
+            reverse("compare:compare"),
+            {"a": disjoint[0], "b": disjoint[1], "kind": "removed", "sort": "size"},
+        ),
+        "diff panel, path search": (
+            reverse("compare:compare"),
+            {"a": disjoint[0], "b": disjoint[1], "q": "d1/"},
+            {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "diff-panel"},
+        ),
     }
     print(f"{'request':<28}{'cold ms':>9}{'median ms':>11}{'worst ms':>10}")
-    for name, (url, params) in cases.items():
+    for name, (url, params, *headers) in cases.items():
         views._recent.clear()  # the first request of each kind is cold
         times = []
         for _ in range(args.repeat):
             t = time.perf_counter()
-            response = client.get(url, params)
+            response = client.get(url, params, **(headers[0] if headers else {}))
             times.append((time.perf_counter() - t) * 1000)
             assert response.status_code == 200, (name, response.status_code)
         print(f"{name:<28}{times[0]:>9.0f}{statistics.median(times):>11.0f}{max(times):>10.0f}")
