@@ -13,6 +13,8 @@ from layerviz.images.ingest import ingest
 from layerviz.lib import synth
 from layerviz.lib.synth import Step, file, whiteout
 
+from .builder import NON_UTF8
+
 pytestmark = pytest.mark.django_db
 
 
@@ -98,3 +100,106 @@ def test_hostile_names_in_the_analysis_render_as_text(client: Client, wasteful):
     assert "/<img src=x onerror=alert(1)>" in page.get_text()
     chart = json.loads(page.select_one("#layer-waste-data").string)
     assert all("<script>" not in text for trace in chart["data"] for text in trace["hovertext"])
+
+
+def test_a_name_that_is_not_utf8_is_listed_in_its_escaped_form_and_links_to_its_history(
+    client: Client, tmp_path
+):
+    layers = [
+        synth.layer([file(NON_UTF8, b"a" * 500)]),
+        synth.layer([file(NON_UTF8, b"b" * 700)]),
+    ]
+    archive = synth.write_docker_archive(
+        tmp_path / "n.tar", [synth.Image(layers=layers, tags=["lv/latin1:1"])], layout="docker25"
+    )
+    [image] = ingest(f"docker-archive:{archive}")
+
+    response = client.get(reverse("explorer:efficiency", args=[image.digest]))
+
+    assert response.status_code == 200
+    [link] = soup(response).select("table.inefficient tbody td:first-child a")
+    assert link.get_text() == "/caf\\xe9/\\xff\\xfe-name.txt"
+    history = soup(client.get(link["href"]))
+    assert len(history.select("table tbody tr")) == 2  # both layers that wrote it
+
+
+def _sort_links(page: BeautifulSoup) -> dict[str, tuple[str, str | None]]:
+    """Column label -> (where its link sorts, the header's aria-sort)."""
+    return {
+        th.a.get_text(): (th.a["hx-get"].partition("?sort=")[2], th.get("aria-sort"))
+        for th in page.select("table.inefficient thead th")
+    }
+
+
+def test_sorting_and_paging_push_the_url_and_a_second_click_offers_the_reverse_order(
+    client: Client, wasteful
+):
+    url = reverse("explorer:efficiency", args=[wasteful.digest])
+    fragment = soup(
+        client.get(
+            url, {"sort": "path"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="inefficient-files"
+        )
+    )
+
+    links = fragment.select("table.inefficient thead a") + fragment.select(".pager a")
+    assert links and all(a["hx-push-url"] == "true" and a["href"] == a["hx-get"] for a in links)
+    assert _sort_links(fragment) == {
+        "Path": ("-path", "ascending"),
+        "Layers": ("count", None),
+        "dive: wasted": ("size", None),
+        "layerviz: reclaimable": ("reclaimable", None),
+    }
+
+
+def test_the_reversed_sort_lists_the_files_the_other_way_round(client: Client, wasteful):
+    url = reverse("explorer:efficiency", args=[wasteful.digest])
+    page = soup(client.get(url, {"sort": "-path"}))
+
+    paths = [a.get_text() for a in page.select("table.inefficient tbody td:first-child a")]
+    assert paths == sorted(paths, reverse=True)
+    assert _sort_links(page)["Path"] == ("path", "descending")
+    assert "sort=-path" in page.select_one(".pager a")["href"]
+
+
+def test_a_cache_and_a_secret_removed_later_are_explained_on_the_page(client: Client, tmp_path):
+    layers = [
+        synth.layer([file("etc/os-release", b"base")]),
+        synth.layer(
+            [file("var/cache/apk/APKINDEX.tar.gz", b"i" * 900), file("root/.npmrc", b"t" * 40)]
+        ),
+        synth.layer([whiteout("var/cache/apk/APKINDEX.tar.gz"), whiteout("root/.npmrc")]),
+    ]
+    history = [
+        Step("ADD file:4f2a in / "),
+        Step("RUN /bin/sh -c apk add nodejs"),
+        Step("RUN /bin/sh -c rm -rf /var/cache/apk/* /root/.npmrc"),
+    ]
+    archive = synth.write_docker_archive(
+        tmp_path / "c.tar",
+        [synth.Image(layers=layers, history=history, tags=["lv/clean:1"])],
+        layout="docker25",
+    )
+    [image] = ingest(f"docker-archive:{archive}")
+
+    page = soup(client.get(reverse("explorer:efficiency", args=[image.digest])))
+
+    findings = page.select("ol.advice > li")
+    assert [li["class"][1] for li in findings] == ["f-secrets", "f-cache_apk", "f-deleted_later"]
+    secret, cache = findings[0], findings[1]
+    assert "deleted or replaced later" in secret.select_one(".evidence").get_text()
+    assert [a.get_text() for a in secret.select(".sample a")] == ["/root/.npmrc"]
+    cleaned = cache.select(".evidence a")
+    assert [a.get_text() for a in cleaned] == ["#2", "#3", "#3"]  # layers, then the cleaner
+    assert cleaned[-1]["href"].endswith("?layer=2&mode=layer")
+
+
+def test_restoring_a_pushed_url_from_history_gets_the_whole_page(client: Client, wasteful):
+    # htmx asks for the whole page when its history cache has no snapshot of the URL.
+    response = client.get(
+        reverse("explorer:efficiency", args=[wasteful.digest]),
+        {"sort": "count", "page": "2"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+    page = soup(response)
+    assert page.select_one("html") is not None and page.select_one("#inefficient-files")

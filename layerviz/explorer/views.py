@@ -447,18 +447,24 @@ FILE_SORTS = {
 }
 
 
+def _file_order(sort: str) -> tuple[str, tuple[str, ...]]:
+    """``sort`` is a FILE_SORTS key, or a key with a leading "-" for the reverse order."""
+    key = sort.removeprefix("-")
+    if key not in FILE_SORTS:
+        return "size", FILE_SORTS["size"]
+    if sort == key:
+        return sort, FILE_SORTS[key]
+    return sort, tuple(f[1:] if f.startswith("-") else f"-{f}" for f in FILE_SORTS[key])
+
+
 @require_GET
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", "HX-Target", "HX-History-Restore-Request")
 def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
     """dive's figures beside ours, the waste chart, the inefficient files, the advice."""
     image = _get_image_or_404(digest)
     analysis = efficiency.analyze(image)
-    sort = request.GET.get("sort", "size")
-    if sort not in FILE_SORTS:
-        sort = "size"
-    files = Paginator(analysis.files.order_by(*FILE_SORTS[sort]), 50).get_page(
-        request.GET.get("page")
-    )
+    sort, order = _file_order(request.GET.get("sort", "size"))
+    files = Paginator(analysis.files.order_by(*order), 50).get_page(request.GET.get("page"))
     steps = image.instructions()
     per_layer = [
         {
@@ -497,7 +503,8 @@ def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
         ),
         "layer_chart": charts.waste_by_layer(analysis.ours, steps),
     }
-    if request.htmx:
+    # A history restore (htmx had no snapshot of a pushed URL) needs the whole page.
+    if request.htmx and not request.htmx.history_restore_request:
         target = request.htmx.target
         if target == "inefficient-files":
             return render(request, "explorer/efficiency.html#inefficient-files", context)

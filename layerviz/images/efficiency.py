@@ -14,6 +14,7 @@ from django.db import transaction
 
 from layerviz.lib import advice, dive, names, waste
 from layerviz.lib.instructions import keyword
+from layerviz.lib.tarwalk import DIR, REG
 
 from .filesystem import merged_files
 from .models import Analysis, Change, Entry, Image, InefficientFile
@@ -22,6 +23,12 @@ from .models import Analysis, Change, Entry, Image, InefficientFile
 def _go_string(text: str) -> str:
     # Go strings are bytes; keep every byte of a name as a surrogate-escaped character.
     return names.from_text(text).decode("utf-8", "surrogateescape")
+
+
+def _stored(go_path: str) -> str:
+    """A path of dive's back in the text form the index stores (``names.to_text``): what the
+    database can hold and what the file-history page takes."""
+    return names.to_text(go_path.encode("utf-8", "surrogateescape"))
 
 
 def dive_analysis(image: Image) -> dive.Analysis:
@@ -60,7 +67,7 @@ def waste_report(image: Image) -> waste.WasteReport:
         .values_list("dir", "name", "depth", "kind", "detail", "size", "type")
     )
     versions = (
-        waste.Version(f"{d}/{n}" if d else n, depth, kind, detail, size, typ == "5")
+        waste.Version(f"{d}/{n}" if d else n, depth, kind, detail, size, typ)
         for d, n, depth, kind, detail, size, typ in rows.iterator(chunk_size=5000)
     )
     return waste.account(versions)
@@ -93,9 +100,9 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
     report = waste_report(image)
     files = (
         [
-            (row.path, row.size, row.depth)
+            advice.File(row.path, row.size, row.depth, row.type == REG)
             for row in merged_files(image.top_chain).values()
-            if row.type != "5"
+            if row.type != DIR
         ]
         if image.top_chain_id
         else []
@@ -108,9 +115,10 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
         per_path[shadow.path][1] += shadow.size
     rows: dict[str, InefficientFile] = {}
     for item in result.inefficiencies:
-        ours = per_path.get(item.path.lstrip("/"), [0, 0])
-        rows[item.path] = InefficientFile(
-            path=item.path, count=item.count, dive_bytes=item.cumulative, reclaimable=ours[1]
+        path = _stored(item.path)
+        ours = per_path.get(path.lstrip("/"), [0, 0])
+        rows[path] = InefficientFile(
+            path=path, count=item.count, dive_bytes=item.cumulative, reclaimable=ours[1]
         )
     for path, (copies, size) in per_path.items():
         key = "/" + path

@@ -336,7 +336,7 @@ class Analysis(models.Model):
     findings; the inefficient-file list is in ``InefficientFile`` rows.
     """
 
-    VERSION = 1  # bump when a computation changes, so stored analyses are redone
+    VERSION = 2  # bump when a computation changes, so stored analyses are redone
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="analysis")
     version = models.IntegerField(default=VERSION)

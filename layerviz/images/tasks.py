@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 from django.utils import timezone
@@ -11,9 +12,12 @@ from django_tasks import task
 from layerviz.lib.errors import IngestError
 from layerviz.sources import SourceOptions
 
+from . import efficiency
 from .ingest import ingest
-from .models import IngestJob, JobState
+from .models import Image, IngestJob, JobState
 from .progress import JobProgress
+
+logger = logging.getLogger(__name__)
 
 
 def enqueue(
@@ -57,6 +61,7 @@ def ingest_job(job_id: int) -> list[str]:
         raise
     else:
         job.images.set(images)
+        _analyze(images)
         progress.show()
         _finish(job, JobState.DONE)
         return [image.digest for image in images]
@@ -64,6 +69,20 @@ def ingest_job(job_id: int) -> list[str]:
         if job.upload:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(job.upload)
+
+
+def _analyze(images: list[Image]) -> None:
+    """Store each image's efficiency analysis, so its first view need not compute it.
+
+    The ingest has committed by now: the images stay indexed whatever happens here, and an
+    analysis that fails is only logged (the page computes it when first asked). It runs before
+    the job is marked done so the page, following the job, does not compute it a second time.
+    """
+    for image in images:
+        try:
+            efficiency.analyze(image)
+        except Exception:
+            logger.exception("efficiency analysis of %s failed", image.digest)
 
 
 def _finish(job: IngestJob, state: str, error: str = "") -> None:

@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 
+from .tarwalk import REG
 from .waste import DELETED, METADATA, WasteReport
 
 CACHE_DIRS = {
@@ -42,6 +43,12 @@ SECRET_PATTERNS = (
     "*/.env", ".env", "*/.env.*", "*/id_rsa", "*/id_ed25519", "*/id_ecdsa", "*.pem", "*.key", "*/.npmrc",
     "*/.pypirc", "*/.aws/credentials", "*/.docker/config.json", "*/.netrc", "*/.git-credentials",
 )  # fmt: skip
+# Public certificates, not secrets: the system trust stores (ca-certificates fills
+# etc/ssl/certs with *.pem symlinks) and the CA bundle certifi ships inside every pip.
+PUBLIC_CERTS = (
+    "etc/ssl/certs/", "usr/share/ca-certificates/", "etc/pki/", "usr/lib/ssl/",
+    "usr/local/share/ca-certificates/", "*/certifi/cacert.pem",
+)  # fmt: skip
 TOOLCHAIN_PATTERNS = (
     "usr/bin/gcc*", "usr/bin/g++*", "usr/bin/cc", "usr/bin/c++", "usr/bin/cpp*", "usr/lib/gcc/*",
     "usr/libexec/gcc/*", "usr/bin/clang*", "usr/lib/llvm*", "usr/local/go/*", "usr/lib/go*/*",
@@ -52,6 +59,8 @@ INSTALL = re.compile(
     r"go mod download|composer install|poetry install|gem install|cargo (build|fetch))"
 )
 CHMOD = re.compile(r"\b(chmod|chown)\b")
+# The rootfs of a base image, as the classic builder and BuildKit record it.
+ROOTFS_ADD = re.compile(r"ADD file:\S+ in /\s*")
 TINY_LAYER = 1024
 MANY_TINY = 5
 
@@ -63,6 +72,16 @@ class Finding:
     layers: list[int]
     paths: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     params: dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class File:
+    """A file of the final filesystem."""
+
+    path: str
+    size: int
+    depth: int  # the layer that wrote it
+    regular: bool = True  # not a symlink, device...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,25 +103,44 @@ def _under(path: str, prefixes: Sequence[str]) -> bool:
 
 
 def advise(
-    files: Sequence[tuple[str, int, int]],
+    files: Sequence[File],
     layers: Sequence[LayerInfo],
     waste: WasteReport,
     *,
     sample: int = 8,
 ) -> list[Finding]:
-    """``files``: the final filesystem's files as (path, size, layer that wrote it)."""
+    """``files``: the final filesystem's files; ``waste`` holds every copy that did not last."""
     findings: list[Finding] = []
 
-    # 1. Package-manager caches left in the image.
+    # 1. Package-manager caches, left in the image or removed by a later step (which keeps
+    #    their bytes in the earlier layer: the fix is the same, clean in the same RUN).
+    #    Empty files (lock files, say) cost nothing: they are neither evidence nor worth a word.
+    cleaned: set[int] = set()  # ids of the deleted copies a cache finding accounts for
     for manager, prefixes in CACHE_DIRS.items():
-        hits = [(p, s, d) for p, s, d in files if _under(p, prefixes)]
-        if hits:
-            findings.append(_grouped(f"cache_{manager}", hits, sample))
+        hits = [(f.path, f.size, f.depth) for f in files if f.size and _under(f.path, prefixes)]
+        later = [
+            shadow
+            for shadow in waste.shadowed
+            if shadow.reason == DELETED and shadow.size and _under(shadow.path, prefixes)
+        ]
+        hits += [(shadow.path, shadow.size, shadow.added_by) for shadow in later]
+        if not hits:
+            continue
+        finding = _grouped(f"cache_{manager}", hits, sample)
+        removers = sorted({shadow.undone_by for shadow in later})
+        finding.layers = sorted(set(finding.layers) | set(removers))
+        finding.params["cleaned_in"] = removers
+        findings.append(finding)
+        cleaned.update(id(shadow) for shadow in later)
 
     # 2. Files added in one step and deleted in a later one: merge the steps.
     pairs: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
     for shadow in waste.shadowed:
-        if shadow.reason == DELETED and shadow.added_by != shadow.undone_by:
+        if (
+            shadow.reason == DELETED
+            and shadow.added_by != shadow.undone_by
+            and id(shadow) not in cleaned
+        ):
             pairs[(shadow.added_by, shadow.undone_by)].append((shadow.path, shadow.size))
     for (added, removed), paths in sorted(pairs.items(), key=lambda kv: -sum(s for _, s in kv[1])):
         paths.sort(key=lambda ps: -ps[1])
@@ -116,19 +154,29 @@ def advise(
             )
         )
 
-    # 3. Build-context junk and secret-looking files copied in.
-    copied = {layer.depth for layer in layers if layer.keyword in ("COPY", "ADD")}
+    # 3. Build-context junk copied in, and secret-looking files in any layer: a key deleted
+    #    by a later step is still in the layer that added it, for anyone who pulls the image.
+    copied = _context_copies(layers)
     junk = [
-        (p, s, d) for p, s, d in files if _matches(p, JUNK_PATTERNS) and (d in copied or not copied)
+        (f.path, f.size, f.depth)
+        for f in files
+        if f.depth in copied and _matches(f.path, JUNK_PATTERNS)
     ]
     if junk:
         findings.append(_grouped("context_junk", junk, sample))
-    secrets = [(p, s, d) for p, s, d in files if _matches(p, SECRET_PATTERNS)]
-    if secrets:
-        findings.append(_grouped("secrets", secrets, sample))
+    secrets = [(f.path, f.size, f.depth) for f in files if f.regular and _secret(f.path)]
+    hidden = [
+        (shadow.path, shadow.size, shadow.added_by)
+        for shadow in waste.shadowed
+        if shadow.type == REG and _secret(shadow.path)
+    ]
+    if secrets or hidden:
+        finding = _grouped("secrets", secrets + hidden, sample)
+        finding.params["hidden"] = len(hidden)
+        findings.append(finding)
 
     # 4. Build toolchains shipped in the final image.
-    tools = [(p, s, d) for p, s, d in files if _matches(p, TOOLCHAIN_PATTERNS)]
+    tools = [(f.path, f.size, f.depth) for f in files if _matches(f.path, TOOLCHAIN_PATTERNS)]
     if tools:
         findings.append(_grouped("toolchain", tools, sample))
 
@@ -185,6 +233,25 @@ def advise(
 
     findings.sort(key=lambda f: (f.code != "secrets", -f.saving))
     return findings
+
+
+def _secret(path: str) -> bool:
+    return _matches(path, SECRET_PATTERNS) and not _under(path, PUBLIC_CERTS)
+
+
+def _context_copies(layers: Sequence[LayerInfo]) -> set[int]:
+    """The layers that copied files from the build context: COPY and ADD steps, but not the
+    rootfs a base image was made from (``ADD file:… in /``, or the lowest layer). Without any
+    history, every layer above the lowest might have."""
+    if not any(layer.instruction for layer in layers):
+        return {layer.depth for layer in layers if layer.depth > 0}
+    return {
+        layer.depth
+        for layer in layers
+        if layer.depth > 0
+        and layer.keyword in ("COPY", "ADD")
+        and not ROOTFS_ADD.fullmatch(layer.instruction)
+    }
 
 
 def _grouped(code: str, hits: list[tuple[str, int, int]], sample: int) -> Finding:

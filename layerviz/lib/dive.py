@@ -12,11 +12,15 @@ Layerviz's own, corrected figures live in ``lib/waste.py``; this module is only 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import decimal
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
+
+import yaml
 
 WHITEOUT = ".wh."
 DOUBLE_WHITEOUT = ".wh..wh.."
@@ -174,9 +178,9 @@ class Node:
 
 
 def _go_string_key(name: str) -> bytes:
-    # Go sorts strings by bytes; our names may carry escapes for non-UTF-8 bytes, which sort
-    # close enough (they are rare) — compare their UTF-8 encoding.
-    return name.encode("utf-8", "surrogatepass")
+    # Go sorts strings by bytes. Names hold a byte that is not UTF-8 as a surrogate escape
+    # (Go strings are bytes), so encoding them back gives exactly the bytes Go compares.
+    return name.encode("utf-8", "surrogateescape")
 
 
 class Tree:
@@ -393,10 +397,24 @@ def export(analysis: Analysis) -> dict:
     }
 
 
+# What Go's encoding/json escapes beyond what Python's does: HTML characters, the line and
+# paragraph separators, and bytes that are not UTF-8 (held here as surrogate escapes).
+_GO_ESCAPED = re.compile("[<>&\u2028\u2029\udc80-\udcff]")
+
+
+def _go_escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if "\udc80" <= char <= "\udcff":
+        # utf8.DecodeRune reads a byte that is not UTF-8 as RuneError of width 1, so Go
+        # writes one \ufffd per byte.
+        return "\\ufffd"
+    return f"\\u{ord(char):04x}"
+
+
 def dumps(document: dict) -> str:
-    """JSON as Go's ``json.MarshalIndent(…, "", "  ")`` writes it (HTML characters escaped)."""
-    text = json.dumps(document, indent=2, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """JSON as Go's ``json.MarshalIndent(…, "", "  ")`` writes it: HTML characters and the
+    line and paragraph separators escaped, bytes that are not UTF-8 written as ``\\ufffd``."""
+    return _GO_ESCAPED.sub(_go_escape, json.dumps(document, indent=2, ensure_ascii=False))
 
 
 # --- CI rules --------------------------------------------------------------------------------
@@ -419,19 +437,101 @@ _BYTE_UNITS = {
 }  # fmt: skip
 
 
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote``, as its parse errors show a value."""
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char in _GO_SHORT_ESCAPES:
+            out.append(_GO_SHORT_ESCAPES[char])
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_SHORT_ESCAPES = {
+    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+}  # fmt: skip
+_GO_DECIMAL = re.compile(r"[+-]?([0-9_]+\.?[0-9_]*|\.[0-9_]+)([eE][+-]?[0-9_]+)?", re.ASCII)
+_GO_HEX = re.compile(r"[+-]?0[xX]([0-9a-fA-F_]+\.?[0-9a-fA-F_]*|\.[0-9a-fA-F_]+)[pP][+-]?[0-9_]+")
+_GO_INF = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
+
+
+def _go_underscores_ok(text: str) -> bool:
+    """``strconv.underscoreOK``: an underscore only between digits (or after a base prefix)."""
+    body = text[1:] if text[:1] in "+-" else text
+    prefix = body[:2].lower()
+    start, saw = (2, "0") if prefix in ("0x", "0b", "0o") else (0, "^")
+    for char in body[start:]:
+        if "0" <= char <= "9" or (prefix == "0x" and char.lower() in "abcdef"):
+            saw = "0"
+        elif char == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def go_parse_float(text: str) -> float:
+    """Go's ``strconv.ParseFloat(text, 64)``, its errors worded as Go words them.
+
+    Stricter than Python's ``float``: no surrounding spaces, no non-ASCII digits, no signed
+    NaN; but it takes hexadecimal mantissas (``0x1p-2``)."""
+    if _GO_INF.fullmatch(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if text.lower() == "nan":
+        return math.nan
+    if _GO_DECIMAL.fullmatch(text) and _go_underscores_ok(text):
+        value = float(text.replace("_", ""))
+    elif _GO_HEX.fullmatch(text) and _go_underscores_ok(text):
+        try:
+            value = float.fromhex(text.replace("_", ""))
+        except OverflowError:
+            value = math.inf
+    else:
+        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(text)}: invalid syntax")
+    if math.isinf(value):
+        raise ValueError(f"strconv.ParseFloat: parsing {go_quote(text)}: value out of range")
+    return value
+
+
+def go_format_float(value: float) -> str:
+    """``strconv.FormatFloat(value, 'f', -1, 64)``: the shortest digits, never an exponent."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    text = format(decimal.Decimal(repr(value)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def parse_bytes(text: str) -> int:
     """go-humanize ``ParseBytes``: ``20MB`` is 20,000,000 and ``20MiB`` 20,971,520."""
     digits = 0
-    for ch in text:
-        if not (ch.isdigit() or ch in ".,"):
+    for char in text:
+        if not (char.isdecimal() or char in ".,"):
             break
         digits += 1
-    number = text[:digits].replace(",", "")
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
-    unit = text[digits:].strip().lower()
+    # Go counts the digits in characters but cuts the string in bytes.
+    raw = text.encode("utf-8", "surrogateescape")
+    number = raw[:digits].decode("utf-8", "surrogateescape").replace(",", "")
+    value = go_parse_float(number)
+    unit = raw[digits:].decode("utf-8", "surrogateescape").strip().lower()
     if unit not in _BYTE_UNITS:
         raise ValueError(f"unhandled size name: {unit}")
     value *= _BYTE_UNITS[unit]
@@ -482,6 +582,156 @@ def go_fixed(value: float, decimals: int = 4) -> str:
     return f"{value:.{decimals}f}"
 
 
+class CiConfigError(Exception):
+    """A CI file dive refuses; the message is what dive prints after "ci configuration error: "."""
+
+
+_YAML_WORDS = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), ("!!null", None)),
+    **dict.fromkeys(("true", "True", "TRUE"), ("!!bool", "true")),
+    **dict.fromkeys(("false", "False", "FALSE"), ("!!bool", "false")),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), ("!!float", "NaN")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), ("!!float", "+Inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), ("!!float", "-Inf")),
+}
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def _go_parse_int(text: str, *, signed: bool) -> int | None:
+    """``strconv.ParseInt(text, 0, 64)`` (``ParseUint`` when not ``signed``); None on error."""
+    body, negative = text, False
+    if signed and body[:1] in ("+", "-"):
+        body, negative = body[1:], body[0] == "-"
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(body[:2].lower(), 0)
+    if base:
+        digits = body[2:]
+    elif body[:1] == "0" and len(body) > 1:
+        base, digits = 8, body[1:]  # a leading 0 means octal
+    else:
+        base, digits = 10, body
+    if not digits or any(char not in "0123456789abcdef"[:base] for char in digits.lower()):
+        return None
+    value = -int(digits, base) if negative else int(digits, base)
+    low, high = (-(2**63), 2**63 - 1) if signed else (0, 2**64 - 1)
+    return value if low <= value <= high else None
+
+
+def _yaml_plain(text: str) -> tuple[str, str | None]:
+    """A plain YAML scalar typed as yaml.v3 types it (``resolve``): its tag, and the text
+    viper's ``GetString`` (spf13/cast) turns the typed value back into (None for null)."""
+    if text in _YAML_WORDS:
+        return _YAML_WORDS[text]
+    if text.startswith("."):
+        with contextlib.suppress(ValueError):
+            return "!!float", go_format_float(go_parse_float(text))
+    elif text[:1] in ("+", "-") or "0" <= text[:1] <= "9":
+        plain = text.replace("_", "")
+        for signed in (True, False):
+            number = _go_parse_int(plain, signed=signed)
+            if number is not None:
+                return "!!int", str(number)
+        if _YAML_FLOAT.fullmatch(plain):
+            with contextlib.suppress(ValueError):
+                return "!!float", go_format_float(go_parse_float(plain))
+    # Anything else is a string; timestamps too, as yaml.v3 gives them to a map as text.
+    return "!!str", text
+
+
+def _viper_string(node: yaml.Node) -> str | None:
+    if not isinstance(node, yaml.ScalarNode):
+        return ""  # cast.ToString cannot convert a list or a map
+    return _yaml_plain(node.value)[1] if node.style is None else node.value
+
+
+def _duplicate_keys(node: yaml.Node, seen: set[int]) -> list[str]:
+    """yaml.v3's check, mapping by mapping: a key written twice is an error."""
+    if id(node) in seen or isinstance(node, yaml.ScalarNode):
+        return []
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        return [error for child in node.value for error in _duplicate_keys(child, seen)]
+    keys = [key for key, _ in node.value]
+    errors = [
+        f"line {later.start_mark.line + 1}: mapping key {go_quote(str(later.value))} "
+        f"already defined at line {key.start_mark.line + 1}"
+        for i, key in enumerate(keys)
+        for later in keys[i + 1 :]
+        if type(later) is type(key) and later.value == key.value
+    ]
+    if errors:
+        return errors  # yaml.v3 stops at this mapping
+    return [error for _, value in node.value for error in _duplicate_keys(value, seen)]
+
+
+def _not_a_mapping(node: yaml.Node) -> str:
+    """yaml.v3's error for a document that is not a mapping."""
+    if isinstance(node, yaml.SequenceNode):
+        what = "!!seq"
+    else:
+        tag = _yaml_plain(node.value)[0] if node.style is None else "!!str"
+        value = node.value if len(node.value) <= 10 else node.value[:7] + "..."
+        what = f"{tag} `{value}`"
+    line = node.start_mark.line + 1
+    return f"line {line}: cannot unmarshal {what} into map[string]interface {{}}"
+
+
+def _lowered(mapping: yaml.MappingNode) -> dict[str, yaml.Node]:
+    # viper lowers every key; later spellings replace earlier ones.
+    return {
+        str(key.value).lower(): value
+        for key, value in mapping.value
+        if isinstance(key, yaml.ScalarNode)
+    }
+
+
+def read_ci_config(text: str) -> dict[str, str]:
+    """The rules a ``.dive-ci`` file sets, read as dive's viper reads them.
+
+    1. Only the first YAML document counts; it must be a mapping (or empty), with no key
+       written twice in one mapping (yaml.v3's rules).
+    2. Keys are compared without regard to case (when two spellings of one key are given dive
+       picks one at random; here the last wins); a top-level ``rules.<name>`` key wins over
+       ``<name>`` under ``rules``.
+    3. A plain scalar is typed as YAML, then turned back into text: ``1.50`` reads as ``1.5``,
+       ``1e6`` as ``1000000``, ``20_000_000`` as ``20000000``, ``.inf`` as ``+Inf``; a quoted
+       one is taken as written; a list or a mapping reads as "".
+    4. A null or missing rule is left out, so its default applies; but when ``rules`` is not a
+       mapping it hides every rule, and each then reads as "" (misconfigured).
+    """
+    try:
+        root = next(yaml.compose_all(text, Loader=yaml.SafeLoader), None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise CiConfigError(f"While parsing config: yaml: {where}{exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise CiConfigError(f"While parsing config: yaml: {exc}") from None
+    if root is None or (isinstance(root, yaml.ScalarNode) and _viper_string(root) is None):
+        return {}
+    errors = [_not_a_mapping(root)] if not isinstance(root, yaml.MappingNode) else []
+    errors = errors or _duplicate_keys(root, set())
+    if errors:
+        raise CiConfigError(
+            "While parsing config: yaml: unmarshal errors:\n  " + "\n  ".join(errors)
+        )
+
+    top = _lowered(root)
+    section = top.get("rules")
+    found: dict[str, str] = {}
+    for rule in RULES:
+        flat = top.get(f"rules.{rule.lower()}")
+        value = None if flat is None else _viper_string(flat)
+        if value is None and section is not None:
+            if isinstance(section, yaml.MappingNode):
+                nested = _lowered(section).get(rule.lower())
+                value = None if nested is None else _viper_string(nested)
+            elif _viper_string(section) is not None:
+                value = ""  # viper: a value where a mapping was expected shadows the key
+        if value is not None:
+            found[rule] = value
+    return found
+
+
 @dataclasses.dataclass
 class RuleResult:
     key: str
@@ -524,7 +774,7 @@ def _validate(key: str, value: str) -> str:
         if key == "highestWastedBytes":
             parse_bytes(value)
             return ""
-        number = float(value)
+        number = go_parse_float(value)
     except ValueError as exc:
         return f"invalid config value ('{value}'): {exc}"
     if not 0 <= number <= 1:
@@ -534,7 +784,7 @@ def _validate(key: str, value: str) -> str:
 
 def _check(key: str, value: str, analysis: Analysis) -> tuple[bool, str]:
     if key == "lowestEfficiency":
-        threshold = float(value)
+        threshold = go_parse_float(value)
         if threshold > analysis.score:
             return True, (
                 f"image efficiency is too low (efficiency={go_float(analysis.score)} < threshold={go_float(threshold)})"
@@ -548,7 +798,7 @@ def _check(key: str, value: str, analysis: Analysis) -> tuple[bool, str]:
                 f"too many bytes wasted (wasted-bytes={analysis.wasted} > threshold={threshold})",
             )
         return False, ""
-    threshold = float(value)
+    threshold = go_parse_float(value)
     ratio = analysis.user_wasted_percent
     if threshold < ratio:  # False for NaN, as in Go
         return True, (

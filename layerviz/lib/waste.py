@@ -35,7 +35,11 @@ class Version:
     kind: str  # A, M, U, D as in lib/changes
     detail: str
     size: int
-    is_dir: bool = False
+    type: str = "0"  # tar typeflag as lib/tarwalk normalises it
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "5"
 
 
 @dataclasses.dataclass(slots=True)
@@ -47,6 +51,7 @@ class Shadowed:
     added_by: int  # layer that wrote the copy
     undone_by: int  # layer that deleted or replaced it
     reason: str
+    type: str = "0"  # what the copy was: a regular file, a symlink...
 
 
 @dataclasses.dataclass
@@ -96,7 +101,9 @@ def account(versions: Iterable[Version]) -> WasteReport:
             and not previous.is_dir
         ):
             reason = _reason(version)
-            shadow = Shadowed(previous.path, previous.size, previous.depth, version.depth, reason)
+            shadow = Shadowed(
+                previous.path, previous.size, previous.depth, version.depth, reason, previous.type
+            )
             report.shadowed.append(shadow)
             report.reclaimable += previous.size
             report.by_reason[reason][0] += previous.size

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
-import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from layerviz.images import efficiency
@@ -52,7 +52,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if opts["json_file"]:
             result = efficiency.dive_analysis(image)
-            Path(str(opts["json_file"])).write_text(dive.dumps(dive.export(result)))
+            Path(str(opts["json_file"])).write_text(
+                dive.dumps(dive.export(result)), encoding="utf-8"
+            )
             return
         if opts["ci"] or _truthy(os.environ.get("CI")):
             self._ci(image, opts)
@@ -62,25 +64,31 @@ class Command(BaseCommand):
     def _rules(self, opts: dict) -> dict[str, str]:
         """Flags given on the command line win over the file, the file over the defaults."""
         rules = dict(dive.DEFAULT_RULES)
-        path = Path(str(opts["ci_config"]))
+        name = str(opts["ci_config"])
+        path = Path(name)
         if path.exists():
-            self.stdout.write(f"  Using CI config: {path}")
+            self.stdout.write(f"  Using CI config: {name}")
             try:
-                document = yaml.load(path.read_text(), Loader=yaml.BaseLoader) or {}
-            except yaml.YAMLError as exc:
-                raise CommandError(f"cannot read {path}: {exc}") from None
-            section = document.get("rules") if isinstance(document, dict) else None
-            if isinstance(section, dict):
-                by_lower = {str(k).lower(): v for k, v in section.items()}
-                for rule in dive.RULES:
-                    if rule.lower() in by_lower:
-                        rules[rule] = str(by_lower[rule.lower()])
+                rules.update(dive.read_ci_config(path.read_text(encoding="utf-8")))
+            except OSError as exc:
+                self._config_error(
+                    f"{'read' if path.is_dir() else 'open'} {name}: {exc.strerror.lower()}"
+                )
+            except UnicodeDecodeError:
+                self._config_error("While parsing config: yaml: invalid UTF-8 in the file")
+            except dive.CiConfigError as exc:
+                self._config_error(str(exc))
         else:
             self.stdout.write("  Using default CI config")
         for rule in dive.RULES:
             if opts.get(rule) is not None:
                 rules[rule] = str(opts[rule])
         return rules
+
+    def _config_error(self, message: str) -> NoReturn:
+        # As dive does: say why on stdout, exit 1 before looking at the image.
+        self.stdout.write(f"ci configuration error: {message}")
+        raise SystemExit(1)
 
     def _ci(self, image, opts: dict) -> None:
         rules = self._rules(opts)
@@ -89,6 +97,11 @@ class Command(BaseCommand):
         self.stdout.write("Analyzing image...")
         result = efficiency.dive_analysis(image)
         passed, results, misconfigured = dive.evaluate(result, rules)
+        # dive prints a path's bytes as they are; a byte that is not UTF-8 is held here as a
+        # surrogate escape, which a real stdout must be told to write back as that byte.
+        reconfigure = getattr(self.stdout, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
         self.stdout.write(dive.ci_report(result, results, passed, misconfigured))
         if not passed:
             raise SystemExit(1)
