@@ -15,8 +15,9 @@ from layerviz.compare import views
 from layerviz.images import comparison
 from layerviz.images.filesystem import LAYER, MERGED
 from layerviz.images.ingest import ingest
+from layerviz.images.lookup import find_image
 from layerviz.images.models import Image
-from layerviz.lib import synth
+from layerviz.lib import oci, synth
 from layerviz.lib.synth import Step, file, whiteout
 from layerviz.lib.units import human_bytes
 
@@ -147,6 +148,39 @@ def test_two_platforms_of_one_multi_arch_image_can_be_compared(client: Client, t
     data = client.get(reverse("compare:api-compare"), {"a": x.digest, "b": y.digest}).json()
     assert {"key": "platform", "a": "linux/amd64", "b": "linux/arm64"} in data["config"]
     assert data["files"]["changed"] == 2  # bin/sh and lib/arch
+
+
+def test_both_platforms_of_a_tag_keep_it_and_the_short_name_means_this_machines(
+    client: Client, tmp_path
+):
+    images = [
+        synth.Image(layers=[synth.layer([file("lib/arch", arch.encode())])], architecture=arch)
+        for arch in ("amd64", "arm64")
+    ]
+    layout = synth.write_oci_layout(
+        tmp_path / "multi", [synth.ImageIndex(images=images, tags=["lv/multi:1"])]
+    )
+    [arm] = ingest(f"oci:{layout}", platform="linux/arm64")
+    [amd] = ingest(f"oci:{layout}", platform="linux/amd64")
+
+    assert [r.display for r in arm.references.all()] == ["lv/multi:1"]
+    assert [r.display for r in amd.references.all()] == ["lv/multi:1"]
+    host = str(oci.host_platform())
+    assert find_image("lv/multi:1") == (amd if host == "linux/amd64" else arm)
+    listed = soup(client.get(reverse("explorer:images"))).select("table.images tbody tr")
+    assert sorted(
+        (row.select_one("a.image-name").get_text(strip=True), row.select_one(".col-platform").text)
+        for row in listed
+    ) == [("lv/multi:1", "linux/amd64"), ("lv/multi:1", "linux/arm64")]
+
+    # Re-tagged on one platform, the name moves there only.
+    images[1].layers = [synth.layer([file("lib/arch", b"arm64, rebuilt")])]
+    layout2 = synth.write_oci_layout(
+        tmp_path / "multi2", [synth.ImageIndex(images=images, tags=["lv/multi:1"])]
+    )
+    [arm2] = ingest(f"oci:{layout2}", platform="linux/arm64")
+    assert list(arm.references.all()) == [] and arm2.references.get().display == "lv/multi:1"
+    assert amd.references.get().display == "lv/multi:1"
 
 
 def test_an_unknown_image_is_a_404_with_the_reason(client: Client):

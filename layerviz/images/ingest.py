@@ -479,7 +479,7 @@ class _Run:
         for name in [*names_, *self.extra_names]:
             display = refs.parse(name).familiar()
             Reference.objects.update_or_create(
-                name=name, defaults={"image": image, "display": display}
+                name=name, platform=image.platform, defaults={"image": image, "display": display}
             )
 
     def _build_chains(self, layers: list[Layer]) -> list[Chain]:

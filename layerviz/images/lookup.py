@@ -7,6 +7,7 @@ import re
 
 from django.db.models import Q
 
+from layerviz.lib import oci
 from layerviz.lib import reference as refs
 
 from .models import Image, Reference
@@ -55,7 +56,10 @@ def find_image(text: str) -> Image:
         if match:
             raise ImageNotFound(f"no indexed image matches {text!r}") from None
         raise ImageNotFound(str(exc)) from None
-    ref = Reference.objects.filter(name=name).select_related("image").first()
-    if ref is None:
+    named = list(Reference.objects.filter(name=name).select_related("image"))
+    if not named:
         raise ImageNotFound(f"no indexed image is named {text!r}")
-    return ref.image
+    # A name held by several platforms means this machine's, as docker pull would pick;
+    # failing that, the image most recently given the name.
+    host = str(oci.host_platform())
+    return max(named, key=lambda ref: (ref.platform == host, ref.updated_at)).image

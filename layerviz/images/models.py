@@ -271,15 +271,21 @@ class HistoryStep(models.Model):
 
 
 class Reference(models.Model):
-    """A name an image was ingested under; like a docker tag, it moves to the newest image."""
+    """A name an image was ingested under. Like a tag on a multi-platform image, a name holds
+    one image per platform (so the amd64 and arm64 images of ``python:3.12`` both keep it);
+    like a docker tag, it moves to the newest image of its platform."""
 
-    name = models.CharField(max_length=400, unique=True, help_text="fully normalised")
+    name = models.CharField(max_length=400, help_text="fully normalised")
+    platform = models.CharField(max_length=60, blank=True, default="")
     display = models.CharField(max_length=400, help_text="the short form docker prints")
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="references")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "platform"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "platform"], name="reference_per_platform")
+        ]
 
     def __str__(self) -> str:
         return self.display
