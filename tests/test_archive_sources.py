@@ -6,8 +6,12 @@ database left exactly as it was."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import hashlib
+import io
 import json
 import re
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -163,6 +167,29 @@ def test_a_compressed_docker_save_is_streamed_in_one_pass(tmp_path, outer, layou
     (in_place,) = ingest(f"docker-archive:{plain}")
     assert in_place.pk == streamed.pk
     assert counts() == before
+
+
+def test_a_big_json_blob_beside_the_image_is_passed_over_when_streaming(tmp_path):
+    # Exporters add documents of their own (an SBOM, attestations); one over the JSON cap
+    # is not the image's business and must not stop a streamed ingest.
+    image = synth.Image([BASE, BIG, APP], tags=["lv/sbom:1"])
+    plain = synth.write_docker_archive(tmp_path / "plain.tar", [image], layout="docker25")
+    sbom = b'{"spdxVersion": "SPDX-2.3", "packages": [' + b'{"name": "x"},' * 400_000 + b"{}]}"
+    assert len(sbom) > 4 * 1024 * 1024
+    extended = io.BytesIO()
+    with tarfile.open(plain) as src, tarfile.open(fileobj=extended, mode="w") as out:
+        for member in src.getmembers():
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+        info = tarfile.TarInfo(f"blobs/sha256/{hashlib.sha256(sbom).hexdigest()}")
+        info.size = len(sbom)
+        out.addfile(info, io.BytesIO(sbom))
+    packed = tmp_path / "packed.tar.gz"
+    packed.write_bytes(gzip.compress(extended.getvalue(), compresslevel=1))
+
+    (streamed,) = ingest(f"docker-archive:{packed}")
+
+    assert streamed.layer_count == 3
+    assert [il.layer.entry_count for il in streamed.layers_in_order()] == [6, 2, 4]
 
 
 def test_without_platform_the_host_platform_of_a_multi_platform_image_is_chosen(tmp_path):

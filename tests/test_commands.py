@@ -79,6 +79,13 @@ def test_ingest_called_in_process_raises_the_same_error(tmp_path):
         call_command("ingest", f"docker-archive:{_truncated(tmp_path)}", stderr=io.StringIO())
 
 
+def test_a_cap_set_to_something_not_a_number_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERVIZ_MAX_LAYER_BYTES", "64G")
+    with pytest.raises(CommandError, match=r"^LAYERVIZ_MAX_LAYER_BYTES must be a whole number"):
+        call_command("ingest", f"docker-archive:{_archive(tmp_path)}", stderr=io.StringIO())
+    assert Image.objects.count() == 0
+
+
 def test_ingest_of_an_archive_holding_no_image_is_an_error_not_an_empty_success(tmp_path):
     entries = [
         file("oci-layout", synth.dump({"imageLayoutVersion": "1.0.0"})),

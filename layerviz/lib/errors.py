@@ -45,3 +45,7 @@ class Unsupported(IngestError):
 
 class SourceError(IngestError):
     """The source could not be reached or refused (engine down, registry said no, no file)."""
+
+
+class ConfigError(IngestError, ValueError):
+    """A setting (``LAYERVIZ_MAX_*``, say) holds a value layerviz cannot use."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from .errors import ConfigError
+
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
@@ -51,9 +53,9 @@ class Limits:
             try:
                 values[field.name] = int(raw)
             except ValueError:
-                raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
+                raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
             if values[field.name] < 0:
-                raise ValueError(f"{name} must not be negative, not {raw!r}")
+                raise ConfigError(f"{name} must not be negative, not {raw!r}")
         return cls(**values)
 
 

@@ -242,8 +242,10 @@ class SpoolFiles(_MemberTable):
     def __init__(self, read, on_member: OnMember, limits: Limits, label: str) -> None:
         super().__init__()
         self.label = label
+        self.limit = limits.json_bytes
         self.kept: dict[str, bytes] = {}
         self.passed: set[str] = set()  # big members already handed to the indexer
+        self.too_big: set[str] = set()  # JSON documents over limits.json_bytes, skipped
         kept_bytes = 0
         tar = TarReader(read, limits=limits)
 
@@ -275,8 +277,16 @@ class SpoolFiles(_MemberTable):
                 self.kept[name] = read_exact(header.data_size)
                 continue
             head = tar.read(1)
-            if head == b"{" and header.data_size <= limits.json_bytes:
-                self.kept[name] = head + read_exact(header.data_size - 1)
+            if head == b"{":
+                # A JSON document, never a layer (no tar, gzip or zstd stream starts so).
+                # Too big to be a manifest or config, it is something else the exporter
+                # added (an SBOM, say): passed over, an error only if the image needs it.
+                if header.data_size <= limits.json_bytes:
+                    self.kept[name] = head + read_exact(header.data_size - 1)
+                else:
+                    self.too_big.add(name)
+                    while tar.read(1 << 20):
+                        pass
                 continue
             self.passed.add(name)
             on_member(name, header.data_size, _Prefixed(head, tar))
@@ -285,6 +295,8 @@ class SpoolFiles(_MemberTable):
 
     def open(self, name: str) -> AbstractContextManager[Readable]:
         resolved = self.resolve(name)
+        if resolved in self.too_big:
+            raise LimitExceeded(f"{resolved!r} is a JSON document over {self.limit} bytes")
         if resolved not in self.kept:
             raise FormatError(f"{resolved!r} was streamed past and cannot be read again")
         return io.BytesIO(self.kept[resolved])

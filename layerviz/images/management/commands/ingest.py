@@ -43,14 +43,14 @@ class Command(BaseCommand):
         if opts["password_stdin"]:
             # Like ``docker login --password-stdin``: piped in, never asked for on a terminal.
             password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-        options = SourceOptions(
-            pull=bool(opts["pull"]),
-            insecure=bool(opts["insecure"]),
-            username=opts["username"] or None,
-            password=password or None,
-        )
         progress = TerminalProgress(self.stderr._out)
         try:
+            options = SourceOptions(  # reads LAYERVIZ_MAX_*, which may be set wrong
+                pull=bool(opts["pull"]),
+                insecure=bool(opts["insecure"]),
+                username=opts["username"] or None,
+                password=password or None,
+            )
             images = ingest(
                 str(opts["source"]),
                 platform=opts["platform"] or None,
