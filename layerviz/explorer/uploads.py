@@ -6,6 +6,7 @@ request as soon as it passes ``LAYERVIZ_MAX_UPLOAD_BYTES`` instead of after writ
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 
@@ -33,6 +34,14 @@ def save_upload(upload: UploadedFile) -> str:
     folder = settings.MEDIA_ROOT
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.tar"
+    if hasattr(upload, "temporary_file_path"):
+        # A second name for the bytes already on disk, not a second copy of up to 8 GiB;
+        # Django deletes its temporary name after the request. Copied across file systems.
+        try:
+            os.link(upload.temporary_file_path(), path)
+            return str(path)
+        except OSError:
+            pass
     with open(path, "wb") as out:
         if hasattr(upload, "temporary_file_path"):
             with open(upload.temporary_file_path(), "rb") as src:
