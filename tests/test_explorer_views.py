@@ -174,6 +174,15 @@ def test_without_javascript_more_entries_opens_a_page_of_the_next_entries(client
     assert rest.select_one(".tree li.more") is None
 
 
+def test_a_modified_file_says_its_old_size_with_the_exact_bytes_on_hover(client, app_image):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, {"layer": 2, "mode": "layer", "path": "etc"}))
+
+    note = page.select_one(".tree li[data-path='etc/passwd'] .note")
+    assert note.get_text() == "was 5 B in layer #1"
+    assert note.select_one("[title]")["title"] == "5 bytes"
+
+
 def test_the_path_filter_names_what_it_searched_for(client: Client, app_image):
     url = reverse("explorer:image", args=[app_image.digest])
     page = soup(client.get(url, {"layer": 1, "mode": "merged", "q": "main"}))

@@ -30,13 +30,20 @@ def bytes_(n: int | None) -> str:
     """A size in human units, the exact number of bytes on hover."""
     if n is None:
         return "–"
-    exact = _("%(count)s bytes") % {"count": number_format(n, force_grouping=True)}
-    return format_html('<span class="size" title="{}">{}</span>', exact, human_bytes(n))
+    return format_html('<span class="size" title="{}">{}</span>', _exact(n), human_bytes(n))
 
 
 @register.filter
 def human(n: int | None) -> str:
-    return human_bytes(n)
+    """A size in human units inside running text (a sentence, a note): the exact number of
+    bytes on hover too, without the layout of a size column."""
+    if n is None:
+        return "–"
+    return format_html('<span title="{}">{}</span>', _exact(n), human_bytes(n))
+
+
+def _exact(n: int) -> str:
+    return _("%(count)s bytes") % {"count": number_format(n, force_grouping=True)}
 
 
 @register.filter
