@@ -114,32 +114,45 @@ def _rows(pair: comparison.StackPair, a: Image, b: Image) -> tuple[list, list]:
         Side(lb, ib.get(lb.position, ""), keyword(ib.get(lb.position, ""))) for lb in pair.only_b
     ]
     content_a = pair.same_content
-    content_b = {pb: pa for pa, pb in content_a.items()}
     text_a = _same_instruction(left, right)
-    text_b = {pb: pa for pa, pb in text_a.items()}
-    for side in left:
-        position = side.link.position
-        if position in content_a:
-            side.note = _("same content as B's layer #%(n)s, on another base: not shared") % {
-                "n": content_a[position] + 1
-            }
-        elif position in text_a:
-            side.note = _(
-                "same instruction as B's layer #%(n)s, on another base or with another result: "
-                "not shared"
-            ) % {"n": text_a[position] + 1}
-    for side in right:
-        position = side.link.position
-        if position in content_b:
-            side.note = _("same content as A's layer #%(n)s, on another base: not shared") % {
-                "n": content_b[position] + 1
-            }
-        elif position in text_b:
-            side.note = _(
-                "same instruction as A's layer #%(n)s, on another base or with another result: "
-                "not shared"
-            ) % {"n": text_b[position] + 1}
+    _note(
+        left,
+        content_a,
+        text_a,
+        _("same content as B's layer #%(n)s, on another base: not shared"),
+        _(
+            "same instruction as B's layer #%(n)s, on another base or with another result: "
+            "not shared"
+        ),
+    )
+    _note(
+        right,
+        {pb: pa for pa, pb in content_a.items()},
+        {pb: pa for pa, pb in text_a.items()},
+        _("same content as A's layer #%(n)s, on another base: not shared"),
+        _(
+            "same instruction as A's layer #%(n)s, on another base or with another result: "
+            "not shared"
+        ),
+    )
     return shared, _lined_up(left, right)
+
+
+def _note(
+    sides: list[Side],
+    same_content: dict[int, int],
+    same_text: dict[int, int],
+    content_note: str,
+    text_note: str,
+) -> None:
+    """Mark each of one side's own layers that has a twin on the other side (by content,
+    else by instruction) with the note naming it: a twin on another base is not shared."""
+    for side in sides:
+        position = side.link.position
+        if position in same_content:
+            side.note = content_note % {"n": same_content[position] + 1}
+        elif position in same_text:
+            side.note = text_note % {"n": same_text[position] + 1}
 
 
 def _same_instruction(left: list[Side], right: list[Side]) -> dict[int, int]:
