@@ -192,6 +192,29 @@ def test_a_big_json_blob_beside_the_image_is_passed_over_when_streaming(tmp_path
     assert [il.layer.entry_count for il in streamed.layers_in_order()] == [6, 2, 4]
 
 
+def test_a_streamed_archive_keeps_only_the_layers_of_the_image_it_was_asked_for(tmp_path):
+    # A stream is read once, in the archive's order: big layers of every platform are
+    # indexed as they pass, before the manifests say which are wanted.
+    other = synth.layer([file("data/blob", bytes(range(255, -1, -1)) * 5000)])
+    index = synth.ImageIndex(
+        images=[
+            synth.Image([BASE, BIG], architecture="amd64"),
+            synth.Image([BASE, other], architecture="arm64"),
+        ],
+        tags=["lv/two:1"],
+    )
+    packed = synth.write_docker_archive(
+        tmp_path / "two.tar", [index], layout="containerd", compression="gzip"
+    )
+
+    (arm,) = ingest(f"docker-archive:{packed}", platform="linux/arm64")
+
+    assert arm.platform == "linux/arm64"
+    assert set(Layer.objects.values_list("pk", flat=True)) == {
+        link.layer_id for link in arm.image_layers.all()
+    }
+
+
 def test_without_platform_the_host_platform_of_a_multi_platform_image_is_chosen(tmp_path):
     host = oci.host_platform()
     images = [

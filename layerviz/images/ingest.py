@@ -251,6 +251,20 @@ class _Run:
                     except IngestError as exc:
                         raise exc.in_layer(label) from None
             out.append(self._finish_image(image, source))
+        # Big members were indexed as they streamed past, before the manifests said which
+        # are wanted: the layers of other platforms (or of blobs that were no layer of the
+        # image) go again, unless another ingest has taken them up meanwhile.
+        used = {layer.member for image in images for layer in image.layers}
+        mine = set(self.created_layers)
+        passed = [pk for name, (_, pk, _) in scans.items() if name not in used and pk in mine]
+        _delete_layers(
+            list(
+                Layer.objects.filter(pk__in=passed)
+                .exclude(pk__in=ImageLayer.objects.values("layer_id"))
+                .exclude(pk__in=Chain.objects.values("layer_id"))
+                .values_list("pk", flat=True)
+            )
+        )
         return out
 
     def _check_streamed(self, scan: LayerScan, layer, label: str) -> None:
