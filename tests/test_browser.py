@@ -229,7 +229,7 @@ def test_clicking_a_layer_swaps_only_the_panel_and_the_arrow_keys_move_between_l
     page.get_by_role("link", name="lv/app:1.0").click()
     expect(page).to_have_url(re.compile(re.escape(url) + "$"))
     _plot_drawn(page, "size-chart-data")
-    # One bar per layer for each of the two traces (uncompressed, compressed).
+    # One bar per layer for each of the two stacked traces (compressed, saved by compression).
     expect(_chart(page, "size-chart-data").locator(".barlayer .point")).to_have_count(6)
     expect(page.locator("#panel-title")).to_have_text("Layer #3")
     _plot_drawn(page, "treemap-data")
@@ -257,6 +257,9 @@ def test_clicking_a_layer_swaps_only_the_panel_and_the_arrow_keys_move_between_l
     expect(page.locator("#panel-title")).to_have_text("Layer #3")
     page.keyboard.press("ArrowUp")
     expect(page.locator("#panel-title")).to_have_text("Layer #2")
+    # A screen reader hears the new panel's title, not the whole panel read out again.
+    expect(page.get_by_role("status")).to_have_text("Layer #2")
+    assert page.locator("#layer-panel").get_attribute("aria-live") is None
     expect(page.locator(".layer-row.selected .layer-link")).to_have_attribute("data-layer", "1")
     expect(page.locator(".layer-link[data-layer='1']")).to_be_focused()
     assert page.evaluate("window.__stack === document.querySelector('.stack')")

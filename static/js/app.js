@@ -100,6 +100,9 @@
     var panel = document.getElementById("layer-panel");
     if (panel && event.detail.elt && (event.detail.elt === panel || event.detail.elt.id === "layer-panel")) {
       selectLayer(panel.dataset.layer);
+      var status = document.getElementById("panel-status");
+      var title = document.getElementById("panel-title");
+      if (status && title) status.textContent = title.textContent;
     }
   });
   // A page restored from htmx's history holds plotly's drawing but not its event handlers.
