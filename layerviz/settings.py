@@ -136,6 +136,7 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = DATA_DIR / "uploads"
+FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")  # same file system: uploads are linked
 FILE_UPLOAD_HANDLERS = ["layerviz.explorer.uploads.CappedUploadHandler"]
 
 LOGIN_URL = "login"
