@@ -136,7 +136,10 @@ STATIC_ROOT = DATA_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = DATA_DIR / "uploads"
-FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")  # same file system: uploads are linked
+# Uploads are written here, on the same file system as MEDIA_ROOT, so that handing one to the
+# worker is a link, not a copy. Django checks at start-up that the folder exists.
+FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_HANDLERS = ["layerviz.explorer.uploads.CappedUploadHandler"]
 
 LOGIN_URL = "login"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -20,12 +19,6 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.received = 0
-
-    def new_file(self, *args, **kwargs) -> None:
-        # Django writes the upload under FILE_UPLOAD_TEMP_DIR, inside MEDIA_ROOT, so that
-        # save_upload can give it a second name there instead of copying it.
-        Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-        super().new_file(*args, **kwargs)
 
     def receive_data_chunk(self, raw_data: bytes, start: int):
         self.received += len(raw_data)
