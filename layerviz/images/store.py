@@ -24,15 +24,15 @@ def deletion_plan(image: Image) -> tuple[list[Layer], list[Layer]]:
 def delete_image(image: Image) -> None:
     """Delete an image and whatever only it used; layers and chains other images use stay.
 
-    1. note the image's chains and layers;
+    1. note the image's chains, and the layers no other image uses (``deletion_plan``);
     2. delete the image (its layer list, history and names go with it);
-    3. delete the chains no image uses any more, then the layers no image uses any more.
+    3. delete the chains no image uses any more, then those layers.
     Chains of other images never hang off a chain this image alone used: every image holds
     its whole lineage, so an unused chain has no used descendants.
     """
     with transaction.atomic():
         chain_ids = list(image.image_layers.values_list("chain_id", flat=True))
-        layer_ids = list(image.image_layers.values_list("layer_id", flat=True))
+        removed, _kept = deletion_plan(image)  # what the confirmation page listed
         image.delete()
         still_used = set(
             ImageLayer.objects.filter(chain_id__in=chain_ids).values_list("chain_id", flat=True)
@@ -40,13 +40,8 @@ def delete_image(image: Image) -> None:
         unused_chains = [c for c in chain_ids if c not in still_used]
         Change.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
-        still_used = set(
-            ImageLayer.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True)
-        )
         unused_layers = [
-            pk
-            for pk in layer_ids
-            if pk not in still_used and not Chain.objects.filter(layer_id=pk).exists()
+            layer.pk for layer in removed if not Chain.objects.filter(layer=layer).exists()
         ]
         Entry.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
