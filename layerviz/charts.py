@@ -12,16 +12,12 @@ import json
 from typing import Any
 
 import plotly.graph_objects as go
-from django.db.models import Case, F, Q, Sum, When
 from django.utils.translation import gettext as _
 
-from layerviz.images.filesystem import LAYER, listing_queryset
-from layerviz.images.models import Chain, Change, ChangeKind, Image
+from layerviz.images.filesystem import LAYER, Box
+from layerviz.images.models import ChangeKind, Image
+from layerviz.lib.changes import ChangeRow
 from layerviz.lib.units import human_bytes
-
-TREEMAP_CHILDREN = 12  # biggest children shown per directory; the rest is one "other" box
-TREEMAP_DEPTH = 3
-TREEMAP_NODES = 160
 
 ADDED = "#2e9e55"
 MODIFIED = "#d9a21b"
@@ -99,38 +95,25 @@ def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
     return _plain(fig)
 
 
-def treemap(chains: list[Chain], depth: int, mode: str) -> dict[str, Any] | None:
-    """Where the bytes go by directory, as of ``chains[depth]``, aggregated to stay readable:
-    the biggest children of each directory, the rest as "other", a few levels deep."""
-    rows = _TreemapRows(chains, depth, mode)
-    total = rows.total()
-    if total <= 0:
+def treemap(boxes: list[Box], depth: int, mode: str) -> dict[str, Any] | None:
+    """Where the bytes go by directory, as of layer ``depth``: the boxes
+    ``filesystem.treemap_boxes`` chose, coloured by what the layer did (its own changes) or by
+    the layer that brought the bytes (the merged filesystem)."""
+    if not boxes:
         return None
-    ids, parents, labels, values, colors, notes = ["/"], [""], ["/"], [total], [NEUTRAL], [""]
-    queue = [("", "/", total, 0)]
-    while queue and len(ids) < TREEMAP_NODES:
-        directory, node_id, size, level = queue.pop(0)
-        shown = 0
-        for row, value in rows.children(directory):
-            if value <= 0 or len(ids) >= TREEMAP_NODES:
-                continue
-            child_id = f"{node_id}{row.name}/" if row.type == "5" else f"{node_id}{row.name}"
-            ids.append(child_id)
-            parents.append(node_id)
-            labels.append(escape(row.name))
-            values.append(value)
-            colors.append(_colour(row, depth, mode))
-            notes.append(_origin(row, mode))
-            shown += value
-            if row.type == "5" and level + 1 < TREEMAP_DEPTH and value >= total / 100:
-                queue.append((row.path, child_id, value, level + 1))
-        if size - shown > 0 and shown:
-            ids.append(f"{node_id}\x00other")
-            parents.append(node_id)
-            labels.append(_("other"))
-            values.append(size - shown)
-            colors.append("#c9d1dc")
+    ids, parents, labels, values, colors, notes = [], [], [], [], [], []
+    for box in boxes:
+        ids.append(box.id)
+        parents.append(box.parent)
+        values.append(box.value)
+        if box.row is None:
+            labels.append("/" if box.id == "/" else _("other"))
+            colors.append(NEUTRAL if box.id == "/" else "#c9d1dc")
             notes.append("")
+        else:
+            labels.append(escape(box.row.name))
+            colors.append(_colour(box.row, depth, mode))
+            notes.append(_origin(box.row, mode))
     fig = go.Figure(
         go.Treemap(
             ids=ids,
@@ -164,7 +147,7 @@ LAYER_SHADES = (
 )
 
 
-def _origin(row: Change, mode: str) -> str:
+def _origin(row: ChangeRow, mode: str) -> str:
     """What the colour of a box says: the change the layer made (this layer's changes), or the
     layer that brought the bytes and how (the merged filesystem)."""
     if mode == LAYER:
@@ -179,42 +162,10 @@ def _origin(row: Change, mode: str) -> str:
     return _("unchanged in layer #%(n)s") % {"n": n}
 
 
-def _colour(row: Change, depth: int, mode: str) -> str:
+def _colour(row: ChangeRow, depth: int, mode: str) -> str:
     if mode != LAYER and row.depth != depth:
         return LAYER_SHADES[row.depth % len(LAYER_SHADES)]
     return {ChangeKind.ADDED: ADDED, ChangeKind.MODIFIED: MODIFIED}.get(row.kind, NEUTRAL)
-
-
-class _TreemapRows:
-    """The queries behind the treemap: a directory's biggest children and their sizes."""
-
-    def __init__(self, chains: list[Chain], depth: int, mode: str) -> None:
-        self.chain = chains[depth]
-        self.ids = [c.pk for c in chains[: depth + 1]]
-        self.depth = depth
-        self.mode = mode
-
-    def _rows(self, directory: str):
-        if self.mode == LAYER:
-            qs = Change.objects.filter(chain=self.chain, dir=directory).exclude(
-                kind=ChangeKind.DELETED
-            )
-            size = Case(When(type="5", then=F("layer_bytes")), default=F("size"))
-        else:
-            qs = listing_queryset(self.ids, self.depth, directory).exclude(kind=ChangeKind.DELETED)
-            size = Case(When(type="5", then=F("tree_bytes")), default=F("size"))
-        return qs.annotate(value=size)
-
-    def total(self) -> int:
-        if self.mode == LAYER:
-            return int(self._rows("").aggregate(total=Sum("value"))["total"] or 0)
-        return self.chain.total_bytes
-
-    def children(self, directory: str) -> list[tuple[Change, int]]:
-        rows = (
-            self._rows(directory).filter(~Q(value=0)).order_by("-value", "name")[:TREEMAP_CHILDREN]
-        )
-        return [(row, int(row.value)) for row in rows]
 
 
 # --- comparing and sharing ------------------------------------------------------------------

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from layerviz.images import packed
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Blob, Chain, Change, Entry, Image, ImageLayer, Layer
+from layerviz.images.models import Blob, Chain, DirChanges, EntryChunk, Image, ImageLayer, Layer
 from layerviz.images.progress import Progress
 from layerviz.lib import changes, names, oci, synth
 from layerviz.lib import layer as layer_flags
@@ -51,7 +52,8 @@ def app_image(**kwargs: object) -> synth.Image:
 
 
 def counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in (Image, Layer, Entry, Chain, Change, Blob)}
+    models = (Image, Layer, EntryChunk, Chain, DirChanges, Blob)
+    return {m.__name__: m.objects.count() for m in models}
 
 
 class Recorder(Progress):
@@ -78,7 +80,7 @@ def check_app(image: Image, name: str = "docker.io/lv/app:1.0") -> None:
     assert image.size == 3009 + 15
     top = image.layers_in_order().last().chain
     assert top.deleted == 1
-    assert Change.objects.get(chain=top, dir="etc", name="os-release").kind == "D"
+    assert packed.chain_changes(top.pk)["etc/os-release"].kind == "D"
 
 
 @pytest.mark.parametrize("layout", ["legacy", "docker25", "containerd"])
@@ -317,10 +319,10 @@ def test_non_utf8_names_survive_the_round_trip(tmp_path):
     path = synth.write_docker_archive(tmp_path / "n.tar", [image], layout="docker25")
     (row,) = ingest(f"docker-archive:{path}")
     layer = row.layers_in_order().get().layer
-    stored = {names.from_text(e.path) for e in Entry.objects.filter(layer=layer)}
-    assert builder.NON_UTF8 in stored
-    link = Entry.objects.get(layer=layer, type=synth.SYMLINK)
-    assert names.from_text(link.link) == builder.NON_UTF8
+    records = packed.entry_records(layer.pk)
+    assert builder.NON_UTF8 in {e.path for e in records}
+    (link,) = [e for e in records if e.type == synth.SYMLINK]
+    assert link.link == builder.NON_UTF8
 
 
 def test_odd_but_valid_layers_are_indexed_with_their_flags(tmp_path):
@@ -352,15 +354,13 @@ def test_odd_but_valid_layers_are_indexed_with_their_flags(tmp_path):
 
     def entry_paths(tar: bytes) -> list[str]:
         layer = by_diff[synth.sha256(tar)].layer
-        return list(
-            Entry.objects.filter(layer=layer).order_by("seq").values_list("path", flat=True)
-        )
+        return [names.to_text(e.path) for e in packed.entry_records(layer.pk)]
 
     names_layer = by_diff[synth.sha256(odd_names)].layer
     assert any("clamped" in f for f in names_layer.flags)
-    assert Entry.objects.get(layer=names_layer, path="etc/escape").raw == "../../etc/escape"
-    aufs = Entry.objects.get(layer=names_layer, path=".wh..wh.plnk/1.2")
-    assert aufs.flags == layer_flags.AUFS_META
+    entries = {e.path: e for e in packed.entry_records(names_layer.pk)}
+    assert entries[b"etc/escape"].raw == b"../../etc/escape"
+    assert entries[b".wh..wh.plnk/1.2"].flags == layer_flags.AUFS_META
 
     sparse_layer = by_diff[synth.sha256(sparse)].layer
     assert sparse_layer.size == 10 * builder.GiB + 1
@@ -370,10 +370,10 @@ def test_odd_but_valid_layers_are_indexed_with_their_flags(tmp_path):
     assert entry_paths(global_header) == ["a", "b"]
     assert entry_paths(pax_dir) == ["evil", "hidden"]
 
-    dangling = Change.objects.get(chain=by_diff[synth.sha256(hard_upper)].chain, name="dangling")
+    dangling = packed.chain_changes(by_diff[synth.sha256(hard_upper)].chain_id)["dangling"]
     assert dangling.flags == changes.HARDLINK_DANGLING
 
-    etc = Change.objects.get(chain=by_diff[synth.sha256(symlink_upper)].chain, dir="", name="etc")
+    etc = packed.chain_changes(by_diff[synth.sha256(symlink_upper)].chain_id)["etc"]
     assert (etc.kind, etc.detail, etc.type) == ("M", "t", "5")
     assert etc.flags & changes.PARENT_SYMLINK
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from layerviz import charts
 from layerviz.compare import views
-from layerviz.images import comparison
+from layerviz.images import comparison, filesystem
 from layerviz.images.filesystem import LAYER, MERGED
 from layerviz.images.ingest import ingest
 from layerviz.images.lookup import find_image
@@ -733,8 +733,8 @@ def test_the_treemap_tells_the_change_in_words_and_in_the_merged_view_the_layer(
 ):
     chains = [il.chain for il in compressed.layers_in_order()]
 
-    own = charts.treemap(chains, 2, LAYER)["data"][0]
-    merged = charts.treemap(chains, 2, MERGED)["data"][0]
+    own = charts.treemap(filesystem.treemap_boxes(chains, 2, LAYER), 2, LAYER)["data"][0]
+    merged = charts.treemap(filesystem.treemap_boxes(chains, 2, MERGED), 2, MERGED)["data"][0]
 
     def notes(trace: dict) -> dict[str, str]:
         return dict(zip(trace["labels"], trace["customdata"], strict=True))

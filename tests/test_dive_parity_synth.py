@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from layerviz.images import packed
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Entry, Layer
+from layerviz.images.models import Layer
 from layerviz.lib import layer as flags
 from layerviz.lib import synth
 from layerviz.lib.changes import ancestors
@@ -81,7 +82,11 @@ def dive_file_count(layer: Layer) -> int:
     * every parent directory the tar does not list is a node of its own (listed with an
       empty path); we record only what the tar holds.
     """
-    entries = list(Entry.objects.filter(layer=layer).values_list("path", "flags"))
+    entries = [
+        (path, f)
+        for batch in packed.entry_batches(layer.pk)
+        for path, f in zip(batch.path, batch.flags, strict=True)
+    ]
     kept = [(path, f) for path, f in entries if not f & flags.OPAQUE]
     paths = {path for path, _ in kept}
     duplicates = sum(1 for _, f in kept if f & flags.DUPLICATE)

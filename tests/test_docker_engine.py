@@ -7,9 +7,9 @@ import contextlib
 import pytest
 
 from layerviz.adapters.docker_engine import pull_target
-from layerviz.images import filesystem
+from layerviz.images import filesystem, packed
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Change, Image, Layer
+from layerviz.images.models import Image, Layer
 from layerviz.lib import synth
 from layerviz.lib.errors import IngestError, SourceError
 from layerviz.lib.limits import Limits
@@ -79,7 +79,7 @@ def test_each_layer_is_classified_against_the_layers_below(built_images):
 
     def changes(step_text: str) -> dict[str, tuple[str, str]]:
         il = _layer_by_step(image, step_text)
-        return {c.path: (c.kind, c.detail) for c in Change.objects.filter(chain=il.chain)}
+        return {p: (c.kind, c.detail) for p, c in packed.chain_changes(il.chain_id).items()}
 
     created = changes("mkdir -p /app/data /app/cache")
     assert created["app/data/blob.bin"] == ("A", "")

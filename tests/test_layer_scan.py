@@ -34,7 +34,7 @@ def scan(
         io.BytesIO(blob),
         digest=synth.sha256(blob) if digest == "auto" else digest,
         size=len(blob) if size == -1 else size,
-        on_entries=records.extend,
+        on_entries=lambda batch: records.extend(batch.records()),
         **kwargs,  # type: ignore[arg-type]
     )
     return result, records

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from layerviz.images import packed
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Blob, Chain, Change, Entry, Image, Layer
+from layerviz.images.models import Blob, Chain, DirChanges, EntryChunk, Image, Layer
 from layerviz.lib import oci, synth
 from layerviz.lib.errors import DigestMismatch, FormatError, LimitExceeded, SourceError
 from layerviz.lib.limits import Limits
@@ -106,15 +107,17 @@ def pushed(
 
 
 def _counts() -> dict[str, int]:
-    return {m.__name__: m.objects.count() for m in (Image, Layer, Entry, Chain, Change, Blob)}
+    models = (Image, Layer, EntryChunk, Chain, DirChanges, Blob)
+    return {m.__name__: m.objects.count() for m in models}
 
 
 def _paths(image: Image) -> set[str]:
-    return set(
-        Entry.objects.filter(layer__in=[il.layer for il in image.layers_in_order()]).values_list(
-            "path", flat=True
-        )
-    )
+    return {
+        path
+        for il in image.layers_in_order()
+        for batch in packed.entry_batches(il.layer_id)
+        for path in batch.path
+    }
 
 
 # --- authentication ---------------------------------------------------------------------------

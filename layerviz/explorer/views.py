@@ -336,7 +336,8 @@ def _panel(image: Image, image_layers: list, state: PanelState) -> dict:
         context.update(search_rows=rows, search_total=total)
     else:
         context["tree"], context["tree_more"] = _expanded_tree(chains, state)
-    context["treemap"] = charts.treemap(chains, state.layer, state.mode)
+    boxes = filesystem.treemap_boxes(chains, state.layer, state.mode)
+    context["treemap"] = charts.treemap(boxes, state.layer, state.mode)
     return context
 
 

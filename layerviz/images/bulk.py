@@ -1,8 +1,8 @@
-"""Fast inserts for the two big tables (entries and changes).
+"""Fast inserts for the big tables (packed entries and changes).
 
-``bulk_create`` prepares every value of every row through the ORM, about 100 µs a row; a layer
-of 100,000 files would spend seconds there. These inserts send plain tuples through one
-``executemany`` per batch, inside one transaction, on SQLite and PostgreSQL alike.
+``bulk_create`` prepares every value of every row through the ORM, about 100 µs a row. These
+inserts send plain tuples: one ``executemany`` per batch on SQLite, one ``COPY`` on PostgreSQL
+(psycopg's ``executemany`` costs 30-60 µs a row there, ``COPY`` a few), inside one transaction.
 """
 
 from __future__ import annotations
@@ -21,16 +21,17 @@ def insert(
     quote = connection.ops.quote_name
     columns = [meta.get_field(name) for name in fields]
     json_at = [i for i, field in enumerate(columns) if isinstance(field, models.JSONField)]
-    marks = []
-    for field in columns:
-        is_json = isinstance(field, models.JSONField)
-        marks.append("%s::jsonb" if is_json and connection.vendor == "postgresql" else "%s")
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in columns)}) "
-        f"VALUES ({', '.join(marks)})"
-    )
     if json_at:
         rows = [_with_json(row, json_at) for row in rows]
+    names = ", ".join(quote(f.column) for f in columns)
+    if connection.vendor == "postgresql":
+        sql = f"COPY {quote(meta.db_table)} ({names}) FROM STDIN"
+        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("%s" for _ in columns)
+    sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 

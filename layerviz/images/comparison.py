@@ -14,14 +14,13 @@ their size.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db.models import Q
+from layerviz.lib.changes import ChangeRow, ancestors
 
-from layerviz.lib.changes import ancestors
-
-from .models import Change, ChangeKind, Image, ImageLayer
+from . import packed
+from .models import ChangeKind, Image, ImageLayer
 
 SAME, ADDED, REMOVED, CHANGED = "same", "added", "removed", "changed"
 CONFIG_KEYS = (
@@ -119,43 +118,39 @@ class FileDiff:
         return self.path.rpartition("/")[0]
 
 
-# The few fields of a Change row a diff needs, read without building model instances (a
-# comparison of two unrelated images reads every row of both).
-Row = namedtuple("Row", "dir name depth kind type size mode uid gid mtime link sha256 tree_bytes")
-
-
-def _rows(queryset) -> dict[str, Row]:
-    """path -> the row of the highest layer, from ``queryset``."""
-    out: dict[str, Row] = {}
-    for values in queryset.values_list(*Row._fields).iterator(chunk_size=10_000):
-        row = Row(*values)
-        path = f"{row.dir}/{row.name}" if row.dir else row.name
+def _rows(rows: Iterable[ChangeRow]) -> dict[str, ChangeRow]:
+    """path -> the row of the highest layer."""
+    out: dict[str, ChangeRow] = {}
+    for row in rows:
+        path = row.path
         current = out.get(path)
         if current is None or row.depth > current.depth:
             out[path] = row
     return out
 
 
-def _state(path: str, divergent: dict[str, Row], base: dict[str, Row]) -> Row | None:
+def _state(
+    path: str, divergent: dict[str, ChangeRow], base: dict[str, ChangeRow]
+) -> ChangeRow | None:
     row = divergent.get(path) or base.get(path)
     if row is None or row.kind == ChangeKind.DELETED:
         return None
     return row
 
 
-def _deleted_at(path: str, divergent: dict[str, Row]) -> int | None:
+def _deleted_at(path: str, divergent: dict[str, ChangeRow]) -> int | None:
     """The position of the diverging layer that deleted ``path``, if one did."""
     row = divergent.get(path)
     return row.depth if row is not None and row.kind == ChangeKind.DELETED else None
 
 
-def _differs(row_a: Row, row_b: Row) -> str:
+def _differs(row_a: ChangeRow, row_b: ChangeRow) -> str:
     if row_a.type != row_b.type:
         return "type"
     if row_a.type == "5":
         same = (row_a.mode, row_a.uid, row_a.gid) == (row_b.mode, row_b.uid, row_b.gid)
         return "" if same else "metadata"
-    if (row_a.sha256, row_a.size, row_a.link) != (row_b.sha256, row_b.size, row_b.link):
+    if (row_a.digest, row_a.size, row_a.link) != (row_b.digest, row_b.size, row_b.link):
         return "content"
     if (row_a.mode, row_a.uid, row_a.gid, row_a.mtime) != (
         row_b.mode,
@@ -170,22 +165,16 @@ def _differs(row_a: Row, row_b: Row) -> str:
 def file_diff(pair: StackPair) -> list[FileDiff]:
     """Every path whose final state differs between A and B, directories included."""
     common = [la.chain_id for la, _ in pair.shared]
-    rows_a = _rows(Change.objects.filter(chain_id__in=[la.chain_id for la in pair.only_a]))
-    rows_b = _rows(Change.objects.filter(chain_id__in=[lb.chain_id for lb in pair.only_b]))
+    rows_a = _rows(packed.chain_rows([la.chain_id for la in pair.only_a]))
+    rows_b = _rows(packed.chain_rows([lb.chain_id for lb in pair.only_b]))
     candidates = set(rows_a) | set(rows_b)
-    # The common base's version of the paths only one side changed.
-    needed = (candidates - set(rows_a)) | (candidates - set(rows_b))
-    base: dict[str, Row] = {}
+    # The common base's version of the paths only one side changed: read a directory at a
+    # time, keeping only those paths.
+    needed = {p for p in candidates if p not in rows_a or p not in rows_b}
+    base: dict[str, ChangeRow] = {}
     if needed and common:
-        by_dir: dict[str, set[str]] = defaultdict(set)
-        for path in needed:
-            d, _, n = path.rpartition("/")
-            by_dir[d].add(n)
-        for chunk in _chunks(list(by_dir.items()), 200):
-            q = Q()
-            for d, names in chunk:
-                q |= Q(dir=d, name__in=names)
-            base.update(_rows(Change.objects.filter(q, chain_id__in=common)))
+        directories = {path.rpartition("/")[0] for path in needed}
+        base = _rows(row for row in packed.dirs_rows(common, directories) if row.path in needed)
     out = []
     for path in sorted(candidates):
         a = _state(path, rows_a, base)
@@ -211,13 +200,8 @@ def file_diff(pair: StackPair) -> list[FileDiff]:
     return out
 
 
-def _size(row: Row) -> int:
+def _size(row: ChangeRow) -> int:
     return row.tree_bytes if row.type == "5" else row.size
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 @dataclasses.dataclass

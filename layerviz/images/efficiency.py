@@ -16,8 +16,9 @@ from layerviz.lib import advice, dive, names, waste
 from layerviz.lib.instructions import keyword
 from layerviz.lib.tarwalk import DIR, REG
 
+from . import packed
 from .filesystem import merged_files
-from .models import Analysis, Change, Entry, Image, InefficientFile
+from .models import Analysis, Image, InefficientFile
 
 
 def _go_string(text: str) -> str:
@@ -38,14 +39,20 @@ def dive_analysis(image: Image) -> dive.Analysis:
     for link in links:
         if link.layer_id in trees:
             continue
-        rows = (
-            Entry.objects.filter(layer_id=link.layer_id)
-            .order_by("seq")
-            .values_list("path", "raw", "type", "link", "size", "mode", "uid", "gid")
-        )
         entries = (
             dive.RawEntry(_go_string(raw or path), typ, _go_string(target), size, mode, uid, gid)
-            for path, raw, typ, target, size, mode, uid, gid in rows.iterator(chunk_size=5000)
+            for batch in packed.entry_batches(link.layer_id)
+            for path, raw, typ, target, size, mode, uid, gid in zip(
+                batch.path,
+                batch.raw,
+                batch.type,
+                batch.link,
+                batch.size,
+                batch.mode,
+                batch.uid,
+                batch.gid,
+                strict=True,
+            )
         )
         trees[link.layer_id] = dive.build_tree(entries, link.member)
     history = [(step.created_by, step.empty_layer) for step in image.history.all()]
@@ -61,16 +68,20 @@ def dive_analysis(image: Image) -> dive.Analysis:
 
 def waste_report(image: Image) -> waste.WasteReport:
     chain_ids = list(image.image_layers.values_list("chain_id", flat=True))
-    rows = (
-        Change.objects.filter(chain_id__in=chain_ids)
-        .order_by("dir", "name", "depth")
-        .values_list("dir", "name", "depth", "kind", "detail", "size", "type")
-    )
-    versions = (
-        waste.Version(f"{d}/{n}" if d else n, depth, kind, detail, size, typ)
-        for d, n, depth, kind, detail, size, typ in rows.iterator(chunk_size=5000)
+    versions = sorted(
+        (
+            waste.Version(row.path, row.depth, row.kind, row.detail, row.size, row.type)
+            for row in packed.chain_rows(chain_ids)
+        ),
+        key=_version_order,
     )
     return waste.account(versions)
+
+
+def _version_order(version: waste.Version) -> tuple[str, str, int]:
+    # Path by path (directory, then name), bottom layer first: the order waste.account reads.
+    d, _, n = version.path.rpartition("/")
+    return d, n, version.depth
 
 
 def layer_infos(image: Image) -> list[advice.LayerInfo]:

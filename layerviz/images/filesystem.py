@@ -1,9 +1,10 @@
-"""Questions about an image's filesystem as of any layer, answered from ``Change`` rows.
+"""Questions about an image's filesystem as of any layer, answered from the stored rows.
 
 Each chain (a layer on its stack) stored one row per path it touched, deletions expanded to
-every removed path (``lib/changes.py``). So as of the layer at depth *k*:
+every removed path (``lib/changes.py``), a directory at a time (``DirChanges``). So as of the
+layer at depth *k*:
 
-* the layer's own changes are the rows of chain *k*;
+* the layer's own changes in a directory are chain *k*'s rows for it;
 * the merged filesystem is, for each path, the row with the highest depth <= *k* among the
   chains below, unless that row is a deletion.
 
@@ -12,10 +13,21 @@ Listings go one directory at a time, so no page ever loads a whole image.
 
 from __future__ import annotations
 
-from django.db.models import Case, CharField, F, Q, QuerySet, Value, When, Window
-from django.db.models.functions import Concat, RowNumber
+import dataclasses
 
-from .models import Chain, Change, ChangeKind
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Concat, StrIndex
+
+from layerviz.lib.changes import DIR, ChangeRow
+
+from . import packed
+from .models import Chain, ChangeKind, DirChanges
+
+LAYER, MERGED = "layer", "merged"
+PAGE = 500
+TREEMAP_CHILDREN = 12  # biggest children shown per directory; the rest is one "other" box
+TREEMAP_DEPTH = 3
+TREEMAP_NODES = 160
 
 
 def lineage_ids(chain: Chain) -> list[int]:
@@ -28,47 +40,55 @@ def lineage_ids(chain: Chain) -> list[int]:
     return ids
 
 
-def merged_files(chain: Chain) -> dict[str, Change]:
+def _latest(rows: list[ChangeRow]) -> dict[str, ChangeRow]:
+    """path -> the row of the highest layer."""
+    out: dict[str, ChangeRow] = {}
+    for row in rows:
+        path = row.path
+        current = out.get(path)
+        if current is None or row.depth > current.depth:
+            out[path] = row
+    return out
+
+
+def merged_files(chain: Chain) -> dict[str, ChangeRow]:
     """The whole merged filesystem as of ``chain``: path -> row. For tests and analysis, not
     for pages (it loads every path)."""
-    out: dict[str, Change] = {}
-    rows = Change.objects.filter(chain_id__in=lineage_ids(chain)).order_by("dir", "name", "-depth")
-    for row in rows.iterator(chunk_size=5000):
-        path = row.path
-        if path not in out:
-            out[path] = row
-    return {path: row for path, row in out.items() if row.kind != ChangeKind.DELETED}
+    latest = _latest(list(packed.chain_rows(lineage_ids(chain))))
+    return {path: row for path, row in latest.items() if row.kind != ChangeKind.DELETED}
 
 
-LAYER, MERGED = "layer", "merged"
-PAGE = 500
+def shown_size(row: ChangeRow, mode: str) -> int:
+    """The size a listing shows and sorts by: a file's size; for a directory, the bytes the
+    layer adds beneath it (layer mode), what the whole subtree holds (merged mode), or what was
+    removed (a deleted directory)."""
+    if row.type != DIR:
+        return row.size
+    if mode == LAYER and row.kind != ChangeKind.DELETED:
+        return row.layer_bytes
+    return row.tree_bytes
 
 
-def _sized(qs: QuerySet[Change], mode: str) -> QuerySet[Change]:
-    """Annotate the size a listing shows and sorts by: a file's size; for a directory, the
-    bytes the layer adds beneath it (layer mode), what the whole subtree holds (merged mode),
-    or what was removed (a deleted directory)."""
+def directory_rows(chains: list[Chain], depth: int, mode: str, directory: str) -> list[ChangeRow]:
+    """One directory of the layer's changes (``layer``) or of the merged view as of ``depth``
+    (``merged``: the latest row of each name, without deletions made below, since those paths
+    are gone, but with this layer's own deletions, shown struck through as dive's aggregated
+    view shows them), sorted by name."""
     if mode == LAYER:
-        dir_size = Case(
-            When(kind=ChangeKind.DELETED, then=F("tree_bytes")), default=F("layer_bytes")
-        )
-    else:
-        dir_size = F("tree_bytes")
-    return qs.annotate(shown_size=Case(When(type="5", then=dir_size), default=F("size")))
+        return packed.dir_rows([chains[depth].pk], directory)
+    rows = packed.dir_rows([c.pk for c in chains[: depth + 1]], directory)
+    latest = _latest(rows).values()
+    kept = [r for r in latest if not (r.kind == ChangeKind.DELETED and r.depth < depth)]
+    kept.sort(key=_name)
+    return kept
 
 
-def listing_queryset(chain_ids: list[int], depth: int, directory: str) -> QuerySet[Change]:
-    """One directory of the merged view as of ``depth``: the latest row of each name, without
-    deletions made below (those paths are gone), with this layer's own deletions (shown struck
-    through, as dive's aggregated view shows them)."""
-    latest = (
-        Change.objects.filter(chain_id__in=chain_ids, dir=directory)
-        .annotate(rank=Window(RowNumber(), partition_by=[F("name")], order_by=F("depth").desc()))
-        .filter(rank=1)
-    )
-    return Change.objects.filter(pk__in=latest.values("pk")).exclude(
-        Q(kind=ChangeKind.DELETED) & Q(depth__lt=depth)
-    )
+def _name(row: ChangeRow) -> str:
+    return row.name
+
+
+def _place(row: ChangeRow) -> tuple[str, str]:
+    return row.dir, row.name
 
 
 def listing(
@@ -81,70 +101,125 @@ def listing(
     kinds: set[str] | None = None,
     offset: int = 0,
     limit: int = PAGE,
-) -> tuple[list[Change], int]:
+) -> tuple[list[ChangeRow], int]:
     """One directory of the layer's changes (``layer``) or of the merged filesystem
     (``merged``) as of ``chains[depth]``; returns one page of rows and the total count."""
-    if mode == LAYER:
-        qs = Change.objects.filter(chain=chains[depth], dir=directory)
-    else:
-        qs = listing_queryset([c.pk for c in chains[: depth + 1]], depth, directory)
+    rows = directory_rows(chains, depth, mode, directory)
     if kinds:
-        qs = _filter_kinds(qs, kinds, mode, depth)
-    qs = _sized(qs, mode)
-    order = ("-shown_size", "name") if sort == "size" else ("name",)
-    total = qs.count()
-    return list(qs.order_by(*order)[offset : offset + limit]), total
+        rows = [row for row in rows if keeps(row, kinds, mode, depth)]
+    for row in rows:
+        row.shown_size = shown_size(row, mode)
+    if sort == "size":
+        rows.sort(key=_by_size)
+    return rows[offset : offset + limit], len(rows)
 
 
-def _filter_kinds(qs: QuerySet[Change], kinds: set[str], mode: str, depth: int) -> QuerySet[Change]:
-    """Keep entries of the chosen kinds, and the directories that lead to them."""
-    wanted = Q(kind__in=kinds)
-    if mode == MERGED:
+def _by_size(row: ChangeRow) -> tuple[int, str]:
+    return -row.shown_size, row.name
+
+
+def keeps(row: ChangeRow, kinds: set[str], mode: str, depth: int) -> bool:
+    """Whether the kind filter keeps a row: an entry of a chosen kind, or a directory that
+    leads to one."""
+    if mode == MERGED and row.depth < depth:
         # Rows from the layers below are unchanged by this layer.
-        wanted = Q(depth=depth, kind__in=kinds)
-        if "U" in kinds:
-            wanted |= Q(depth__lt=depth)
-    leads = Q(pk__in=[])
-    for kind, field in (("A", "sub_added"), ("M", "sub_modified"), ("D", "sub_deleted")):
-        if kind in kinds:
-            leads |= Q(**{f"{field}__gt": 0})
-    return qs.filter(wanted | (Q(type="5", depth=depth) & leads))
+        return ChangeKind.UNCHANGED in kinds
+    if row.kind in kinds:
+        return True
+    return row.type == DIR and (
+        (ChangeKind.ADDED in kinds and row.sub_added > 0)
+        or (ChangeKind.MODIFIED in kinds and row.sub_modified > 0)
+        or (ChangeKind.DELETED in kinds and row.sub_deleted > 0)
+    )
 
 
 def search(
     chains: list[Chain], depth: int, mode: str, needle: str, *, limit: int = PAGE
-) -> tuple[list[Change], int]:
-    """Paths containing ``needle`` anywhere, as a flat list (the filter box)."""
-    chain = chains[depth]
-    full = Concat("dir", Value("/"), "name", output_field=CharField())
-    if mode == LAYER:
-        qs = Change.objects.filter(chain=chain)
+) -> tuple[list[ChangeRow], int]:
+    """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path.
+
+    The database keeps only the directories where a match can be: the directory's own path
+    holds the needle, or one of its children's names does (or, for a needle with a "/", the
+    two joined do). Every version of a matching path sits in such a directory row, so the
+    merged view is resolved exactly from them.
+    """
+    ids = [chains[depth].pk] if mode == LAYER else [c.pk for c in chains[: depth + 1]]
+    needle_value = Value(needle, output_field=TextField())
+    qs = DirChanges.objects.filter(chain_id__in=ids)
+    if "/" in needle:
+        joined = Concat(F("dir"), Value("/"), F("names"), output_field=TextField())
+        qs = qs.annotate(at=StrIndex(joined, needle_value)).filter(at__gt=0)
     else:
-        ids = [c.pk for c in chains[: depth + 1]]
-        latest = (
-            Change.objects.filter(chain_id__in=ids)
-            .annotate(path_text=full)
-            .filter(path_text__contains=needle)
-            .annotate(
-                rank=Window(
-                    RowNumber(), partition_by=[F("dir"), F("name")], order_by=F("depth").desc()
-                )
-            )
-            .filter(rank=1)
-        )
-        qs = Change.objects.filter(pk__in=latest.values("pk")).exclude(
-            Q(kind=ChangeKind.DELETED) & Q(depth__lt=depth)
-        )
-    qs = _sized(qs.annotate(path_text=full).filter(path_text__contains=needle), mode)
-    total = qs.count()
-    return list(qs.order_by("dir", "name")[:limit]), total
+        qs = qs.annotate(
+            in_dir=StrIndex(F("dir"), needle_value), in_names=StrIndex(F("names"), needle_value)
+        ).filter(Q(in_dir__gt=0) | Q(in_names__gt=0))
+    found = [
+        row
+        for row in packed.decode_rows(qs.values_list("dir", "depth", "names", "data"))
+        if needle in row.path
+    ]
+    if mode == MERGED:
+        found = [
+            row
+            for row in _latest(found).values()
+            if not (row.kind == ChangeKind.DELETED and row.depth < depth)
+        ]
+    found.sort(key=_place)
+    for row in found:
+        row.shown_size = shown_size(row, mode)
+    return found[:limit], len(found)
 
 
-def path_history(chains: list[Chain], path: str) -> list[Change]:
+def path_history(chains: list[Chain], path: str) -> list[ChangeRow]:
     """Every row for ``path`` from the bottom layer to the top: who touched it, and how."""
     directory, _, name = path.rpartition("/")
-    return list(
-        Change.objects.filter(
-            chain_id__in=[c.pk for c in chains], dir=directory, name=name
-        ).order_by("depth")
-    )
+    rows = packed.dir_rows([c.pk for c in chains], directory)
+    return [row for row in rows if row.name == name]
+
+
+@dataclasses.dataclass
+class Box:
+    """One box of a treemap: a path (``row``), the root, or the rest of a directory
+    (``row`` None and an id ending in "\0other")."""
+
+    id: str
+    parent: str
+    value: int
+    row: ChangeRow | None = None
+
+
+def _biggest_children(
+    chains: list[Chain], depth: int, mode: str, directory: str
+) -> list[tuple[ChangeRow, int]]:
+    rows = directory_rows(chains, depth, mode, directory)
+    sized = [(row, shown_size(row, mode)) for row in rows if row.kind != ChangeKind.DELETED]
+    sized = [(row, value) for row, value in sized if value]
+    sized.sort(key=lambda pair: (-pair[1], pair[0].name))
+    return sized
+
+
+def treemap_boxes(chains: list[Chain], depth: int, mode: str) -> list[Box]:
+    """Where the bytes go by directory, as of ``chains[depth]``, aggregated to stay readable:
+    the biggest children of each directory, the rest as "other", a few levels deep."""
+    top = _biggest_children(chains, depth, mode, "")
+    total = sum(value for _, value in top) if mode == LAYER else chains[depth].total_bytes
+    if total <= 0:
+        return []
+    boxes = [Box("/", "", total)]
+    queue = [("", "/", total, 0, top)]
+    while queue and len(boxes) < TREEMAP_NODES:
+        directory, node_id, size, level, children = queue.pop(0)
+        if children is None:
+            children = _biggest_children(chains, depth, mode, directory)
+        shown = 0
+        for row, value in children[:TREEMAP_CHILDREN]:
+            if len(boxes) >= TREEMAP_NODES:
+                break
+            child_id = f"{node_id}{row.name}/" if row.type == DIR else f"{node_id}{row.name}"
+            boxes.append(Box(child_id, node_id, value, row))
+            shown += value
+            if row.type == DIR and level + 1 < TREEMAP_DEPTH and value >= total / 100:
+                queue.append((row.path, child_id, value, level + 1, None))
+        if size - shown > 0 and shown:
+            boxes.append(Box(f"{node_id}\x00other", node_id, size - shown))
+    return boxes

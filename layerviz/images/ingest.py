@@ -8,7 +8,7 @@ benchmarks all call it. For each image the source resolves:
    the config) while its entries are written in batches under a claimed ``Layer`` row, which
    becomes ready only at the end; layers another worker is indexing are waited for;
 3. for every position whose chain is new, the layer's entries are stacked on the merged view
-   below and the resulting ``Change`` rows written, again under a claimed row;
+   below and what it did to each path written (``DirChanges``), again under a claimed row;
 4. the ``Image`` with its layers, history and references is created in one transaction.
 
 Any failure raises ``IngestError`` and removes what this run created that no image uses, so the
@@ -18,34 +18,32 @@ the next run takes over.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import re
 import time
-from collections import namedtuple
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from layerviz.lib import names, oci
+from layerviz.lib import oci
 from layerviz.lib import reference as refs
-from layerviz.lib.changes import ChangeRow, MergedTree
+from layerviz.lib.changes import MergedTree
 from layerviz.lib.errors import DigestMismatch, IngestError
-from layerviz.lib.layer import EntryRecord, LayerScan, scan_layer
+from layerviz.lib.layer import EntryBatch, LayerScan, scan_layer
 from layerviz.lib.streams import Readable
 from layerviz.sources import ResolvedImage, Source, SourceOptions, open_source
 
-from . import bulk, claims
+from . import claims, packed
 from . import progress as progress_text
 from .claims import Outcome
 from .models import (
     BuildState,
     Chain,
-    Change,
-    Entry,
+    DirChanges,
+    EntryChunk,
     HistoryStep,
     Image,
     ImageLayer,
@@ -57,32 +55,9 @@ from .progress import Progress
 log = logging.getLogger("layerviz.ingest")
 
 HEARTBEAT_SECONDS = 5
-ENTRY_BATCH = 5000
 # A streamed layer is held in memory up to this many entries before it is written under a
 # staging row: most layers are small, and a layer already indexed then costs no writes at all.
 STREAM_SPILL = 50_000
-
-EntryView = namedtuple(
-    "EntryView", "seq path type size mode uid gid mtime link sha256 flags xattrs"
-)
-ENTRY_FIELDS = EntryView._fields
-CHANGE_FIELDS = [f.name for f in dataclasses.fields(ChangeRow)]
-ENTRY_COLUMNS = [
-    "layer",
-    "seq",
-    "path",
-    "raw",
-    "type",
-    "size",
-    "mode",
-    "uid",
-    "gid",
-    "mtime",
-    "link",
-    "sha256",
-    "flags",
-    "xattrs",
-]
 
 
 def ingest(
@@ -129,6 +104,7 @@ class _Run:
         self.owner = claims.new_owner()
         self.created_layers: list[int] = []
         self.created_chains: list[int] = []
+        self._chunks: dict[int, int] = {}  # layer pk -> chunks written so far
         self._last_beat = 0.0
         # Several beats per lease, so a claim never lapses while we are making progress.
         self._beat_every = min(HEARTBEAT_SECONDS, settings.LAYERVIZ_LEASE_SECONDS / 4)
@@ -188,7 +164,7 @@ class _Run:
     ) -> None:
         """Read one layer into our claimed ``row`` and publish it."""
         self.created_layers.append(row.pk)
-        Entry.objects.filter(layer=row).delete()  # whatever a dead owner left
+        self._clear_entries(row)  # whatever a dead owner left
         descriptor = layer.descriptor
         with source.open_layer(image, layer) as raw:
             scan = scan_layer(
@@ -292,15 +268,15 @@ class _Run:
 
         Returns the scan, the ready layer's pk, or the pk of a layer another worker is building.
         """
-        pending: list[EntryRecord] = []
+        pending: list[EntryBatch] = []
         staging: Layer | None = None
         position = getattr(source, "position", None)
 
-        def on_entries(batch: list[EntryRecord]) -> None:
+        def on_entries(batch: EntryBatch) -> None:
             nonlocal staging
             if staging is None:
-                pending.extend(batch)
-                if len(pending) <= STREAM_SPILL:
+                pending.append(batch)
+                if sum(len(b) for b in pending) <= STREAM_SPILL:
                     return
                 staging = Layer.objects.create(
                     diff_id=f"staging:{claims.new_owner()}",
@@ -309,7 +285,8 @@ class _Run:
                     heartbeat_at=timezone.now(),
                 )
                 self.created_layers.append(staging.pk)
-                self._write_entries(staging, pending)
+                for held in pending:
+                    self._write_entries(staging, held)
                 pending.clear()
                 return
             self._write_entries(staging, batch)
@@ -338,8 +315,9 @@ class _Run:
             if outcome is Outcome.BUSY:
                 return scan, None, row.pk
             self.created_layers.append(row.pk)
-            Entry.objects.filter(layer=row).delete()
-            self._write_entries(row, pending)
+            self._clear_entries(row)
+            for held in pending:
+                self._write_entries(row, held)
             self._publish_layer(row, scan)
             return scan, row.pk, None
         return self._settle_staging(staging, scan)
@@ -396,31 +374,14 @@ class _Run:
         self.progress.advance(n)
         self._beat(row)
 
-    def _write_entries(self, row: Layer, records: list[EntryRecord]) -> None:
-        to_text = names.to_text
-        bulk.insert(
-            Entry,
-            ENTRY_COLUMNS,
-            [
-                (
-                    row.pk,
-                    r.seq,
-                    to_text(r.path),
-                    to_text(r.raw) if r.raw is not None else "",
-                    r.type,
-                    r.size,
-                    r.mode,
-                    r.uid,
-                    r.gid,
-                    r.mtime,
-                    to_text(r.link),
-                    r.sha256,
-                    r.flags,
-                    r.xattrs,
-                )
-                for r in records
-            ],
-        )
+    def _clear_entries(self, row: Layer) -> None:
+        EntryChunk.objects.filter(layer=row).delete()
+        self._chunks[row.pk] = 0
+
+    def _write_entries(self, row: Layer, batch: EntryBatch) -> None:
+        index = self._chunks.get(row.pk, 0)
+        packed.save_entries(row.pk, index, batch)
+        self._chunks[row.pk] = index + 1
         self._beat(row)
 
     def _publish_layer(self, row: Layer, scan: LayerScan) -> None:
@@ -531,25 +492,10 @@ class _Run:
                 tree.replay(_stored_rows(chain), depth)
                 return chain
         self.created_chains.append(chain.pk)
-        Change.objects.filter(chain=chain).delete()  # whatever a dead owner left
-        entries = (
-            EntryView(*values)
-            for values in Entry.objects.filter(layer=layer)
-            .order_by("seq")
-            .values_list(*ENTRY_FIELDS)
-        )
-        rows, summary = tree.apply_layer(entries)
-        fields = CHANGE_FIELDS
-        for start in range(0, len(rows), ENTRY_BATCH):
-            bulk.insert(
-                Change,
-                ["chain", "depth", *fields],
-                [
-                    (chain.pk, depth, *(getattr(r, f) for f in fields))
-                    for r in rows[start : start + ENTRY_BATCH]
-                ],
-            )
-            self._beat(chain)
+        DirChanges.objects.filter(chain=chain).delete()  # whatever a dead owner left
+        changes = tree.apply_layer(packed.StoredEntries(layer.pk))
+        summary = changes.summary
+        packed.save_changes(chain.pk, depth, changes, beat=lambda: self._beat(chain))
         claims.publish(
             chain,
             self.owner,
@@ -575,7 +521,7 @@ class _Run:
                     "chain_id", flat=True
                 )
             )
-            Change.objects.filter(
+            DirChanges.objects.filter(
                 chain_id__in=[c for c in self.created_chains if c not in used]
             ).delete()
             Chain.objects.filter(pk__in=[c for c in self.created_chains if c not in used]).delete()
@@ -592,17 +538,14 @@ class _Run:
 def _delete_layers(pks: list[int]) -> None:
     if not pks:
         return
-    Change.objects.filter(chain__layer_id__in=pks).delete()
+    DirChanges.objects.filter(chain__layer_id__in=pks).delete()
     Chain.objects.filter(layer_id__in=pks).delete()
-    Entry.objects.filter(layer_id__in=pks).delete()
+    EntryChunk.objects.filter(layer_id__in=pks).delete()
     Layer.objects.filter(pk__in=pks).delete()
 
 
-def _stored_rows(chain: Chain) -> list[ChangeRow]:
-    return [
-        ChangeRow(*values)
-        for values in Change.objects.filter(chain=chain).values_list(*CHANGE_FIELDS)
-    ]
+def _stored_rows(chain: Chain) -> Iterable:
+    return packed.chain_rows([chain.pk])
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")

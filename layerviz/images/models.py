@@ -5,8 +5,8 @@ Identity follows the image spec (``image-format.md`` §3):
 * a ``Layer`` is its uncompressed content, keyed by diff_id and stored once however many images
   or sources bring it; each compressed digest seen for it is a ``Blob``;
 * a ``Chain`` is a layer on top of a given stack (chain ID). What a layer adds, modifies and
-  deletes depends on the stack below, so the per-path ``Change`` rows hang off the chain and are
-  shared by every image built on that same stack;
+  deletes depends on the stack below, so what it did to each path (``DirChanges``, a directory
+  at a time) hangs off the chain and is shared by every image built on that same stack;
 * an ``Image`` is one manifest; ``Reference`` rows are the names it was ingested under.
 
 Layers and chains are written in batches while being built and only become visible (state
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from django.db import models
 
-from layerviz.lib import names
 from layerviz.lib.instructions import clean_instruction
 
 
@@ -77,35 +76,29 @@ class Blob(models.Model):
         return self.digest
 
 
-class Entry(models.Model):
-    """One tar entry of one layer, in tar order (``seq``), exactly as the tar says."""
+class EntryChunk(models.Model):
+    """Consecutive tar entries of one layer, in tar order, exactly as the tar says: a few
+    thousand entries packed column by column (``lib.layer.ENTRY_SCHEMA``, ``lib.packing``).
+
+    One row per tar entry would cost ~250 bytes on disk and a slow insert each; packed, an
+    entry costs ~40 bytes, most of them its content hash.
+    """
 
     layer = models.ForeignKey(
-        Layer, on_delete=models.CASCADE, related_name="entries", db_index=False
+        Layer, on_delete=models.CASCADE, related_name="entry_chunks", db_index=False
     )
-    seq = models.IntegerField()
-    path = models.TextField(help_text="clean path in the reversible text form of lib.names")
-    raw = models.TextField(blank=True, help_text="the name as written, when it differs")
-    type = models.CharField(max_length=1)
-    size = models.BigIntegerField()
-    mode = models.IntegerField()
-    uid = models.BigIntegerField()
-    gid = models.BigIntegerField()
-    mtime = models.BigIntegerField()
-    link = models.TextField(blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    flags = models.IntegerField(default=0)
-    xattrs = models.JSONField(null=True, blank=True)
+    index = models.IntegerField(help_text="0, 1, … in tar order")
+    first_seq = models.IntegerField(help_text="tar position (1-based) of the first entry")
+    count = models.IntegerField()
+    data = models.BinaryField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["layer", "seq"], name="entry_layer_seq")]
+        constraints = [
+            models.UniqueConstraint(fields=["layer", "index"], name="entrychunk_layer_index")
+        ]
 
     def __str__(self) -> str:
-        return self.path
-
-    @property
-    def path_bytes(self) -> bytes:
-        return names.from_text(self.path)
+        return f"{self.layer_id}:{self.index}"
 
 
 class Chain(Claimed):
@@ -134,49 +127,29 @@ class ChangeKind(models.TextChoices):
     UNCHANGED = "U", "unchanged"
 
 
-class Change(models.Model):
-    """What one layer, on its chain, did to one path (see ``lib/changes.py``)."""
+class DirChanges(models.Model):
+    """What one layer, on its chain, did to the children of one directory (see
+    ``lib/changes.py``): one row per directory, the children packed column by column
+    (``lib.changes.CHANGE_SCHEMA``), sorted by name.
 
-    chain = models.ForeignKey(
-        Chain, on_delete=models.CASCADE, related_name="changes", db_index=False
-    )
+    Every page lists one directory at a time, so one row is one listing of one layer; the
+    merged view of a directory as of layer *k* is the rows of chains 0..*k* for it. ``names``
+    keeps the children's names ("/"-joined: no name holds a "/") readable by the database, so
+    that a path search filters rows there before any blob is unpacked.
+    """
+
+    chain = models.ForeignKey(Chain, on_delete=models.CASCADE, related_name="dirs", db_index=False)
     depth = models.SmallIntegerField(help_text="copy of chain.depth, for merged-view queries")
-    dir = models.TextField()
-    name = models.TextField()
-    kind = models.CharField(max_length=1, choices=ChangeKind.choices)
-    detail = models.CharField(max_length=1, blank=True)
-    type = models.CharField(max_length=1)
-    size = models.BigIntegerField()
-    mode = models.IntegerField()
-    uid = models.BigIntegerField()
-    gid = models.BigIntegerField()
-    mtime = models.BigIntegerField()
-    link = models.TextField(blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    seq = models.IntegerField(null=True)
-    prev_depth = models.SmallIntegerField(null=True)
-    prev_size = models.BigIntegerField(null=True)
-    tree_bytes = models.BigIntegerField(default=0)
-    tree_files = models.IntegerField(default=0)
-    layer_bytes = models.BigIntegerField(default=0)
-    flags = models.IntegerField(default=0)
-    xattrs = models.JSONField(null=True, blank=True)
-    sub_added = models.IntegerField(default=0, help_text="directories: files beneath added here")
-    sub_modified = models.IntegerField(default=0)
-    sub_deleted = models.IntegerField(default=0)
+    dir = models.TextField(help_text="the directory, in the text form of lib.names (root: '')")
+    names = models.TextField()
+    count = models.IntegerField()
+    data = models.BinaryField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["chain", "dir", "name"], name="change_chain_path")
-        ]
-        indexes = [models.Index(fields=["dir", "name"], name="change_path")]
+        constraints = [models.UniqueConstraint(fields=["chain", "dir"], name="dirchanges_path")]
 
     def __str__(self) -> str:
-        return self.path
-
-    @property
-    def path(self) -> str:
-        return f"{self.dir}/{self.name}" if self.dir else self.name
+        return f"{self.chain_id}:{self.dir or '/'}"
 
 
 class ImageQuerySet(models.QuerySet):

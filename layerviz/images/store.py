@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from .models import Blob, Chain, Change, Entry, Image, ImageLayer, Layer
+from .models import Blob, Chain, DirChanges, EntryChunk, Image, ImageLayer, Layer
 
 
 def deletion_plan(image: Image) -> tuple[list[Layer], list[Layer]]:
@@ -38,11 +38,11 @@ def delete_image(image: Image) -> None:
             ImageLayer.objects.filter(chain_id__in=chain_ids).values_list("chain_id", flat=True)
         )
         unused_chains = [c for c in chain_ids if c not in still_used]
-        Change.objects.filter(chain_id__in=unused_chains).delete()
+        DirChanges.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
         unused_layers = [
             layer.pk for layer in removed if not Chain.objects.filter(layer=layer).exists()
         ]
-        Entry.objects.filter(layer_id__in=unused_layers).delete()
+        EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
         Layer.objects.filter(pk__in=unused_layers).delete()

@@ -8,13 +8,16 @@ memory (one small record per path, so memory follows the number of files, not th
 1. entries of ``.wh..wh.*`` AUFS bookkeeping are skipped, like Docker does;
 2. opaque markers and whiteouts are applied first, whatever their position in the tar, and only
    against the lower layers: a whiteout never hides its own layer's files;
-3. the layer's entries are applied in tar order, the last of duplicate paths winning; a
-   directory over a directory only replaces attributes, anything else replaces the old path
-   (and a directory replaced by a file takes its whole subtree with it);
-4. every path the layer touched gets a row: added, modified (content / type / metadata),
-   unchanged (identical re-add, or a directory that is only the parent of a change), or deleted.
-   A deletion is expanded to every path it removed, so the merged view as of layer *k* is
-   simply, per path, the row from the highest layer <= *k*.
+3. the layer's entries are applied in tar order, as a runtime unpacks them: a later entry for
+   a path replaces an earlier one; a directory over a directory only replaces attributes,
+   anything else replaces the old path (and a directory replaced by a file takes its whole
+   subtree with it); a missing parent is made as a directory;
+4. every path the layer touched gets a row, judged against what the layers *below* held (the
+   layer's own earlier entries are not "below"): added, modified (content / type / metadata),
+   unchanged (identical re-add, or a directory that is only the parent of a change), or
+   deleted. A deletion is expanded to every path it removed, so the merged view as of layer *k*
+   is simply, per path, the row from the highest layer <= *k*. A path the layer made and then
+   removed again gets no row: nothing below had it.
 
 Directory rows carry the merged size of their subtree as of the layer, so size-sorted listings
 and treemaps of any layer need no recomputation. Paths are the reversible text form of
@@ -24,15 +27,12 @@ and treemaps of any layer need no recomputation. Paths are the reversible text f
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import Protocol
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 
-from . import names
-from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT, gettext_noop
-
-DIR = "5"
-HARDLINK = "1"
-SYMLINK = "2"
+from . import names, packing
+from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT, EntryBatch, gettext_noop
+from .tarwalk import DIR, LINK, REG, SYMLINK
 
 ADDED, MODIFIED, DELETED, UNCHANGED = "A", "M", "D", "U"
 # detail codes
@@ -52,42 +52,51 @@ ROOT = ""
 # A chain note, stored in English; the explorer shows it translated.
 WHITEOUT_FINDS_NOTHING = gettext_noop("whiteout for %(path)s deletes nothing (no such path below)")
 
-
-class EntryLike(Protocol):
-    seq: int
-    path: str
-    type: str
-    size: int
-    mode: int
-    uid: int
-    gid: int
-    mtime: int
-    link: str
-    sha256: str
-    flags: int
-    xattrs: dict[str, str] | None
+_SKIP = AUFS_META | OPAQUE | WHITEOUT
 
 
 @dataclasses.dataclass(slots=True)
 class Node:
+    """One path of the merged view. ``meta`` (mode, uid, gid, xattrs) is shared by every node
+    with the same attributes: most files of an image have one of a handful."""
+
     type: str
     size: int
-    mode: int
-    uid: int
-    gid: int
+    meta: tuple[int, int, int, tuple[tuple[str, str], ...]]
     mtime: int
     link: str
-    sha256: str
+    digest: bytes  # sha256 of a regular file's content, b"" for anything else
     depth: int  # the layer this version of the path comes from
-    xattrs: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_dir(self) -> bool:
         return self.type == DIR
 
+    @property
+    def mode(self) -> int:
+        return self.meta[0]
+
+    @property
+    def uid(self) -> int:
+        return self.meta[1]
+
+    @property
+    def gid(self) -> int:
+        return self.meta[2]
+
+    @property
+    def xattrs(self) -> dict[str, str] | None:
+        return dict(self.meta[3]) or None
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hex()
+
 
 @dataclasses.dataclass(slots=True)
 class ChangeRow:
+    """What one layer did to one path; also what the index stores and the pages list."""
+
     dir: str
     name: str
     kind: str
@@ -99,8 +108,8 @@ class ChangeRow:
     gid: int
     mtime: int
     link: str
-    sha256: str
-    seq: int | None
+    digest: bytes
+    seq: int | None  # the tar entry that made this version, None for implicit and deleted rows
     prev_depth: int | None
     prev_size: int | None
     tree_bytes: int = 0
@@ -112,10 +121,20 @@ class ChangeRow:
     sub_added: int = 0
     sub_modified: int = 0
     sub_deleted: int = 0
+    depth: int = 0  # the layer (position in the stack) the row belongs to
+    shown_size: int = 0  # set by a listing: the size it shows (filesystem.shown_size)
 
     @property
     def path(self) -> str:
         return f"{self.dir}/{self.name}" if self.dir else self.name
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hex()
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == DIR
 
 
 @dataclasses.dataclass
@@ -145,45 +164,72 @@ def ancestors(path: str) -> list[str]:
     return out
 
 
-def _node(entry: EntryLike, depth: int) -> Node:
-    return Node(
-        type=entry.type if entry.type != "7" else "0",
-        size=entry.size,
-        mode=entry.mode & 0o7777,
-        uid=entry.uid,
-        gid=entry.gid,
-        mtime=entry.mtime,
-        link=entry.link,
-        sha256=entry.sha256,
-        depth=depth,
-        xattrs=tuple(sorted((entry.xattrs or {}).items())),
-    )
-
-
-def _implicit_dir(depth: int) -> Node:
-    return Node(
-        type=DIR, size=0, mode=0o755, uid=0, gid=0, mtime=0, link="", sha256="", depth=depth
-    )
-
-
 def compare(lower: Node, upper: Node) -> tuple[str, str]:
     """Kind and detail of ``upper`` replacing ``lower`` at the same path."""
     if lower.type != upper.type:
         return MODIFIED, TYPE
-    same_meta = (
-        lower.mode == upper.mode
-        and lower.uid == upper.uid
-        and lower.gid == upper.gid
-        and lower.xattrs == upper.xattrs
-    )
-    if upper.is_dir:
+    same_meta = lower.meta == upper.meta
+    if upper.type == DIR:
         # A directory's mtime changes whenever a child does; only real attribute changes count.
         return (UNCHANGED, PARENT) if same_meta else (MODIFIED, METADATA)
-    if lower.sha256 != upper.sha256 or lower.size != upper.size or lower.link != upper.link:
+    if lower.digest != upper.digest or lower.size != upper.size or lower.link != upper.link:
         return MODIFIED, CONTENT
     if not same_meta or lower.mtime != upper.mtime:
         return MODIFIED, METADATA
     return UNCHANGED, IDENTICAL
+
+
+class _Touch:
+    """What one layer did to one path, while the layer is applied."""
+
+    __slots__ = ("flags", "fresh", "lower", "reason", "seq")
+
+    def __init__(self, lower: Node | None) -> None:
+        self.lower = lower  # the version the layers below had (None: they had none)
+        self.reason = ""  # how that version was removed, if it was
+        self.seq: int | None = None  # the entry that wrote the path's final version
+        self.flags = 0
+        # A directory the layer removed and then needed again as a parent: the runtime makes a
+        # new one (MkdirAll), so it is added, not compared with what it was.
+        self.fresh = False
+
+
+class LayerChanges:
+    """The outcome of ``apply_layer``: the summary now, the rows directory by directory.
+
+    The rows are read from the merged tree as the layer left it, so take them before the next
+    layer is applied.
+    """
+
+    def __init__(self, tree: MergedTree, touched: dict[str, _Touch], summary: LayerSummary):
+        self._tree = tree
+        self._touched = touched
+        self._summary = summary
+        self._rows: dict[str, ChangeRow] | None = None
+
+    @property
+    def summary(self) -> LayerSummary:
+        self.rows()  # the counts are taken while the rows are made
+        return self._summary
+
+    def rows(self) -> dict[str, ChangeRow]:
+        """Every row of the layer, by path."""
+        if self._rows is None:
+            self._rows = self._tree._rows(self._touched, self._summary)
+            self._touched = {}
+        return self._rows
+
+    def by_directory(self) -> Iterator[tuple[str, list[ChangeRow]]]:
+        """(directory, its rows sorted by name) for every directory holding a row."""
+        groups: dict[str, list[ChangeRow]] = defaultdict(list)
+        for row in self.rows().values():
+            groups[row.dir].append(row)
+        for directory in sorted(groups):
+            yield directory, sorted(groups[directory], key=_by_name)
+
+
+def _by_name(row: ChangeRow) -> str:
+    return row.name
 
 
 class MergedTree:
@@ -195,15 +241,41 @@ class MergedTree:
         self.tree_bytes: dict[str, int] = {ROOT: 0}
         self.tree_files: dict[str, int] = {ROOT: 0}
         self.depth = -1
+        # Shared values: a few hundred distinct attribute sets and mtimes serve a whole image.
+        self._metas: dict[tuple, tuple] = {}
+        self._ints: dict[int, int] = {}
+        # Size changes not yet added to the directories above them: (bytes, files) by parent.
+        self._pending: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.nodes)
 
     # --- primitive updates that keep children and aggregates right ----------------------
 
-    def _bubble(self, path: str, bytes_: int, files: int) -> None:
-        for a in ancestors(path):
-            self.tree_bytes[a] += bytes_
-            self.tree_files[a] += files
-        self.tree_bytes[ROOT] += bytes_
-        self.tree_files[ROOT] += files
+    def _meta(self, mode: int, uid: int, gid: int, xattrs: dict[str, str] | None) -> tuple:
+        key = (mode & 0o7777, uid, gid, tuple(sorted(xattrs.items())) if xattrs else ())
+        return self._metas.setdefault(key, key)
+
+    def _note(self, parent: str, bytes_: int, files: int) -> None:
+        pending = self._pending.get(parent)
+        if pending is None:
+            self._pending[parent] = [bytes_, files]
+        else:
+            pending[0] += bytes_
+            pending[1] += files
+
+    def _flush(self) -> None:
+        """Add the pending size changes to every directory above them."""
+        tree_bytes, tree_files = self.tree_bytes, self.tree_files
+        for directory, (bytes_, files) in self._pending.items():
+            path = directory
+            while True:
+                tree_bytes[path] += bytes_
+                tree_files[path] += files
+                if path == ROOT:
+                    break
+                path = path.rpartition("/")[0]
+        self._pending.clear()
 
     def subtree(self, path: str) -> list[str]:
         """``path`` and every path below it, parents before children."""
@@ -212,253 +284,277 @@ class MergedTree:
         while i < len(out):
             kids = self.children.get(out[i])
             if kids:
-                out.extend(sorted(kids))
+                out.extend(kids)
             i += 1
         return out
 
-    def remove(self, path: str) -> list[tuple[str, Node, int, int]]:
-        """Remove ``path`` and its subtree; returns (path, node, tree_bytes, tree_files) each."""
+    def _remove(self, path: str, reason: str, touched: dict[str, _Touch] | None) -> None:
+        """Remove ``path`` and its subtree, noting each removed path's lower version."""
         node = self.nodes.get(path)
         if node is None:
-            return []
-        removed = []
-        for p in self.subtree(path):
-            n = self.nodes[p]
-            if n.is_dir:
-                removed.append((p, n, self.tree_bytes[p], self.tree_files[p]))
-            else:
-                removed.append((p, n, n.size, 1))
-        _, total_bytes, total_files = removed[0][1], removed[0][2], removed[0][3]
-        self._bubble(path, -total_bytes, -total_files)
-        for p, n, _, _ in removed:
-            del self.nodes[p]
-            if n.is_dir:
+            return
+        if node.type == DIR:
+            self._flush()  # the sizes below must be exact before a directory goes
+            paths = self.subtree(path)
+        else:
+            paths = [path]
+        bytes_ = files = 0
+        nodes = self.nodes
+        for p in paths:
+            n = nodes.pop(p)
+            if touched is not None:
+                touch = touched.get(p)
+                if touch is None:
+                    touch = touched[p] = _Touch(n)
+                if touch.lower is not None and not touch.reason:
+                    touch.reason = reason
+            if n.type == DIR:
                 self.children.pop(p, None)
                 self.tree_bytes.pop(p, None)
                 self.tree_files.pop(p, None)
-        parent = split(path)[0]
+            else:
+                bytes_ += n.size
+                files += 1
+        parent = path.rpartition("/")[0]
         self.children[parent].discard(path)
-        return removed
+        self._note(parent, -bytes_, -files)
 
-    def put(self, path: str, node: Node) -> None:
+    def _put(self, path: str, node: Node) -> None:
         """Set ``path`` to ``node``; the parent must exist as a directory, ``path`` must not
         exist unless both are directories (then only the attributes change)."""
         old = self.nodes.get(path)
-        if old is not None:
-            if not (old.is_dir and node.is_dir):
-                raise AssertionError(f"put over existing {path!r}")
-            self.nodes[path] = node
-            return
         self.nodes[path] = node
-        self.children[split(path)[0]].add(path)
-        if node.is_dir:
+        if old is not None:
+            if not (old.type == DIR and node.type == DIR):
+                raise AssertionError(f"put over existing {path!r}")
+            return
+        parent = path.rpartition("/")[0]
+        self.children[parent].add(path)
+        if node.type == DIR:
             self.children[path] = set()
             self.tree_bytes[path] = 0
             self.tree_files[path] = 0
         else:
-            self._bubble(path, node.size, 1)
+            self._note(parent, node.size, 1)
 
     # --- one layer -----------------------------------------------------------------------
 
-    def apply_layer(self, entries: Iterable[EntryLike]) -> tuple[list[ChangeRow], LayerSummary]:
+    def apply_layer(self, batches: Iterable[EntryBatch]) -> LayerChanges:
+        """Stack one layer, given its tar entries in tar order. ``batches`` is iterated twice
+        (whiteouts act first): a list, or ``images.packed.StoredEntries``."""
         self.depth += 1
         depth = self.depth
         summary = LayerSummary()
-
-        effective: dict[str, EntryLike] = {}
-        whiteouts: list[tuple[str, EntryLike]] = []
-        opaque_dirs: list[str] = []
-        for entry in entries:
-            if entry.flags & AUFS_META:
-                continue
-            if entry.flags & OPAQUE:
-                opaque_dirs.append(split(entry.path)[0])
-                continue
-            if entry.flags & WHITEOUT:
-                parent, base = split(entry.path)
-                target = f"{parent}/{base[len(WH_PREFIX) :]}" if parent else base[len(WH_PREFIX) :]
-                whiteouts.append((target, entry))
-                continue
-            effective.pop(entry.path, None)  # re-insert so the order is that of the last entry
-            effective[entry.path] = entry
-
-        rows: dict[str, ChangeRow] = {}
-        # Paths removed from the lower view, with what they were: (node, bytes, files, detail).
-        removed: dict[str, tuple[Node, int, int, str]] = {}
-
-        def take_away(path: str, detail: str) -> None:
-            for p, node, tb, tf in self.remove(path):
-                removed.setdefault(p, (node, tb, tf, detail))
+        touched: dict[str, _Touch] = {}
+        nodes = self.nodes
 
         # 1. Opaque directories and whiteouts act on the lower layers only, and first.
+        opaque_dirs: list[str] = []
+        whiteouts: list[str] = []
+        for batch in batches:
+            for path, flags in zip(batch.path, batch.flags, strict=True):
+                if not flags & (OPAQUE | WHITEOUT) or flags & AUFS_META:
+                    continue
+                parent, base = split(path)
+                if flags & OPAQUE:
+                    opaque_dirs.append(parent)
+                else:
+                    target = base[len(WH_PREFIX) :]
+                    whiteouts.append(f"{parent}/{target}" if parent else target)
         for directory in opaque_dirs:
-            lower = self.nodes.get(directory) if directory else None
-            if directory and (lower is None or not lower.is_dir):
+            lower = nodes.get(directory) if directory else None
+            if directory and (lower is None or lower.type != DIR):
                 continue
             for child in sorted(self.children.get(directory, ())):
-                take_away(child, BY_OPAQUE)
-        missing_whiteouts = []
-        for target, entry in whiteouts:
-            if target in self.nodes:
-                take_away(target, BY_WHITEOUT)
-            elif target not in removed:
-                missing_whiteouts.append((target, entry))
+                self._remove(child, BY_OPAQUE, touched)
+        for target in whiteouts:
+            if target in nodes:
+                self._remove(target, BY_WHITEOUT, touched)
+            elif target not in touched or touched[target].lower is None:
+                summary.notes.append(WHITEOUT_FINDS_NOTHING % {"path": target})
 
         # 2. The layer's own entries, in tar order.
-        layer_bytes: dict[str, int] = {}
-        for path, entry in effective.items():
-            new = _node(entry, depth)
-            flags = 0
-            parent = split(path)[0]
-            self._ensure_dir(parent, rows, removed, depth)
-            if new.type == HARDLINK:
-                flags |= self._resolve_hardlink(new, entry, effective)
-            lower = self.nodes.get(path)
-            prev = lower
-            if lower is None and path in removed:
-                prev = removed[path][0]
-            if lower is not None and not (lower.is_dir and new.is_dir):
-                # Replaced: a directory replaced by anything else loses its whole subtree.
-                take_away(path, BY_REPLACEMENT)
-            self.put(path, new)
-            removed.pop(path, None)
-            if prev is None:
-                kind, detail = ADDED, ""
-            else:
-                kind, detail = compare(prev, new)
-            rows[path] = self._row(path, new, kind, detail, entry.seq, prev, flags)
-            if not new.is_dir:
-                for a in ancestors(path):
-                    layer_bytes[a] = layer_bytes.get(a, 0) + new.size
-                layer_bytes[ROOT] = layer_bytes.get(ROOT, 0) + new.size
+        ints = self._ints
+        meta_key = None
+        meta = ()
+        parent_ok = None  # the last parent known to be a directory of the merged view
+        forward: list[tuple[str, str]] = []
+        for batch in batches:
+            seq = batch.first_seq - 1
+            for path, typ, size, mode, uid, gid, mtime, link, digest, flags, xattrs in zip(
+                batch.path,
+                batch.type,
+                batch.size,
+                batch.mode,
+                batch.uid,
+                batch.gid,
+                batch.mtime,
+                batch.link,
+                batch.sha256,
+                batch.flags,
+                batch.xattrs,
+                strict=True,
+            ):
+                seq += 1
+                if flags & _SKIP:
+                    continue
+                parent = path.rpartition("/")[0]
+                if parent != parent_ok:
+                    self._ensure_dir(parent, touched, depth)
+                    parent_ok = parent
+                if xattrs:
+                    meta = self._meta(mode, uid, gid, xattrs)
+                    meta_key = None
+                elif meta_key != (mode, uid, gid):
+                    meta_key = (mode, uid, gid)
+                    meta = self._meta(mode, uid, gid, None)
+                node = Node(
+                    "0" if typ == "7" else typ,
+                    size,
+                    meta,
+                    ints.setdefault(mtime, mtime),
+                    link,
+                    digest,
+                    depth,
+                )
+                row_flags = 0
+                if typ == LINK:
+                    row_flags = self._resolve_hardlink(path, node, forward)
+                touch = touched.get(path)
+                old = nodes.get(path)
+                if touch is None:
+                    touch = touched[path] = _Touch(old)
+                if old is not None and not (old.type == DIR and node.type == DIR):
+                    self._remove(path, BY_REPLACEMENT, touched)
+                    if parent_ok is not None and parent_ok.startswith(path):
+                        parent_ok = None  # the remembered parent may have gone with it
+                self._put(path, node)
+                touch.seq = seq
+                touch.flags = row_flags
+                touch.fresh = False
+                if node.type == DIR:
+                    parent_ok = path
+        for path, target in forward:
+            found = nodes.get(target)
+            touch = touched[path]
+            if touch.flags == HARDLINK_DANGLING and found is not None and found.depth == depth:
+                touch.flags = HARDLINK_FORWARD
+        self._flush()
+        return LayerChanges(self, touched, summary)
 
-        # 3. Everything removed and not put back is deleted.
-        for path, (node, tb, tf, detail) in removed.items():
-            row = self._row(path, node, DELETED, detail, None, node, 0)
-            row.size = node.size if not node.is_dir else 0
-            row.tree_bytes, row.tree_files = (tb, tf) if node.is_dir else (0, 0)
-            rows[path] = row
-        for target, _entry in missing_whiteouts:
-            summary.notes.append(WHITEOUT_FINDS_NOTHING % {"path": target})
-
-        # 4. Every directory above a change gets a row, so that merged listings stay exact.
-        for path in list(rows):
-            for a in ancestors(path):
-                if a in rows:
-                    break
-                node = self.nodes.get(a)
-                if node is None:
-                    break  # under a deleted directory: that directory's row covers it
-                rows[a] = self._row(a, node, UNCHANGED, PARENT, None, node, IMPLICIT)
-
-        # 5. Aggregates and the summary.
-        for path, row in rows.items():
-            if row.type == DIR and row.kind != DELETED:
-                row.tree_bytes = self.tree_bytes.get(path, 0)
-                row.tree_files = self.tree_files.get(path, 0)
-                row.layer_bytes = layer_bytes.get(path, 0)
-            elif row.kind != DELETED:
-                row.layer_bytes = row.size
-            if row.type == DIR:
-                continue
-            counter = {ADDED: "sub_added", MODIFIED: "sub_modified", DELETED: "sub_deleted"}.get(
-                row.kind
-            )
-            if counter:
-                for a in ancestors(path):
-                    parent = rows.get(a)
-                    if parent is not None:
-                        setattr(parent, counter, getattr(parent, counter) + 1)
-            if row.kind == ADDED:
-                summary.added += 1
-                summary.added_bytes += row.size
-            elif row.kind == MODIFIED:
-                summary.modified += 1
-                summary.modified_bytes += row.size
-            elif row.kind == DELETED:
-                summary.deleted += 1
-                summary.deleted_bytes += row.size
-        summary.total_bytes = self.tree_bytes[ROOT]
-        summary.total_files = self.tree_files[ROOT]
-        return list(rows.values()), summary
-
-    def _ensure_dir(
-        self,
-        path: str,
-        rows: dict[str, ChangeRow],
-        removed: dict[str, tuple[Node, int, int, str]],
-        depth: int,
-    ) -> None:
+    def _ensure_dir(self, path: str, touched: dict[str, _Touch], depth: int) -> None:
         """Make ``path`` an existing directory, creating implicit parents like a runtime would."""
         if path == ROOT:
             return
         node = self.nodes.get(path)
-        if node is not None and node.is_dir:
+        if node is not None and node.type == DIR:
             return
-        self._ensure_dir(split(path)[0], rows, removed, depth)
+        self._ensure_dir(path.rpartition("/")[0], touched, depth)
         flags = IMPLICIT
-        prev = node
+        touch = touched.get(path)
+        if touch is None:
+            touch = touched[path] = _Touch(node)
         if node is not None:
             # A lower non-directory (often a symlink) stands where a directory is needed.
             if node.type == SYMLINK:
                 flags |= PARENT_SYMLINK
-            for p, n, tb, tf in self.remove(path):
-                removed.setdefault(p, (n, tb, tf, BY_REPLACEMENT))
-        # A directory taken away earlier in this layer is not compared with what it was: the
-        # runtime makes a new one (MkdirAll), so it is added, and replay() re-creates it.
-        removed.pop(path, None)
-        new = _implicit_dir(depth)
-        self.put(path, new)
-        kind, detail = (ADDED, "") if prev is None else compare(prev, new)
-        rows[path] = self._row(path, new, kind, detail, None, prev, flags)
+            self._remove(path, BY_REPLACEMENT, touched)
+        self._put(path, Node(DIR, 0, self._meta(0o755, 0, 0, None), 0, "", b"", depth))
+        touch.seq = None
+        touch.flags = flags
+        touch.fresh = node is None and touch.lower is not None
 
-    def _resolve_hardlink(
-        self, new: Node, entry: EntryLike, effective: dict[str, EntryLike]
-    ) -> int:
+    def _resolve_hardlink(self, path: str, node: Node, forward: list[tuple[str, str]]) -> int:
         # A hard link names an archive path; clean it the way entry names are cleaned.
-        link = names.to_text(names.clean(names.from_text(entry.link))[0])
-        new.link = link
+        link = names.to_text(names.clean(names.from_text(node.link))[0])
+        node.link = link
         target = self.nodes.get(link)
         if target is None:
-            later = effective.get(link)
-            if later is not None and later.seq > entry.seq:
-                return HARDLINK_FORWARD
+            forward.append((path, link))  # decided at the end of the layer
             return HARDLINK_DANGLING
-        if target.is_dir:
+        if target.type == DIR:
             return HARDLINK_TO_DIR
-        new.sha256 = target.sha256
+        node.digest = target.digest
         return 0
 
-    def _row(
-        self,
-        path: str,
-        node: Node,
-        kind: str,
-        detail: str,
-        seq: int | None,
-        prev: Node | None,
-        flags: int,
-    ) -> ChangeRow:
-        d, n = split(path)
-        return ChangeRow(
-            dir=d,
-            name=n,
-            kind=kind,
-            detail=detail,
-            type=node.type,
-            size=node.size if not node.is_dir else 0,
-            mode=node.mode,
-            uid=node.uid,
-            gid=node.gid,
-            mtime=node.mtime,
-            link=node.link,
-            sha256=node.sha256,
-            seq=seq,
-            prev_depth=prev.depth if prev is not None and kind != ADDED else None,
-            prev_size=prev.size if prev is not None and kind != ADDED else None,
-            flags=flags,
-            xattrs=dict(node.xattrs) or None,
-        )
+    # --- the rows of a layer ----------------------------------------------------------------
+
+    def _rows(self, touched: dict[str, _Touch], summary: LayerSummary) -> dict[str, ChangeRow]:
+        depth = self.depth
+        nodes = self.nodes
+        rows: dict[str, ChangeRow] = {}
+        for path, touch in touched.items():
+            final = nodes.get(path)
+            lower = touch.lower
+            if final is None:
+                if lower is None:
+                    continue  # made and removed by this layer: nothing below had it
+                rows[path] = _row(path, lower, DELETED, touch.reason, None, lower, 0, depth)
+                continue
+            if lower is None or (touch.fresh and touch.seq is None):
+                kind, detail, prev = ADDED, "", None
+            else:
+                kind, detail = compare(lower, final)
+                prev = lower
+            rows[path] = _row(path, final, kind, detail, touch.seq, prev, touch.flags, depth)
+
+        # Every directory above a change gets a row, so that merged listings stay exact.
+        for path in list(rows):
+            for a in ancestors(path):
+                if a in rows:
+                    break
+                node = nodes.get(a)
+                if node is None:
+                    break  # under a deleted directory: that directory's row covers it
+                rows[a] = _row(a, node, UNCHANGED, PARENT, None, node, IMPLICIT, depth)
+
+        # Aggregates: what this layer wrote beneath each directory, what it removed, and how
+        # many files of each kind; then the summary.
+        written: dict[str, int] = defaultdict(int)
+        removed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for path, row in rows.items():
+            if row.type == DIR:
+                continue
+            kind = row.kind
+            if kind == DELETED:
+                for a in ancestors(path):
+                    gone = removed[a]
+                    gone[0] += row.size
+                    gone[1] += 1
+                summary.deleted += 1
+                summary.deleted_bytes += row.size
+                slot = 2
+            else:
+                row.layer_bytes = row.size
+                if row.seq is not None:
+                    for a in ancestors(path):
+                        written[a] += row.size
+                if kind == ADDED:
+                    summary.added += 1
+                    summary.added_bytes += row.size
+                    slot = 0
+                elif kind == MODIFIED:
+                    summary.modified += 1
+                    summary.modified_bytes += row.size
+                    slot = 1
+                else:
+                    continue
+            for a in ancestors(path):
+                counts[a][slot] += 1
+        for path, row in rows.items():
+            if row.type != DIR:
+                continue
+            if row.kind == DELETED:
+                row.tree_bytes, row.tree_files = removed.get(path, (0, 0))
+            else:
+                row.tree_bytes = self.tree_bytes.get(path, 0)
+                row.tree_files = self.tree_files.get(path, 0)
+                row.layer_bytes = written.get(path, 0)
+            row.sub_added, row.sub_modified, row.sub_deleted = counts.get(path, (0, 0, 0))
+        summary.total_bytes = self.tree_bytes[ROOT]
+        summary.total_files = self.tree_files[ROOT]
+        return rows
 
     # --- rebuilding from stored rows ---------------------------------------------------------
 
@@ -474,8 +570,8 @@ class MergedTree:
         rows = list(rows)
         for row in rows:
             if row.kind == DELETED and row.path in self.nodes:
-                self.remove(row.path)
-        for row in sorted((r for r in rows if r.kind != DELETED), key=lambda r: r.path.count("/")):
+                self._remove(row.path, "", None)
+        for row in sorted((r for r in rows if r.kind != DELETED), key=_path_depth):
             path = row.path
             old = self.nodes.get(path)
             if (
@@ -483,21 +579,110 @@ class MergedTree:
                 and row.detail == PARENT
                 and row.seq is None
                 and old is not None
-                and old.is_dir
+                and old.type == DIR
             ):
                 continue  # only the parent of a change: the lower version stays
             node = Node(
-                type=row.type,
-                size=row.size,
-                mode=row.mode,
-                uid=row.uid,
-                gid=row.gid,
-                mtime=row.mtime,
-                link=row.link,
-                sha256=row.sha256,
-                depth=depth,
-                xattrs=tuple(sorted((row.xattrs or {}).items())),
+                row.type,
+                row.size,
+                self._meta(row.mode, row.uid, row.gid, row.xattrs),
+                self._ints.setdefault(row.mtime, row.mtime),
+                row.link,
+                row.digest,
+                depth,
             )
-            if old is not None and not (old.is_dir and node.is_dir):
-                self.remove(path)
-            self.put(path, node)
+            if old is not None and not (old.type == DIR and node.type == DIR):
+                self._remove(path, "", None)
+            self._put(path, node)
+        self._flush()
+
+
+def _path_depth(row: ChangeRow) -> int:
+    return row.dir.count("/") + (1 if row.dir else 0)
+
+
+def _row(
+    path: str,
+    node: Node,
+    kind: str,
+    detail: str,
+    seq: int | None,
+    prev: Node | None,
+    flags: int,
+    depth: int,
+) -> ChangeRow:
+    d, _, n = path.rpartition("/")
+    mode, uid, gid, xattrs = node.meta
+    return ChangeRow(
+        dir=d,
+        name=n,
+        kind=kind,
+        detail=detail,
+        type=node.type,
+        size=node.size if node.type != DIR else 0,
+        mode=mode,
+        uid=uid,
+        gid=gid,
+        mtime=node.mtime,
+        link=node.link,
+        digest=node.digest,
+        seq=seq,
+        prev_depth=prev.depth if prev is not None and kind != ADDED else None,
+        prev_size=prev.size if prev is not None and kind != ADDED else None,
+        flags=flags,
+        xattrs=dict(xattrs) or None,
+        depth=depth,
+    )
+
+
+__all__ = ["DIR", "LINK", "REG", "SYMLINK", "ChangeRow", "LayerChanges", "MergedTree", "Node"]
+
+
+# --- storage: a directory's rows packed column by column ------------------------------------
+
+# Names are stored beside the blob ("/"-joined, readable by the database); these are the rest.
+CHANGE_SCHEMA = packing.Schema(
+    (
+        ("kind", packing.TEXT),
+        ("detail", packing.TEXT),
+        ("type", packing.TEXT),
+        ("size", packing.INT),
+        ("mode", packing.INT),
+        ("uid", packing.INT),
+        ("gid", packing.INT),
+        ("mtime", packing.INT),
+        ("link", packing.TEXT),
+        ("digest", packing.DIGEST),
+        ("seq", packing.NINT),
+        ("prev_depth", packing.NINT),
+        ("prev_size", packing.NINT),
+        ("tree_bytes", packing.INT),
+        ("tree_files", packing.INT),
+        ("layer_bytes", packing.INT),
+        ("flags", packing.INT),
+        ("xattrs", packing.JSON),
+        ("sub_added", packing.INT),
+        ("sub_modified", packing.INT),
+        ("sub_deleted", packing.INT),
+    )
+)
+_PACKED = CHANGE_SCHEMA.names
+NAME_SEPARATOR = "/"  # no name holds one
+
+
+def pack_rows(rows: Sequence[ChangeRow]) -> tuple[str, bytes]:
+    """The names and the blob of one directory's rows (sorted by name)."""
+    columns = {field: [getattr(r, field) for r in rows] for field in _PACKED}
+    return NAME_SEPARATOR.join(r.name for r in rows), packing.pack(CHANGE_SCHEMA, columns)
+
+
+def unpack_rows(directory: str, names_: str, blob: bytes, depth: int) -> list[ChangeRow]:
+    """The rows ``pack_rows`` stored for ``directory`` of the layer at ``depth``."""
+    columns = packing.unpack(CHANGE_SCHEMA, blob)
+    listed = names_.split(NAME_SEPARATOR) if names_ else []
+    if len(listed) != packing.count_of(blob):
+        raise packing.PackError(f"the stored listing of {directory or '/'} is damaged")
+    return [
+        ChangeRow(directory, name, *values, depth)
+        for name, *values in zip(listed, *(columns[f] for f in _PACKED), strict=True)
+    ]

@@ -17,12 +17,12 @@ Nothing here touches Django or the disk, so it can be benchmarked and tested alo
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from . import names
+from . import names, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
+from .hashing import FileHashes, ThreadedHash
 from .limits import DEFAULT, Limits
 from .streams import DECOMPRESS_ERRORS, NONE, Readable, VerifyingReader, decompressor, sniff
 from .tarwalk import BLOCKDEV, CHAR, REG, TarReader
@@ -62,6 +62,8 @@ FLAG_TEXT = {
 
 @dataclasses.dataclass(slots=True)
 class EntryRecord:
+    """One tar entry, for tests and for code that wants entries one at a time."""
+
     seq: int
     path: bytes  # clean path, b"" never occurs (the root entry is not recorded)
     raw: bytes | None  # the name as written in the tar, when it differs from ``path``
@@ -75,10 +77,80 @@ class EntryRecord:
     sha256: str
     flags: int
     xattrs: dict[str, str] | None = None
+    offset: int = 0
 
     @property
     def is_whiteout(self) -> bool:
         return bool(self.flags & WHITEOUT)
+
+
+# The columns of a batch of entries, as the index stores them (``packing``): paths, raw names
+# and link targets in the text form of ``names.to_text``; ``raw`` empty when the name was
+# already clean; ``sha256`` the 32-byte digest (b"" but for regular files); ``offset`` where
+# the entry's data starts in the tar stream.
+ENTRY_SCHEMA = packing.Schema(
+    (
+        ("path", packing.TEXT),
+        ("raw", packing.TEXT),
+        ("type", packing.TEXT),
+        ("size", packing.INT),
+        ("mode", packing.INT),
+        ("uid", packing.INT),
+        ("gid", packing.INT),
+        ("mtime", packing.INT),
+        ("link", packing.TEXT),
+        ("sha256", packing.DIGEST),
+        ("flags", packing.INT),
+        ("xattrs", packing.JSON),
+        ("offset", packing.INT),
+    )
+)
+
+
+class EntryBatch:
+    """Consecutive tar entries of one layer, column by column (``ENTRY_SCHEMA``)."""
+
+    __slots__ = (*ENTRY_SCHEMA.names, "first_seq")
+
+    def __init__(self, first_seq: int, columns: dict[str, list] | None = None) -> None:
+        self.first_seq = first_seq
+        for name in ENTRY_SCHEMA.names:
+            setattr(self, name, columns[name] if columns is not None else [])
+
+    def __len__(self) -> int:
+        return len(self.path)
+
+    def columns(self) -> dict[str, list]:
+        return {name: getattr(self, name) for name in ENTRY_SCHEMA.names}
+
+    def pack(self) -> bytes:
+        return packing.pack(ENTRY_SCHEMA, self.columns())
+
+    @classmethod
+    def unpack(cls, first_seq: int, blob: bytes | memoryview) -> EntryBatch:
+        return cls(first_seq, packing.unpack(ENTRY_SCHEMA, blob))
+
+    def records(self) -> list[EntryRecord]:
+        from_text = names.from_text
+        return [
+            EntryRecord(
+                seq=self.first_seq + i,
+                path=from_text(self.path[i]),
+                raw=from_text(self.raw[i]) if self.raw[i] else None,
+                type=self.type[i],
+                size=self.size[i],
+                mode=self.mode[i],
+                uid=self.uid[i],
+                gid=self.gid[i],
+                mtime=self.mtime[i],
+                link=from_text(self.link[i]),
+                sha256=self.sha256[i].hex(),
+                flags=self.flags[i],
+                xattrs=self.xattrs[i],
+                offset=self.offset[i],
+            )
+            for i in range(len(self.path))
+        ]
 
 
 @dataclasses.dataclass
@@ -119,23 +191,30 @@ def scan_layer(
     digest: str | None,
     size: int | None,
     limits: Limits = DEFAULT,
-    on_entries: Callable[[list[EntryRecord]], object] | None = None,
+    on_entries: Callable[[EntryBatch], object] | None = None,
     on_read: Callable[[int], object] | None = None,
     batch: int = 5000,
 ) -> LayerScan:
     """Read a whole layer blob. ``digest``/``size`` are the descriptor's (None when unknown).
 
-    Raises ``IngestError`` (never a bare exception) for anything wrong with the bytes.
+    Entries go to ``on_entries`` in batches of ``batch``. Raises ``IngestError`` (never a bare
+    exception) for anything wrong with the bytes.
     """
-    blob = VerifyingReader(raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read)
+    blob = VerifyingReader(
+        raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read, threaded=True
+    )
+    files = FileHashes()
     try:
-        return _scan(blob, limits=limits, on_entries=on_entries, batch=batch)
+        return _scan(blob, files, limits=limits, on_entries=on_entries, batch=batch)
     except IngestError as exc:
         _explain(blob, exc)
         raise
     except DECOMPRESS_ERRORS as exc:
         _explain(blob, exc)
         raise FormatError(f"corrupt compressed data: {exc}") from exc
+    finally:
+        files.close()
+        blob.close()
 
 
 def _explain(blob: VerifyingReader, exc: BaseException) -> None:
@@ -163,28 +242,30 @@ def _explain(blob: VerifyingReader, exc: BaseException) -> None:
 
 def _scan(
     blob: VerifyingReader,
+    files: FileHashes,
     *,
     limits: Limits,
-    on_entries: Callable[[list[EntryRecord]], object] | None,
+    on_entries: Callable[[EntryBatch], object] | None,
     batch: int,
 ) -> LayerScan:
+    """The walk itself. Per entry it does only what must be done in Python; the bytes are
+    hashed by ``hashlib`` beside it (``hashing``)."""
     compression = sniff(blob.peek(6))
     stream = decompressor(blob, compression)
-    diff_hash = hashlib.sha256()
     # An uncompressed sha256 blob is its own diff_id: no need to hash the same bytes twice.
     separate_diff_hash = compression != NONE or blob.algorithm != "sha256"
+    diff_hash = ThreadedHash() if separate_diff_hash else None
     tar_bytes = 0
     ratio_cap = limits.expansion_ratio
+    layer_cap = limits.layer_bytes
 
     def on_chunk(chunk: bytes) -> None:
         nonlocal tar_bytes
         tar_bytes += len(chunk)
-        if separate_diff_hash:
+        if diff_hash is not None:
             diff_hash.update(chunk)
-        if tar_bytes > limits.layer_bytes:
-            raise LimitExceeded(
-                f"layer expands past the {limits.layer_bytes}-byte limit for one layer"
-            )
+        if tar_bytes > layer_cap:
+            raise LimitExceeded(f"layer expands past the {layer_cap}-byte limit for one layer")
         if (
             compression != NONE
             and tar_bytes > limits.ratio_floor_bytes
@@ -199,76 +280,98 @@ def _scan(
     # an image's sum of them, over as many layers as allowed, within 64-bit integers.
     size_cap = ((1 << 63) - 1) // limits.layers_per_image
     tar = TarReader(stream.read, limits=limits, on_chunk=on_chunk)
-    pending: list[EntryRecord] = []
+    to_text = names.to_text
+    clean = names.clean
+    max_depth = limits.path_depth
+    max_entries = limits.entries_per_layer
+    current = EntryBatch(1)
+    hashers: list[tuple[int, Any]] = []  # (index in the batch, hasher) to settle at its end
     seen: set[bytes] = set()
     flags_seen = 0
     seq = 0
     total_size = 0
-    while (header := tar.next()) is not None:
-        path, flags = names.clean(header.name)
-        if not path:
-            continue  # the archive root "./" is not an entry (dive skips it too)
-        if path.count(b"/") >= limits.path_depth:
-            raise LimitExceeded(
-                f"path deeper than {limits.path_depth} components: {names.display(path)!r}"
-            )
-        flags |= classify_name(path)
-        if path in seen:
-            flags |= DUPLICATE
-        else:
-            seen.add(path)
-        if header.sparse:
-            flags |= SPARSE
-        if header.type in (CHAR, BLOCKDEV):
-            flags |= DEVICE
-        sha = ""
-        if header.type == REG and not header.sparse:
-            content = hashlib.sha256()
-            tar.feed(content.update)
-            sha = content.hexdigest()
-        link = header.linkname  # as written: dive shows it so, changes.py cleans hard links
-        xattrs = header.xattrs
-        seq += 1
-        if seq > limits.entries_per_layer:
-            raise LimitExceeded(f"more than {limits.entries_per_layer} entries in one layer")
-        total_size += header.size
-        if total_size > size_cap:
-            raise LimitExceeded(
-                f"entries claim more than {size_cap} bytes in one layer, more than any disk "
-                f"holds (last: {names.display(path)!r}, {header.size} bytes)"
-            )
-        flags_seen |= flags
-        pending.append(
-            EntryRecord(
-                seq=seq,
-                path=path,
-                raw=header.name if header.name != path else None,
-                type=header.type,
-                size=header.size,
-                # The whole header mode, type bits included (dive reports them); a value too
-                # large for any real mode keeps only its permission bits.
-                mode=header.mode if 0 <= header.mode <= 0o7777777 else header.mode & 0o7777,
-                uid=header.uid,
-                gid=header.gid,
-                mtime=header.mtime,
-                link=link,
-                sha256=sha,
-                flags=flags,
-                xattrs={k: v.hex() for k, v in xattrs.items()} or None,
-            )
-        )
-        if len(pending) >= batch:
-            if on_entries is not None:
-                on_entries(pending)
-            pending = []
-    if pending and on_entries is not None:
-        on_entries(pending)
 
-    tar.drain()
-    if blob.drain():
-        raise FormatError("data after the end of the compressed stream")
-    blob.verify()
-    diff_id = f"sha256:{diff_hash.hexdigest()}" if separate_diff_hash else blob.digest
+    def emit(batch_entries: EntryBatch) -> None:
+        if hashers:
+            files.settle()
+            digests = batch_entries.sha256
+            for i, h in hashers:
+                digests[i] = h.digest()
+            hashers.clear()
+        if on_entries is not None and len(batch_entries):
+            on_entries(batch_entries)
+
+    try:
+        while (header := tar.next()) is not None:
+            name = header.name
+            path, flags = clean(name)
+            if not path:
+                continue  # the archive root "./" is not an entry (dive skips it too)
+            if path.count(b"/") >= max_depth:
+                raise LimitExceeded(
+                    f"path deeper than {max_depth} components: {names.display(path)!r}"
+                )
+            if WH_PREFIX in path:
+                flags |= classify_name(path)
+            if path in seen:
+                flags |= DUPLICATE
+            else:
+                seen.add(path)
+            typ = header.type
+            if header.sparse:
+                flags |= SPARSE
+            elif typ in (CHAR, BLOCKDEV):
+                flags |= DEVICE
+            seq += 1
+            if seq > max_entries:
+                raise LimitExceeded(f"more than {max_entries} entries in one layer")
+            size = header.size
+            total_size += size
+            if total_size > size_cap:
+                raise LimitExceeded(
+                    f"entries claim more than {size_cap} bytes in one layer, more than any disk "
+                    f"holds (last: {names.display(path)!r}, {size} bytes)"
+                )
+            flags_seen |= flags
+            offset = tar.consumed
+            digest = b""
+            if typ == REG and not header.sparse:
+                hasher, update, threaded = files.start(header.data_size)
+                tar.feed(update)
+                if threaded:
+                    hashers.append((len(current.path), hasher))
+                else:
+                    digest = hasher.digest()
+            mode = header.mode
+            xattrs = header.xattrs
+            current.path.append(to_text(path))
+            current.raw.append(to_text(name) if name != path else "")
+            current.type.append(typ)
+            current.size.append(size)
+            # The whole header mode, type bits included (dive reports them); a value too
+            # large for any real mode keeps only its permission bits.
+            current.mode.append(mode if 0 <= mode <= 0o7777777 else mode & 0o7777)
+            current.uid.append(header.uid)
+            current.gid.append(header.gid)
+            current.mtime.append(header.mtime)
+            # As written: dive shows it so, changes.py cleans hard links.
+            current.link.append(to_text(header.linkname))
+            current.sha256.append(digest)
+            current.flags.append(flags)
+            current.xattrs.append({k: v.hex() for k, v in xattrs.items()} if xattrs else None)
+            current.offset.append(offset)
+            if len(current.path) >= batch:
+                emit(current)
+                current = EntryBatch(seq + 1)
+        emit(current)
+        tar.drain()
+        if blob.drain():
+            raise FormatError("data after the end of the compressed stream")
+        blob.verify()
+        diff_id = f"sha256:{diff_hash.hexdigest()}" if diff_hash is not None else blob.digest
+    finally:
+        if diff_hash is not None:
+            diff_hash.close()
     layer_flags = [text for bit, text in FLAG_TEXT.items() if flags_seen & bit]
     if not tar.eof_marker:
         layer_flags.append("no end-of-archive marker (the tar just stops)")

@@ -1,0 +1,132 @@
+"""Reading and writing the two packed tables: a layer's tar entries, a chain's changes.
+
+``EntryChunk`` holds a layer's entries a few thousand at a time in tar order, ``DirChanges`` a
+chain's rows a directory at a time (``models.py``). Everything that reads or writes them goes
+through here, so the packing (``lib.packing``) stays out of the queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from layerviz.lib.changes import ChangeRow, LayerChanges, pack_rows, unpack_rows
+from layerviz.lib.layer import EntryBatch, EntryRecord
+
+from . import bulk
+from .models import DirChanges, EntryChunk
+
+CHUNK_COLUMNS = ["layer", "index", "first_seq", "count", "data"]
+DIR_COLUMNS = ["chain", "depth", "dir", "names", "count", "data"]
+# Directories written per insert: a few MB of blobs at most.
+DIR_BATCH = 500
+
+
+# --- entries --------------------------------------------------------------------------------
+
+
+def save_entries(layer_id: int, index: int, batch: EntryBatch) -> None:
+    bulk.insert(
+        EntryChunk, CHUNK_COLUMNS, [(layer_id, index, batch.first_seq, len(batch), batch.pack())]
+    )
+
+
+def entry_batches(layer_id: int) -> Iterator[EntryBatch]:
+    """The layer's entries in tar order, a chunk at a time."""
+    chunks = (
+        EntryChunk.objects.filter(layer_id=layer_id)
+        .order_by("index")
+        .values_list("first_seq", "data")
+    )
+    for first_seq, data in chunks.iterator(chunk_size=16):
+        yield EntryBatch.unpack(first_seq, data)
+
+
+class StoredEntries:
+    """A layer's entries as a sequence of batches that can be read more than once (what
+    ``MergedTree.apply_layer`` wants) without holding them all in memory."""
+
+    def __init__(self, layer_id: int) -> None:
+        self.layer_id = layer_id
+
+    def __iter__(self) -> Iterator[EntryBatch]:
+        return entry_batches(self.layer_id)
+
+
+def entry_count(layer_id: int) -> int:
+    return sum(EntryChunk.objects.filter(layer_id=layer_id).values_list("count", flat=True))
+
+
+# --- changes --------------------------------------------------------------------------------
+
+
+def save_changes(chain_id: int, depth: int, changes: LayerChanges, beat=None) -> None:
+    """Write a layer's rows, a directory per row; ``beat`` is called between inserts."""
+    pending: list[tuple] = []
+    for directory, rows in changes.by_directory():
+        names, blob = pack_rows(rows)
+        pending.append((chain_id, depth, directory, names, len(rows), blob))
+        if len(pending) >= DIR_BATCH:
+            bulk.insert(DirChanges, DIR_COLUMNS, pending)
+            pending = []
+            if beat is not None:
+                beat()
+    if pending:
+        bulk.insert(DirChanges, DIR_COLUMNS, pending)
+
+
+def _decode(values: Iterable[tuple[str, int, str, bytes]]) -> Iterator[tuple[str, list[ChangeRow]]]:
+    for directory, depth, names, data in values:
+        yield directory, unpack_rows(directory, names, data, depth)
+
+
+def decode_rows(values: Iterable[tuple[str, int, str, bytes]]) -> Iterator[ChangeRow]:
+    """The rows of ``DirChanges`` values ``("dir", "depth", "names", "data")``."""
+    for _, rows in _decode(values):
+        yield from rows
+
+
+def dir_rows(chain_ids: list[int], directory: str) -> list[ChangeRow]:
+    """The rows of ``directory`` in each of the chains, lowest layer first."""
+    values = (
+        DirChanges.objects.filter(chain_id__in=chain_ids, dir=directory)
+        .order_by("depth")
+        .values_list("dir", "depth", "names", "data")
+    )
+    return [row for _, rows in _decode(values) for row in rows]
+
+
+def dirs_rows(chain_ids: list[int], directories: Iterable[str]) -> Iterator[ChangeRow]:
+    """The rows of several directories in each of the chains."""
+    wanted = sorted(set(directories))
+    for start in range(0, len(wanted), DIR_BATCH):
+        values = DirChanges.objects.filter(
+            chain_id__in=chain_ids, dir__in=wanted[start : start + DIR_BATCH]
+        ).values_list("dir", "depth", "names", "data")
+        for _, rows in _decode(values.iterator(chunk_size=100)):
+            yield from rows
+
+
+def chain_dirs(chain_ids: list[int]) -> Iterator[tuple[str, list[ChangeRow]]]:
+    """Every directory's rows of the chains, chain by chain."""
+    values = (
+        DirChanges.objects.filter(chain_id__in=chain_ids)
+        .order_by("depth", "dir")
+        .values_list("dir", "depth", "names", "data")
+    )
+    return _decode(values.iterator(chunk_size=100))
+
+
+def chain_rows(chain_ids: list[int]) -> Iterator[ChangeRow]:
+    """Every row of the chains."""
+    for _, rows in chain_dirs(chain_ids):
+        yield from rows
+
+
+def entry_records(layer_id: int) -> list[EntryRecord]:
+    """Every entry of a layer as a record (for tests and small layers)."""
+    return [record for batch in entry_batches(layer_id) for record in batch.records()]
+
+
+def chain_changes(chain_id: int) -> dict[str, ChangeRow]:
+    """path -> what the chain's layer did to it (for tests and small layers)."""
+    return {row.path: row for row in chain_rows([chain_id])}
