@@ -18,26 +18,27 @@ the next run takes over.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from layerviz.lib import oci
+from layerviz.lib import oci, readers
 from layerviz.lib import reference as refs
-from layerviz.lib.changes import MergedTree
 from layerviz.lib.errors import DigestMismatch, IngestError
-from layerviz.lib.layer import EntryBatch, LayerScan, scan_layer
+from layerviz.lib.layer import EntryBatch, FileRange, LayerScan, scan_layer
 from layerviz.lib.streams import Readable
-from layerviz.sources import ResolvedImage, Source, SourceOptions, open_source
+from layerviz.sources import LayerRef, ResolvedImage, Source, SourceOptions, open_source
 
 from . import claims, packed
 from . import progress as progress_text
+from .chains import ChainBuilder
 from .claims import Outcome
 from .models import (
     BuildState,
@@ -134,36 +135,137 @@ class _Run:
         ]
         self.progress.set_total(sum(layer.descriptor.size for layer in needed))
         busy: list[tuple[int, int]] = []
-        for layer in needed:
-            label = layer.label(count)
-            self.progress.phase(progress_text.READING, layer=layer.index + 1, layers=count)
-            outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
-            if outcome is Outcome.READY:
-                continue
-            if outcome is Outcome.BUSY:
-                busy.append((layer.index, row.pk))
-                continue
-            try:
-                self._read_layer(source, image, layer, row, label)
-            except IngestError as exc:
-                raise exc.in_layer(label) from None
+        builder: ChainBuilder | None = None
+        files = [self._layer_file(source, image, layer) for layer in needed]
+        total = sum(layer.descriptor.size for layer in needed)
+        workers = readers.readers_for(len(needed), total) if all(files) else None
+        if workers is not None:
+            with workers:
+                # Claim them all at once: heartbeats keep every claim while the workers read.
+                mine = []
+                for layer, where in zip(needed, files, strict=True):
+                    outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+                    if outcome is Outcome.BUSY:
+                        busy.append((layer.index, row.pk))
+                    elif outcome is Outcome.MINE:
+                        self.created_layers.append(row.pk)
+                        mine.append((layer, row, where))
+                builder = self._read_in_workers(workers, source, image, mine)
+        else:
+            for layer in needed:
+                label = layer.label(count)
+                self.progress.phase(progress_text.READING, layer=layer.index + 1, layers=count)
+                outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+                if outcome is Outcome.READY:
+                    continue
+                if outcome is Outcome.BUSY:
+                    busy.append((layer.index, row.pk))
+                    continue
+                self.created_layers.append(row.pk)
+                try:
+                    self._read_layer(source, image, layer, row, label)
+                except IngestError as exc:
+                    raise exc.in_layer(label) from None
         for index, pk in busy:
             layer = image.layers[index]
             self._wait_for_layer(
                 pk, layer.label(count), retry=lambda layer=layer: self._retry(source, image, layer)
             )
-        return self._finish_image(image, source)
+        return self._finish_image(image, source, builder)
+
+    def _layer_file(
+        self, source: Source, image: ResolvedImage, layer: LayerRef
+    ) -> FileRange | None:
+        try:
+            return source.layer_file(image, layer)
+        except IngestError as exc:
+            raise exc.in_layer(layer.label(len(image.layers))) from None
+
+    def _read_in_workers(
+        self,
+        workers: readers.LayerReaders,
+        source: Source,
+        image: ResolvedImage,
+        mine: list[tuple[LayerRef, Layer, FileRange | None]],
+    ) -> ChainBuilder:
+        """Read the claimed layers in worker processes, biggest first; write and publish each
+        as it comes, and build the chains of the layers ready so far while the rest are read.
+
+        Meanwhile every claim still held gets its heartbeat. On a failure the workers are
+        stopped and the error names its layer.
+        """
+        count = len(image.layers)
+        self.progress.phase(progress_text.READING, layer=1, layers=count)
+        biggest_first = sorted(mine, key=lambda item: -item[0].descriptor.size)
+        futures = {
+            workers.read(
+                where,
+                digest=layer.descriptor.digest or None,
+                size=layer.descriptor.size,
+                limits=source.limits,
+            ): (layer, row)
+            for layer, row, where in biggest_first
+        }
+        pending = set(futures)
+        waiting = {row.pk for _, row, _ in mine}
+        held = {row.pk: row for _, row, _ in mine}
+
+        def beat() -> None:
+            now = time.monotonic()
+            if now - self._last_beat > self._beat_every:
+                for pk in waiting:
+                    claims.heartbeat(held[pk], self.owner)
+                self._last_beat = now
+
+        builder = self._chains_for(image, beat=beat)
+        try:
+            while pending:
+                done, pending = concurrent.futures.wait(
+                    pending,
+                    timeout=self._beat_every,
+                    return_when=concurrent.futures.FIRST_COMPLETED,
+                )
+                for future in done:
+                    layer, row = futures[future]
+                    label = layer.label(count)
+                    try:
+                        scan, batches = future.result()
+                        self._clear_entries(row)
+                        for first_seq, n, blob in batches:
+                            self._write_packed(row, first_seq, n, blob)
+                        self._check_diff_id(scan, layer, label)
+                    except IngestError as exc:
+                        raise exc.in_layer(label) from None
+                    self._publish_layer(row, scan)
+                    waiting.discard(row.pk)
+                    self.progress.advance(layer.descriptor.size)
+                self._last_beat = 0.0
+                beat()
+                self._extend_chains(image, builder)
+        except BaseException:
+            workers.shutdown(wait=False, cancel_futures=True)
+            raise
+        return builder
+
+    def _extend_chains(self, image: ResolvedImage, builder: ChainBuilder) -> None:
+        """Build the chains whose layers (and every layer below) are ready."""
+        while not builder.complete:
+            diff_id = image.layers[len(builder.chains)].diff_id
+            layer = Layer.objects.ready().filter(diff_id=diff_id).first()
+            if layer is None:
+                return
+            builder.add(layer)
 
     def _retry(self, source: Source, image: ResolvedImage, layer) -> None:
         outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
         if outcome is Outcome.MINE:
+            self.created_layers.append(row.pk)
             self._read_layer(source, image, layer, row, layer.label(len(image.layers)))
 
     def _read_layer(
         self, source: Source, image: ResolvedImage, layer, row: Layer, label: str
     ) -> None:
         """Read one layer into our claimed ``row`` and publish it."""
-        self.created_layers.append(row.pk)
         self._clear_entries(row)  # whatever a dead owner left
         descriptor = layer.descriptor
         with source.open_layer(image, layer) as raw:
@@ -175,11 +277,14 @@ class _Run:
                 on_entries=lambda batch: self._write_entries(row, batch),
                 on_read=lambda n: self._on_read(row, n),
             )
+        self._check_diff_id(scan, layer, label)
+        self._publish_layer(row, scan)
+
+    def _check_diff_id(self, scan: LayerScan, layer: LayerRef, label: str) -> None:
         if scan.diff_id != layer.diff_id:
             raise DigestMismatch(
                 f"layer content hashes to {scan.diff_id}, but the image config says {layer.diff_id}"
             ).in_layer(label)
-        self._publish_layer(row, scan)
 
     def _ingest_streaming(self, source: Source) -> list[Image]:
         identity = getattr(source, "identity", None)
@@ -222,6 +327,7 @@ class _Run:
                 if outcome is Outcome.BUSY:
                     self._wait_for_layer(row.pk, label, retry=None)
                 elif outcome is Outcome.MINE:
+                    self.created_layers.append(row.pk)
                     try:
                         self._read_layer(source, image, layer, row, label)
                     except IngestError as exc:
@@ -379,8 +485,11 @@ class _Run:
         self._chunks[row.pk] = 0
 
     def _write_entries(self, row: Layer, batch: EntryBatch) -> None:
+        self._write_packed(row, batch.first_seq, len(batch), batch.pack())
+
+    def _write_packed(self, row: Layer, first_seq: int, count: int, blob: bytes) -> None:
         index = self._chunks.get(row.pk, 0)
-        packed.save_entries(row.pk, index, batch)
+        packed.save_chunk(row.pk, index, first_seq, count, blob)
         self._chunks[row.pk] = index + 1
         self._beat(row)
 
@@ -403,7 +512,23 @@ class _Run:
 
     # --- chains and the image ----------------------------------------------------------------
 
-    def _finish_image(self, image: ResolvedImage, source: Source) -> Image:
+    def _chains_for(
+        self, image: ResolvedImage, beat: Callable[[], None] = lambda: None
+    ) -> ChainBuilder:
+        """``beat`` keeps other claims of the run alive while a chain is built."""
+        return ChainBuilder(
+            [layer.diff_id for layer in image.layers],
+            owner=self.owner,
+            progress=self.progress,
+            beat=beat,
+            created=self.created_chains,
+        )
+
+    def _finish_image(
+        self, image: ResolvedImage, source: Source, builder: ChainBuilder | None = None
+    ) -> Image:
+        """Build the chains not built yet, then the image with its layers, history and names
+        in one transaction."""
         diff_ids = [layer.diff_id for layer in image.layers]
         layers = {
             layer.diff_id: layer for layer in Layer.objects.ready().filter(diff_id__in=diff_ids)
@@ -411,7 +536,10 @@ class _Run:
         missing = [d for d in diff_ids if d not in layers]
         if missing:
             raise IngestError(f"layer {missing[0]} was not indexed")
-        chains = self._build_chains([layers[d] for d in diff_ids])
+        builder = builder or self._chains_for(image)
+        while not builder.complete:
+            builder.add(layers[diff_ids[len(builder.chains)]])
+        chains = builder.chains
         self.progress.phase(progress_text.SAVING)
         with transaction.atomic():
             row, created = Image.objects.get_or_create(
@@ -457,60 +585,6 @@ class _Run:
                 name=name, platform=image.platform, defaults={"image": image, "display": display}
             )
 
-    def _build_chains(self, layers: list[Layer]) -> list[Chain]:
-        chain_ids = oci.chain_ids([layer.diff_id for layer in layers])
-        existing = {c.chain_id: c for c in Chain.objects.filter(chain_id__in=chain_ids)}
-        chains: list[Chain] = []
-        tree: MergedTree | None = None
-        count = len(layers)
-        for i, (chain_id, layer) in enumerate(zip(chain_ids, layers, strict=True)):
-            found = existing.get(chain_id)
-            if found is not None and found.is_ready:
-                chains.append(found)
-                if tree is not None:
-                    tree.replay(_stored_rows(found), i)
-                continue
-            if tree is None:
-                tree = MergedTree()
-                for depth, below in enumerate(chains):
-                    tree.replay(_stored_rows(below), depth)
-            self.progress.phase(progress_text.CHANGES, layer=i + 1, layers=count)
-            chain = self._build_chain(chain_id, chains[-1] if chains else None, layer, i, tree)
-            chains.append(chain)
-        return chains
-
-    def _build_chain(
-        self, chain_id: str, parent: Chain | None, layer: Layer, depth: int, tree: MergedTree
-    ) -> Chain:
-        defaults = {"parent": parent, "layer": layer, "depth": depth}
-        while True:
-            outcome, chain = claims.claim(Chain, {"chain_id": chain_id}, self.owner, defaults)
-            if outcome is Outcome.MINE:
-                break
-            if outcome is Outcome.READY or claims.wait_until_ready(Chain, chain.pk, label=chain_id):
-                chain = Chain.objects.get(pk=chain.pk)
-                tree.replay(_stored_rows(chain), depth)
-                return chain
-        self.created_chains.append(chain.pk)
-        DirChanges.objects.filter(chain=chain).delete()  # whatever a dead owner left
-        changes = tree.apply_layer(packed.StoredEntries(layer.pk))
-        summary = changes.summary
-        packed.save_changes(chain.pk, depth, changes, beat=lambda: self._beat(chain))
-        claims.publish(
-            chain,
-            self.owner,
-            added=summary.added,
-            modified=summary.modified,
-            deleted=summary.deleted,
-            added_bytes=summary.added_bytes,
-            modified_bytes=summary.modified_bytes,
-            deleted_bytes=summary.deleted_bytes,
-            total_bytes=summary.total_bytes,
-            total_files=summary.total_files,
-            notes=summary.notes,
-        )
-        return chain
-
     # --- failure ---------------------------------------------------------------------------
 
     def undo(self) -> None:
@@ -542,10 +616,6 @@ def _delete_layers(pks: list[int]) -> None:
     Chain.objects.filter(layer_id__in=pks).delete()
     EntryChunk.objects.filter(layer_id__in=pks).delete()
     Layer.objects.filter(pk__in=pks).delete()
-
-
-def _stored_rows(chain: Chain) -> Iterable:
-    return packed.chain_rows([chain.pk])
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")

@@ -24,10 +24,9 @@ DIR_BATCH = 500
 # --- entries --------------------------------------------------------------------------------
 
 
-def save_entries(layer_id: int, index: int, batch: EntryBatch) -> None:
-    bulk.insert(
-        EntryChunk, CHUNK_COLUMNS, [(layer_id, index, batch.first_seq, len(batch), batch.pack())]
-    )
+def save_chunk(layer_id: int, index: int, first_seq: int, count: int, blob: bytes) -> None:
+    """Write one chunk of a layer's entries, packed (``EntryBatch.pack``)."""
+    bulk.insert(EntryChunk, CHUNK_COLUMNS, [(layer_id, index, first_seq, count, blob)])
 
 
 def entry_batches(layer_id: int) -> Iterator[EntryBatch]:

@@ -27,6 +27,7 @@ and treemaps of any layer need no recomputation. Paths are the reversible text f
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -500,7 +501,9 @@ class MergedTree:
 
         # Every directory above a change gets a row, so that merged listings stay exact.
         for path in list(rows):
-            for a in ancestors(path):
+            a = path
+            while "/" in a:
+                a = a.rpartition("/")[0]
                 if a in rows:
                     break
                 node = nodes.get(a)
@@ -509,49 +512,57 @@ class MergedTree:
                 rows[a] = _row(a, node, UNCHANGED, PARENT, None, node, IMPLICIT, depth)
 
         # Aggregates: what this layer wrote beneath each directory, what it removed, and how
-        # many files of each kind; then the summary.
-        written: dict[str, int] = defaultdict(int)
-        removed: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for path, row in rows.items():
+        # many files of each kind. Summed per directory first, then carried up level by level.
+        sums: dict[str, list[int]] = {}  # dir -> written, removed bytes, removed files, A, M, D
+        for row in rows.values():
             if row.type == DIR:
                 continue
+            acc = sums.get(row.dir)
+            if acc is None:
+                acc = sums[row.dir] = [0, 0, 0, 0, 0, 0]
             kind = row.kind
             if kind == DELETED:
-                for a in ancestors(path):
-                    gone = removed[a]
-                    gone[0] += row.size
-                    gone[1] += 1
+                acc[1] += row.size
+                acc[2] += 1
+                acc[5] += 1
                 summary.deleted += 1
                 summary.deleted_bytes += row.size
-                slot = 2
-            else:
-                row.layer_bytes = row.size
-                if row.seq is not None:
-                    for a in ancestors(path):
-                        written[a] += row.size
-                if kind == ADDED:
-                    summary.added += 1
-                    summary.added_bytes += row.size
-                    slot = 0
-                elif kind == MODIFIED:
-                    summary.modified += 1
-                    summary.modified_bytes += row.size
-                    slot = 1
-                else:
-                    continue
-            for a in ancestors(path):
-                counts[a][slot] += 1
+                continue
+            row.layer_bytes = row.size
+            if row.seq is not None:
+                acc[0] += row.size
+            if kind == ADDED:
+                acc[3] += 1
+                summary.added += 1
+                summary.added_bytes += row.size
+            elif kind == MODIFIED:
+                acc[4] += 1
+                summary.modified += 1
+                summary.modified_bytes += row.size
+        levels: dict[int, list[str]] = defaultdict(list)
+        for directory in sums:
+            levels[directory.count("/") + 1 if directory else 0].append(directory)
+        for level in range(max(levels, default=0), 0, -1):
+            for directory in levels[level]:
+                parent = directory.rpartition("/")[0]
+                up = sums.get(parent)
+                if up is None:
+                    up = sums[parent] = [0, 0, 0, 0, 0, 0]
+                    levels[level - 1].append(parent)
+                for i, value in enumerate(sums[directory]):
+                    up[i] += value
+        empty = (0, 0, 0, 0, 0, 0)
         for path, row in rows.items():
             if row.type != DIR:
                 continue
+            written, gone_bytes, gone_files, added, modified, deleted = sums.get(path, empty)
             if row.kind == DELETED:
-                row.tree_bytes, row.tree_files = removed.get(path, (0, 0))
+                row.tree_bytes, row.tree_files = gone_bytes, gone_files
             else:
                 row.tree_bytes = self.tree_bytes.get(path, 0)
                 row.tree_files = self.tree_files.get(path, 0)
-                row.layer_bytes = written.get(path, 0)
-            row.sub_added, row.sub_modified, row.sub_deleted = counts.get(path, (0, 0, 0))
+                row.layer_bytes = written
+            row.sub_added, row.sub_modified, row.sub_deleted = added, modified, deleted
         summary.total_bytes = self.tree_bytes[ROOT]
         summary.total_files = self.tree_files[ROOT]
         return rows
@@ -613,25 +624,34 @@ def _row(
 ) -> ChangeRow:
     d, _, n = path.rpartition("/")
     mode, uid, gid, xattrs = node.meta
+    typ = node.type
+    had = prev is not None and kind != ADDED
+    # Positional: this runs once per path of every layer.
     return ChangeRow(
-        dir=d,
-        name=n,
-        kind=kind,
-        detail=detail,
-        type=node.type,
-        size=node.size if node.type != DIR else 0,
-        mode=mode,
-        uid=uid,
-        gid=gid,
-        mtime=node.mtime,
-        link=node.link,
-        digest=node.digest,
-        seq=seq,
-        prev_depth=prev.depth if prev is not None and kind != ADDED else None,
-        prev_size=prev.size if prev is not None and kind != ADDED else None,
-        flags=flags,
-        xattrs=dict(xattrs) or None,
-        depth=depth,
+        d,
+        n,
+        kind,
+        detail,
+        typ,
+        node.size if typ != DIR else 0,
+        mode,
+        uid,
+        gid,
+        node.mtime,
+        node.link,
+        node.digest,
+        seq,
+        prev.depth if had else None,  # type: ignore[union-attr]
+        prev.size if had else None,  # type: ignore[union-attr]
+        0,
+        0,
+        0,
+        flags,
+        dict(xattrs) if xattrs else None,
+        0,
+        0,
+        0,
+        depth,
     )
 
 
@@ -667,12 +687,13 @@ CHANGE_SCHEMA = packing.Schema(
     )
 )
 _PACKED = CHANGE_SCHEMA.names
+_FIELDS = operator.attrgetter(*_PACKED)
 NAME_SEPARATOR = "/"  # no name holds one
 
 
 def pack_rows(rows: Sequence[ChangeRow]) -> tuple[str, bytes]:
     """The names and the blob of one directory's rows (sorted by name)."""
-    columns = {field: [getattr(r, field) for r in rows] for field in _PACKED}
+    columns = dict(zip(_PACKED, zip(*map(_FIELDS, rows), strict=True), strict=True))
     return NAME_SEPARATOR.join(r.name for r in rows), packing.pack(CHANGE_SCHEMA, columns)
 
 

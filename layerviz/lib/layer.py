@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from hashlib import sha256
+from typing import BinaryIO
 
 from . import names, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
-from .hashing import FileHashes, ThreadedHash
 from .limits import DEFAULT, Limits
 from .streams import DECOMPRESS_ERRORS, NONE, Readable, VerifyingReader, decompressor, sniff
 from .tarwalk import BLOCKDEV, CHAR, REG, TarReader
@@ -200,21 +200,15 @@ def scan_layer(
     Entries go to ``on_entries`` in batches of ``batch``. Raises ``IngestError`` (never a bare
     exception) for anything wrong with the bytes.
     """
-    blob = VerifyingReader(
-        raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read, threaded=True
-    )
-    files = FileHashes()
+    blob = VerifyingReader(raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read)
     try:
-        return _scan(blob, files, limits=limits, on_entries=on_entries, batch=batch)
+        return _scan(blob, limits=limits, on_entries=on_entries, batch=batch)
     except IngestError as exc:
         _explain(blob, exc)
         raise
     except DECOMPRESS_ERRORS as exc:
         _explain(blob, exc)
         raise FormatError(f"corrupt compressed data: {exc}") from exc
-    finally:
-        files.close()
-        blob.close()
 
 
 def _explain(blob: VerifyingReader, exc: BaseException) -> None:
@@ -242,19 +236,17 @@ def _explain(blob: VerifyingReader, exc: BaseException) -> None:
 
 def _scan(
     blob: VerifyingReader,
-    files: FileHashes,
     *,
     limits: Limits,
     on_entries: Callable[[EntryBatch], object] | None,
     batch: int,
 ) -> LayerScan:
-    """The walk itself. Per entry it does only what must be done in Python; the bytes are
-    hashed by ``hashlib`` beside it (``hashing``)."""
+    """The walk itself, doing per entry only what must be done in Python."""
     compression = sniff(blob.peek(6))
     stream = decompressor(blob, compression)
     # An uncompressed sha256 blob is its own diff_id: no need to hash the same bytes twice.
     separate_diff_hash = compression != NONE or blob.algorithm != "sha256"
-    diff_hash = ThreadedHash() if separate_diff_hash else None
+    diff_hash = sha256() if separate_diff_hash else None
     tar_bytes = 0
     ratio_cap = limits.expansion_ratio
     layer_cap = limits.layer_bytes
@@ -285,93 +277,77 @@ def _scan(
     max_depth = limits.path_depth
     max_entries = limits.entries_per_layer
     current = EntryBatch(1)
-    hashers: list[tuple[int, Any]] = []  # (index in the batch, hasher) to settle at its end
     seen: set[bytes] = set()
     flags_seen = 0
     seq = 0
     total_size = 0
 
     def emit(batch_entries: EntryBatch) -> None:
-        if hashers:
-            files.settle()
-            digests = batch_entries.sha256
-            for i, h in hashers:
-                digests[i] = h.digest()
-            hashers.clear()
         if on_entries is not None and len(batch_entries):
             on_entries(batch_entries)
 
-    try:
-        while (header := tar.next()) is not None:
-            name = header.name
-            path, flags = clean(name)
-            if not path:
-                continue  # the archive root "./" is not an entry (dive skips it too)
-            if path.count(b"/") >= max_depth:
-                raise LimitExceeded(
-                    f"path deeper than {max_depth} components: {names.display(path)!r}"
-                )
-            if WH_PREFIX in path:
-                flags |= classify_name(path)
-            if path in seen:
-                flags |= DUPLICATE
-            else:
-                seen.add(path)
-            typ = header.type
-            if header.sparse:
-                flags |= SPARSE
-            elif typ in (CHAR, BLOCKDEV):
-                flags |= DEVICE
-            seq += 1
-            if seq > max_entries:
-                raise LimitExceeded(f"more than {max_entries} entries in one layer")
-            size = header.size
-            total_size += size
-            if total_size > size_cap:
-                raise LimitExceeded(
-                    f"entries claim more than {size_cap} bytes in one layer, more than any disk "
-                    f"holds (last: {names.display(path)!r}, {size} bytes)"
-                )
-            flags_seen |= flags
-            offset = tar.consumed
-            digest = b""
-            if typ == REG and not header.sparse:
-                hasher, update, threaded = files.start(header.data_size)
-                tar.feed(update)
-                if threaded:
-                    hashers.append((len(current.path), hasher))
-                else:
-                    digest = hasher.digest()
-            mode = header.mode
-            xattrs = header.xattrs
-            current.path.append(to_text(path))
-            current.raw.append(to_text(name) if name != path else "")
-            current.type.append(typ)
-            current.size.append(size)
-            # The whole header mode, type bits included (dive reports them); a value too
-            # large for any real mode keeps only its permission bits.
-            current.mode.append(mode if 0 <= mode <= 0o7777777 else mode & 0o7777)
-            current.uid.append(header.uid)
-            current.gid.append(header.gid)
-            current.mtime.append(header.mtime)
-            # As written: dive shows it so, changes.py cleans hard links.
-            current.link.append(to_text(header.linkname))
-            current.sha256.append(digest)
-            current.flags.append(flags)
-            current.xattrs.append({k: v.hex() for k, v in xattrs.items()} if xattrs else None)
-            current.offset.append(offset)
-            if len(current.path) >= batch:
-                emit(current)
-                current = EntryBatch(seq + 1)
-        emit(current)
-        tar.drain()
-        if blob.drain():
-            raise FormatError("data after the end of the compressed stream")
-        blob.verify()
-        diff_id = f"sha256:{diff_hash.hexdigest()}" if diff_hash is not None else blob.digest
-    finally:
-        if diff_hash is not None:
-            diff_hash.close()
+    while (header := tar.next()) is not None:
+        name = header.name
+        path, flags = clean(name)
+        if not path:
+            continue  # the archive root "./" is not an entry (dive skips it too)
+        if path.count(b"/") >= max_depth:
+            raise LimitExceeded(f"path deeper than {max_depth} components: {names.display(path)!r}")
+        if WH_PREFIX in path:
+            flags |= classify_name(path)
+        if path in seen:
+            flags |= DUPLICATE
+        else:
+            seen.add(path)
+        typ = header.type
+        if header.sparse:
+            flags |= SPARSE
+        elif typ in (CHAR, BLOCKDEV):
+            flags |= DEVICE
+        seq += 1
+        if seq > max_entries:
+            raise LimitExceeded(f"more than {max_entries} entries in one layer")
+        size = header.size
+        total_size += size
+        if total_size > size_cap:
+            raise LimitExceeded(
+                f"entries claim more than {size_cap} bytes in one layer, more than any disk "
+                f"holds (last: {names.display(path)!r}, {size} bytes)"
+            )
+        flags_seen |= flags
+        offset = tar.consumed
+        digest = b""
+        if typ == REG and not header.sparse:
+            content = sha256()
+            tar.feed(content.update)
+            digest = content.digest()
+        mode = header.mode
+        xattrs = header.xattrs
+        current.path.append(to_text(path))
+        current.raw.append(to_text(name) if name != path else "")
+        current.type.append(typ)
+        current.size.append(size)
+        # The whole header mode, type bits included (dive reports them); a value too
+        # large for any real mode keeps only its permission bits.
+        current.mode.append(mode if 0 <= mode <= 0o7777777 else mode & 0o7777)
+        current.uid.append(header.uid)
+        current.gid.append(header.gid)
+        current.mtime.append(header.mtime)
+        # As written: dive shows it so, changes.py cleans hard links.
+        current.link.append(to_text(header.linkname))
+        current.sha256.append(digest)
+        current.flags.append(flags)
+        current.xattrs.append({k: v.hex() for k, v in xattrs.items()} if xattrs else None)
+        current.offset.append(offset)
+        if len(current.path) >= batch:
+            emit(current)
+            current = EntryBatch(seq + 1)
+    emit(current)
+    tar.drain()
+    if blob.drain():
+        raise FormatError("data after the end of the compressed stream")
+    blob.verify()
+    diff_id = f"sha256:{diff_hash.hexdigest()}" if diff_hash is not None else blob.digest
     layer_flags = [text for bit, text in FLAG_TEXT.items() if flags_seen & bit]
     if not tar.eof_marker:
         layer_flags.append("no end-of-archive marker (the tar just stops)")
@@ -385,3 +361,54 @@ def _scan(
         size=total_size,
         flags=layer_flags,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRange:
+    """Where a layer blob lies in a file on this machine: enough for another process to read
+    it without the source object (which holds open files and cannot be sent)."""
+
+    path: str
+    offset: int
+    size: int
+
+
+class _Range:
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self._f, self._left = f, size
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._f.read(self._left if n < 0 else min(n, self._left))
+        self._left -= len(data)
+        return data
+
+
+def scan_file_range(
+    where: FileRange,
+    *,
+    digest: str | None,
+    size: int | None,
+    limits: Limits = DEFAULT,
+    batch: int = 5000,
+) -> tuple[LayerScan, list[tuple[int, int, bytes]]]:
+    """``scan_layer`` on a range of a file, with the entries packed as they go: what a worker
+    process of ``images.ingest`` runs. Returns the scan and (first seq, count, packed) per
+    batch. The bytes hashed are the bytes parsed: this process reads them once."""
+    batches: list[tuple[int, int, bytes]] = []
+    try:
+        f = open(where.path, "rb")  # noqa: SIM115 - closed below, also when the scan fails
+    except OSError as exc:
+        raise FormatError(f"cannot read {where.path}: {exc.strerror}") from None
+    with f:
+        f.seek(where.offset)
+        scan = scan_layer(
+            _Range(f, where.size),
+            digest=digest,
+            size=size,
+            limits=limits,
+            on_entries=lambda b: batches.append((b.first_seq, len(b), b.pack())),
+            batch=batch,
+        )
+    return scan, batches

@@ -48,14 +48,25 @@ def from_text(text: str) -> bytes:
     return _UNESCAPE.sub(_unescape, text).encode("utf-8", "surrogateescape")
 
 
+def _is_clean(raw: bytes) -> bool:
+    """No empty, "." or ".." component (a trailing "/" aside): nothing for ``clean`` to do."""
+    body = raw[:-1] if raw.endswith(b"/") else raw
+    if not body or b"//" in body:
+        return False
+    if b"." not in body:
+        return True
+    framed = b"/" + body + b"/"
+    return b"/./" not in framed and b"/../" not in framed
+
+
 def clean(raw: bytes) -> tuple[bytes, int]:
     """Normalise a tar name the way containerd does: relative, no ``.``, ``..`` clamped at root.
 
     Returns the clean path (``b""`` for the root itself) and the flags saying what was changed.
     """
     flags = ABSOLUTE if raw.startswith(b"/") else 0
-    if b"." not in raw and b"//" not in raw and not flags and not raw.endswith(b"/"):
-        return raw, 0  # the common case: already clean
+    if not flags and _is_clean(raw):
+        return (raw[:-1] if raw.endswith(b"/") else raw), 0  # the common case
     parts: list[bytes] = []
     for part in raw.split(b"/"):
         if part in (b"", b"."):

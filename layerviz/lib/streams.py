@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Callable
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from .errors import DigestMismatch, FormatError, Unsupported
-from .hashing import ThreadedHash
 
 if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
     from compression.zstd import ZstdError, ZstdFile
@@ -51,18 +50,17 @@ def sniff(prefix: bytes) -> str:
     return NONE
 
 
-def hasher_for(digest: str | None, *, threaded: bool = False) -> tuple[str, Any]:
+def hasher_for(digest: str | None) -> tuple[str, hashlib._Hash]:
     algorithm = digest.partition(":")[0] if digest else "sha256"
     if algorithm not in ("sha256", "sha512"):
         raise Unsupported(f"digest algorithm {algorithm!r} is not supported")
-    return algorithm, ThreadedHash(algorithm) if threaded else hashlib.new(algorithm)
+    return algorithm, hashlib.new(algorithm)
 
 
 class VerifyingReader:
     """Reads a blob while hashing and counting it; refuses to read past its declared size.
 
-    ``verify()`` at the end compares digest and size with the descriptor. With ``threaded``
-    the hashing runs beside the reader (``hashing.ThreadedHash``); ``close()`` stops it.
+    ``verify()`` at the end compares digest and size with the descriptor.
     """
 
     def __init__(
@@ -73,13 +71,12 @@ class VerifyingReader:
         size: int | None,
         cap: int,
         on_read: Callable[[int], object] | None = None,
-        threaded: bool = False,
     ) -> None:
         self._raw = raw
         self.expected_digest = digest
         self.expected_size = size
         self._cap = size if size is not None else cap
-        self.algorithm, self._hash = hasher_for(digest, threaded=threaded)
+        self.algorithm, self._hash = hasher_for(digest)
         self.count = 0
         self.eof = False
         self._peeked = b""
@@ -135,10 +132,6 @@ class VerifyingReader:
     @property
     def digest(self) -> str:
         return f"{self.algorithm}:{self._hash.hexdigest()}"
-
-    def close(self) -> None:
-        if isinstance(self._hash, ThreadedHash):
-            self._hash.close()
 
     def drain(self) -> int:
         extra = 0

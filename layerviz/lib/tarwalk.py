@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from zlib import adler32
 
 from .errors import FormatError, LimitExceeded
 from .limits import DEFAULT, Limits
@@ -93,14 +94,12 @@ def _parse_numeric(field: bytes, what: str, offset: int) -> int:
     text = field.strip(b" \x00")
     if not text:
         return 0
-    try:
-        if not all(48 <= c <= 55 for c in text):
-            raise ValueError
-        return int(text, 8)
-    except ValueError:
-        raise FormatError(
-            f"invalid {what} field {field!r} in tar header at offset {offset}"
-        ) from None
+    if text.translate(None, _OCTAL_DIGITS):  # anything left is not an octal digit
+        raise FormatError(f"invalid {what} field {field!r} in tar header at offset {offset}")
+    return int(text, 8)
+
+
+_OCTAL_DIGITS = b"01234567"
 
 
 def _cstring(field: bytes) -> bytes:
@@ -108,9 +107,26 @@ def _cstring(field: bytes) -> bytes:
     return field if end < 0 else field[:end]
 
 
-def _checksum_ok(block: bytes, offset: int) -> bool:
-    stored = _parse_numeric(block[148:156], "checksum", offset)
-    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+def _byte_sum(data: bytes) -> int:
+    """The sum of up to 512 bytes, computed in C: the low half of Adler-32 is 1 + the sum of
+    the bytes modulo 65521, exact for up to 256 bytes (256 * 255 < 65521)."""
+    return (adler32(data[:256]) & 0xFFFF) + (adler32(data[256:]) & 0xFFFF) - 2
+
+
+# The numeric fields as Go's, Python's and GNU tar's writers format them (zero-padded octal
+# and a NUL; the checksum six digits, a NUL and a space): read in one match. Anything else
+# goes through _parse_numeric field by field, which accepts these forms with the same values.
+_STANDARD = re.compile(
+    rb"([0-7]{7})\x00([0-7]{7})\x00([0-7]{7})\x00([0-7]{11})\x00([0-7]{11})\x00([0-7]{6})\x00 "
+)
+
+
+def _checksum_ok(block: bytes, offset: int, stored: int | None = None) -> bool:
+    field = block[148:156]
+    if stored is None:
+        stored = _parse_numeric(field, "checksum", offset)
+    # The checksum is taken with its own field read as eight spaces.
+    unsigned = _byte_sum(block) - sum(field) + 8 * 32
     if stored == unsigned:
         return True
     signed = sum(b - 256 if b > 127 else b for b in block[:148]) + 8 * 32
@@ -338,13 +354,27 @@ class TarReader:
                 self.ended = True
                 self.eof_marker = second is not None
                 return None
-            if not _checksum_ok(block, offset):
+            standard = _STANDARD.match(block, 100)
+            if standard is not None:
+                mode_, uid_, gid_, size_, mtime_, sum_ = standard.groups()
+                numbers: tuple[int, int, int, int] | None = (
+                    int(mode_, 8),
+                    int(uid_, 8),
+                    int(gid_, 8),
+                    int(mtime_, 8),
+                )
+                size = int(size_, 8)
+                stored: int | None = int(sum_, 8)
+            else:
+                numbers = stored = None
+            if not _checksum_ok(block, offset, stored):
                 raise FormatError(f"invalid tar header at offset {offset} (checksum mismatch)")
+            if standard is None:
+                size = _parse_numeric(block[124:136], "size", offset)
             if first_offset is None:
                 first_offset = offset
 
             typeflag = block[156:157]
-            size = _parse_numeric(block[124:136], "size", offset)
             if size < 0:
                 raise FormatError(f"negative size in tar header at offset {offset}")
 
@@ -378,7 +408,7 @@ class TarReader:
                 continue
 
             return self._entry(
-                block, typeflag, size, offset, first_offset, pax, long_name, long_link
+                block, typeflag, size, numbers, offset, first_offset, pax, long_name, long_link
             )
 
     def _entry(
@@ -386,6 +416,7 @@ class TarReader:
         block: bytes,
         typeflag: bytes,
         size: int,
+        numbers: tuple[int, int, int, int] | None,
         offset: int,
         first_offset: int,
         pax: dict[str, bytes] | None,
@@ -429,10 +460,13 @@ class TarReader:
         else:
             typ = typeflag.decode("latin-1")
 
-        mode = _parse_numeric(block[100:108], "mode", offset)
-        uid = _parse_numeric(block[108:116], "uid", offset)
-        gid = _parse_numeric(block[116:124], "gid", offset)
-        mtime = _parse_numeric(block[136:148], "mtime", offset)
+        if numbers is not None:
+            mode, uid, gid, mtime = numbers
+        else:
+            mode = _parse_numeric(block[100:108], "mode", offset)
+            uid = _parse_numeric(block[108:116], "uid", offset)
+            gid = _parse_numeric(block[116:124], "gid", offset)
+            mtime = _parse_numeric(block[136:148], "mtime", offset)
         data_size = size
         if "size" in records:
             data_size = size = _pax_int(records["size"], _PAX_INT, offset)

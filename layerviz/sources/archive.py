@@ -28,6 +28,7 @@ from typing import BinaryIO
 from layerviz.lib import names, oci
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import FormatError, LimitExceeded, SourceError, Unsupported
+from layerviz.lib.layer import FileRange
 from layerviz.lib.limits import Limits
 from layerviz.lib.oci import Descriptor, Platform
 from layerviz.lib.streams import (
@@ -74,6 +75,11 @@ class Files:
 
     def open(self, name: str) -> AbstractContextManager[Readable]:
         raise NotImplementedError
+
+    def location(self, name: str) -> FileRange | None:
+        """Where the member's bytes lie on disk, for another process to read (None: only
+        through ``open``)."""
+        return None
 
     def read(self, name: str, what: str, limit: int) -> bytes:
         if self.size(name) > limit:
@@ -181,6 +187,8 @@ class TarFiles(_MemberTable):
         super().__init__()
         self.label = label
         self._f = f
+        name = getattr(f, "name", None)
+        self._path = os.path.abspath(name) if isinstance(name, str) else None
         tar = TarReader(
             f.read, limits=limits, chunk=64 * 1024, seek=lambda n: f.seek(n, os.SEEK_CUR)
         )
@@ -210,6 +218,12 @@ class TarFiles(_MemberTable):
 
         return view()
 
+    def location(self, name: str) -> FileRange | None:
+        if not isinstance(self._path, str):
+            return None
+        member = self.members[self.resolve(name)]
+        return FileRange(self._path, member.offset, member.size)
+
 
 class DirFiles(Files):
     label = "layout directory"
@@ -234,6 +248,10 @@ class DirFiles(Files):
 
     def open(self, name: str) -> AbstractContextManager[Readable]:
         return open(self._path(name), "rb")
+
+    def location(self, name: str) -> FileRange | None:
+        path = self._path(name)
+        return FileRange(str(path), 0, path.stat().st_size)
 
 
 class SpoolFiles(_MemberTable):
@@ -691,6 +709,9 @@ class ArchiveSource(Source):
 
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
         return self.files.open(layer.member)
+
+    def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
+        return self.files.location(layer.member) if self.files is not None else None
 
     def stream(self, on_member: OnMember) -> list[ResolvedImage]:
         blob = VerifyingReader(self._counted, digest=None, size=None, cap=self.limits.image_bytes)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import ClassVar
 
+from layerviz.lib.layer import FileRange
 from layerviz.lib.limits import Limits
 from layerviz.lib.oci import Descriptor, ImageConfig, Platform
 from layerviz.lib.streams import Readable
@@ -75,6 +76,11 @@ class Source:
 
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
         raise NotImplementedError
+
+    def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
+        """Where the layer's blob lies on this machine, so that another process can read it
+        (several layers are then read at once); None when only ``open_layer`` can."""
+        return None
 
     def stream(self, on_member: OnMember) -> list[ResolvedImage]:
         raise NotImplementedError

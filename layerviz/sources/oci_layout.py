@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from layerviz.lib.errors import SourceError
+from layerviz.lib.layer import FileRange
 from layerviz.lib.streams import Readable
 
 from .archive import ArchiveSource, DirFiles, Files, resolve_layout
@@ -37,3 +38,6 @@ class OciDirSource(Source):
 
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
         return self.files.open(layer.member)
+
+    def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
+        return self.files.location(layer.member)

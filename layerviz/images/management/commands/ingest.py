@@ -14,6 +14,10 @@ from layerviz.sources import SourceOptions
 
 
 class Command(BaseCommand):
+    # The system checks import every URLconf and view (and with them plotly and the docker
+    # SDK): a third of a second of start-up for nothing an ingest uses. The server and
+    # ``manage.py check`` still run them.
+    requires_system_checks: list[str] = []
     help = (
         "Index an image. SOURCE is docker-archive:PATH[:REF], oci-archive:PATH[:REF], "
         "oci:DIR[:REF], docker-daemon:REF or docker://REF."
