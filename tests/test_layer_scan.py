@@ -306,3 +306,36 @@ def test_on_read_counts_the_blob_bytes():
     counted: list[int] = []
     scan(blob, on_read=counted.append)
     assert sum(counted) == len(blob)
+
+
+def _clean_by_the_book(raw: bytes) -> tuple[bytes, int]:
+    """``names.clean`` without its fast path: split, drop "" and ".", resolve ".."."""
+    from layerviz.lib import names
+
+    flags = names.ABSOLUTE if raw.startswith(b"/") else 0
+    parts: list[bytes] = []
+    for part in raw.split(b"/"):
+        if part in (b"", b"."):
+            continue
+        if part == b"..":
+            if parts:
+                parts.pop()
+            else:
+                flags |= names.CLAMPED
+            continue
+        parts.append(part)
+    return b"/".join(parts), flags
+
+
+def test_names_are_cleaned_the_same_on_the_fast_path_as_by_the_book():
+    import itertools
+    import random
+
+    from layerviz.lib import names
+
+    pieces = [b"", b".", b"..", b"a", b"b.c", b".x", b"..y", b"z..", b"...", b"\xe9"]
+    rng = random.Random(9)
+    cases = [b"/".join(combo) for n in (1, 2, 3) for combo in itertools.product(pieces, repeat=n)]
+    cases += [b"/".join(rng.choices(pieces, k=rng.randint(1, 7))) for _ in range(5000)]
+    for raw in cases:
+        assert names.clean(raw) == _clean_by_the_book(raw), raw

@@ -44,9 +44,8 @@ def _image_or_404(ref: str) -> Image:
 @dataclasses.dataclass
 class FileLevel:
     diffs: list[comparison.FileDiff]
-    tree: dict[str, list[comparison.DiffNode]]
+    tree: comparison.DiffTree
     summary: comparison.DiffSummary
-    nodes: dict[str, comparison.DiffNode]  # path -> its row of the tree, for search results
 
 
 _recent: OrderedDict[str, FileLevel] = OrderedDict()
@@ -67,9 +66,7 @@ def _file_level(pair: comparison.StackPair, a: Image, b: Image) -> FileLevel:
             _recent.move_to_end(key)
             return _recent[key]
     diffs = comparison.file_diff(pair)
-    tree = comparison.diff_tree(diffs)
-    nodes = {node.path: node for rows in tree.values() for node in rows}
-    level = FileLevel(diffs, tree, comparison.summarize(diffs), nodes)
+    level = FileLevel(diffs, comparison.DiffTree(diffs, pair), comparison.summarize(diffs))
     with _recent_lock:
         _recent[key] = level
         while len(_recent) > RECENT_DIFFS:
@@ -292,16 +289,16 @@ def _diff_listing(files: FileLevel, state: DiffState) -> dict:
     """The diff tree with every directory on ``state.path`` open, or the search's flat list."""
     kinds = set(state.kinds)
     if state.q:
-        found, total = comparison.search(files.diffs, state.q, kinds=kinds, sort=state.sort)
+        found, total = files.tree.search(state.q, kinds=kinds, sort=state.sort)
         return {
-            "search_rows": [TreeRow(files.nodes[d.path], None) for d in found],
+            "search_rows": [TreeRow(files.tree.node(d.path), None) for d in found],
             "search_total": total,
         }
     wanted = state.path.split("/") if state.path else []
 
     def level(directory: str, depth: int) -> list[TreeRow]:
         rows = []
-        for node in comparison.children(files.tree, directory, kinds=kinds, sort=state.sort):
+        for node in files.tree.children(directory, kinds=kinds, sort=state.sort):
             open_it = node.is_dir and depth < len(wanted) and node.name == wanted[depth]
             rows.append(TreeRow(node, level(node.path, depth + 1) if open_it else None))
         return rows
@@ -316,7 +313,7 @@ def compare_tree(request: HttpRequest) -> HttpResponse:
     pair = comparison.align(a, b)
     tree = _file_level(pair, a, b).tree
     state = DiffState.from_request(request, a, b)
-    rows = comparison.children(tree, state.path, kinds=set(state.kinds), sort=state.sort)
+    rows = tree.children(state.path, kinds=set(state.kinds), sort=state.sort)
     context = {"a": a, "b": b, "state": state, "nodes": [TreeRow(n, None) for n in rows]}
     return render(request, "compare/_diff_tree.html", context)
 

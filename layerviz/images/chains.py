@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from layerviz.lib import oci
-from layerviz.lib.changes import MergedTree
+from layerviz.lib.changes import MergedTree, cycle_collection_paused
+from layerviz.lib.limits import Limits
 
 from . import claims, packed
 from . import progress as progress_text
@@ -33,6 +34,7 @@ class ChainBuilder:
         progress: Progress,
         beat: Callable[[], None],
         created: list[int],
+        limits: Limits,
     ) -> None:
         self.chain_ids = oci.chain_ids(diff_ids)
         self.chains: list[Chain] = []
@@ -40,6 +42,7 @@ class ChainBuilder:
         self._progress = progress
         self._beat = beat
         self._created = created  # chains this run made, for its undo
+        self._max_paths = limits.paths_per_image
         self._existing = {c.chain_id: c for c in Chain.objects.filter(chain_id__in=self.chain_ids)}
         self._tree: MergedTree | None = None
 
@@ -49,6 +52,12 @@ class ChainBuilder:
 
     def add(self, layer: Layer) -> Chain:
         """The chain of the next position, whose layer is ``layer`` (indexed and ready)."""
+        with cycle_collection_paused():
+            chain = self._add(layer)
+        self.chains.append(chain)
+        return chain
+
+    def _add(self, layer: Layer) -> Chain:
         depth = len(self.chains)
         chain_id = self.chain_ids[depth]
         found = self._existing.get(chain_id)
@@ -57,12 +66,11 @@ class ChainBuilder:
                 self._tree.replay(packed.chain_rows([found.pk]), depth)
         else:
             if self._tree is None:
-                self._tree = MergedTree()
+                self._tree = MergedTree(self._max_paths)
                 for below, chain in enumerate(self.chains):
                     self._tree.replay(packed.chain_rows([chain.pk]), below)
             self._progress.phase(progress_text.CHANGES, layer=depth + 1, layers=len(self.chain_ids))
             found = self._build(chain_id, layer, depth, self._tree)
-        self.chains.append(found)
         return found
 
     def _build(self, chain_id: str, layer: Layer, depth: int, tree: MergedTree) -> Chain:

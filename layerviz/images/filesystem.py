@@ -134,7 +134,7 @@ def keeps(row: ChangeRow, kinds: set[str], mode: str, depth: int) -> bool:
 
 
 def search(
-    chains: list[Chain], depth: int, mode: str, needle: str, *, limit: int = PAGE
+    chains: list[Chain], depth: int, mode: str, needle: str, *, limit: int | None = PAGE
 ) -> tuple[list[ChangeRow], int]:
     """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path.
 
@@ -167,7 +167,7 @@ def search(
     found.sort(key=_place)
     for row in found:
         row.shown_size = shown_size(row, mode)
-    return found[:limit], len(found)
+    return (found if limit is None else found[:limit]), len(found)
 
 
 def path_history(chains: list[Chain], path: str) -> list[ChangeRow]:

@@ -138,7 +138,11 @@ class _Run:
         builder: ChainBuilder | None = None
         files = [self._layer_file(source, image, layer) for layer in needed]
         total = sum(layer.descriptor.size for layer in needed)
-        workers = readers.readers_for(len(needed), total) if all(files) else None
+        workers = (
+            readers.readers_for(len(needed), total, min_bytes=settings.LAYERVIZ_PARALLEL_READ_BYTES)
+            if all(files)
+            else None
+        )
         if workers is not None:
             with workers:
                 # Claim them all at once: heartbeats keep every claim while the workers read.
@@ -217,7 +221,7 @@ class _Run:
                     claims.heartbeat(held[pk], self.owner)
                 self._last_beat = now
 
-        builder = self._chains_for(image, beat=beat)
+        builder = self._chains_for(image, source, beat=beat)
         try:
             while pending:
                 done, pending = concurrent.futures.wait(
@@ -513,7 +517,7 @@ class _Run:
     # --- chains and the image ----------------------------------------------------------------
 
     def _chains_for(
-        self, image: ResolvedImage, beat: Callable[[], None] = lambda: None
+        self, image: ResolvedImage, source: Source, beat: Callable[[], None] = lambda: None
     ) -> ChainBuilder:
         """``beat`` keeps other claims of the run alive while a chain is built."""
         return ChainBuilder(
@@ -522,6 +526,7 @@ class _Run:
             progress=self.progress,
             beat=beat,
             created=self.created_chains,
+            limits=source.limits,
         )
 
     def _finish_image(
@@ -536,7 +541,7 @@ class _Run:
         missing = [d for d in diff_ids if d not in layers]
         if missing:
             raise IngestError(f"layer {missing[0]} was not indexed")
-        builder = builder or self._chains_for(image)
+        builder = builder or self._chains_for(image, source)
         while not builder.complete:
             builder.add(layers[diff_ids[len(builder.chains)]])
         chains = builder.chains

@@ -7,9 +7,19 @@ through here, so the packing (``lib.packing``) stays out of the queries.
 
 from __future__ import annotations
 
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 
-from layerviz.lib.changes import ChangeRow, LayerChanges, pack_rows, unpack_rows
+from layerviz.lib import packing
+from layerviz.lib.changes import (
+    CHANGE_SCHEMA,
+    NAME_SEPARATOR,
+    ChangeRow,
+    LayerChanges,
+    pack_rows,
+    unpack_rows,
+)
 from layerviz.lib.layer import EntryBatch, EntryRecord
 
 from . import bulk
@@ -129,3 +139,66 @@ def entry_records(layer_id: int) -> list[EntryRecord]:
 def chain_changes(chain_id: int) -> dict[str, ChangeRow]:
     """path -> what the chain's layer did to it (for tests and small layers)."""
     return {row.path: row for row in chain_rows([chain_id])}
+
+
+# What a comparison needs of a path's latest row, built straight from the packed columns (a
+# comparison of two unrelated images reads every row of both, so no ChangeRow is made).
+State = namedtuple(
+    "State", "depth kind type size mode uid gid mtime link digest tree_bytes tree_files"
+)
+_STATE_COLUMNS = State._fields[1:]
+_STATE_ONLY = frozenset(_STATE_COLUMNS)
+
+
+Packed = tuple[int, str, bytes]  # a directory's row of one chain: depth, names, data
+
+
+def raw_dirs(
+    chain_ids: list[int], *, directories: Iterable[str] | None = None
+) -> dict[str, list[Packed]]:
+    """directory -> its rows among the chains, lowest layer first, still packed (only in
+    ``directories``, when given): reading is cheap, unpacking is what costs."""
+    qs = DirChanges.objects.filter(chain_id__in=chain_ids)
+    batches = [qs]
+    wanted = set(directories) if directories is not None else None
+    if wanted is not None and len(wanted) <= DIR_BATCH:
+        batches = [qs.filter(dir__in=sorted(wanted))]
+    elif wanted is not None and qs.count() > 2 * len(wanted):
+        ordered = sorted(wanted)
+        batches = [
+            qs.filter(dir__in=ordered[start : start + DIR_BATCH])
+            for start in range(0, len(ordered), DIR_BATCH)
+        ]
+    # else: most of the chains' directories are wanted, so read them all in one query.
+    out: dict[str, list[Packed]] = defaultdict(list)
+    for batch in batches:
+        rows = batch.values_list("depth", "dir", "names", "data").iterator(chunk_size=200)
+        for depth, directory, names, data in rows:
+            if wanted is None or directory in wanted:
+                out[directory].append((depth, names, data))
+    for rows in out.values():
+        rows.sort(key=_depth)
+    return out
+
+
+def _depth(row: Packed) -> int:
+    return row[0]
+
+
+def states(directory: str, rows: Iterable[Packed]) -> dict[str, State]:
+    """path -> the latest row of each child of ``directory``, from its packed rows (lowest
+    layer first: the higher rows overwrite them)."""
+    out: dict[str, State] = {}
+    make = State._make
+    prefix = f"{directory}/" if directory else ""
+    for depth, names, data in rows:
+        columns = packing.unpack(CHANGE_SCHEMA, data, _STATE_ONLY)
+        paths = [prefix + name for name in names.split(NAME_SEPARATOR)] if names else []
+        out.update(
+            zip(
+                paths,
+                map(make, zip(repeat(depth), *(columns[c] for c in _STATE_COLUMNS))),
+                strict=True,
+            )
+        )
+    return out

@@ -24,7 +24,10 @@ class Limits:
     pax_records: int = 10_000
     sparse_blocks: int = 100_000
     xattrs_bytes: int = 64 * KiB
-    entries_per_layer: int = 5_000_000
+    # Memory follows paths (~400 bytes each while an image's changes are worked out), so these
+    # two bound it: about 1 GB at 2 million.
+    entries_per_layer: int = 2_000_000
+    paths_per_image: int = 2_000_000
     path_bytes: int = 4096
     path_depth: int = 256
     link_bytes: int = 4096

@@ -51,7 +51,7 @@ def from_text(text: str) -> bytes:
 def _is_clean(raw: bytes) -> bool:
     """No empty, "." or ".." component (a trailing "/" aside): nothing for ``clean`` to do."""
     body = raw[:-1] if raw.endswith(b"/") else raw
-    if not body or b"//" in body:
+    if not body or b"//" in body or body.endswith(b"/"):
         return False
     if b"." not in body:
         return True

@@ -162,16 +162,11 @@ class LayerReaders:
             proc.stdout.close()  # type: ignore[union-attr]
 
 
-# Below this many bytes of layers to read, starting workers (~50 ms each) costs more than it
-# saves.
-MIN_BYTES = 64 * 1024 * 1024
-
-
-def readers_for(layers: int, total_bytes: int) -> LayerReaders | None:
+def readers_for(layers: int, total_bytes: int, *, min_bytes: int) -> LayerReaders | None:
     """Workers for reading ``layers`` layers of ``total_bytes``, or None when reading them in
-    this process is as quick (one layer, a small image, one CPU)."""
+    this process is as quick (one layer, fewer than ``min_bytes``, one CPU)."""
     workers = min(layers, cpus(), 4)
-    if workers < 2 or total_bytes < MIN_BYTES:
+    if workers < 2 or total_bytes < min_bytes:
         return None
     try:
         return LayerReaders(workers)

@@ -70,12 +70,12 @@ def main() -> None:
 
     from layerviz.compare import views
     from layerviz.images.lookup import find_image
-    from layerviz.images.models import Change, Image
+    from layerviz.images.models import DirChanges, Image
 
     started = time.perf_counter()
     build_store(args.images, args.files)
     print(
-        f"store: {Image.objects.count()} images, {Change.objects.count():,} change rows, "
+        f"store: {Image.objects.count()} images, {DirChanges.objects.count():,} directory rows, "
         f"built in {time.perf_counter() - started:.0f} s"
     )
 

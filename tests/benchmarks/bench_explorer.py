@@ -58,7 +58,7 @@ def main() -> None:
     from django.urls import reverse
 
     from layerviz.images.ingest import ingest
-    from layerviz.images.models import Change, Entry
+    from layerviz.images.models import DirChanges, EntryChunk
 
     archive = BENCH / f"wide-{args.files}-{args.layers}.tar"
     if not archive.exists():
@@ -67,8 +67,10 @@ def main() -> None:
     started = time.perf_counter()
     [image] = ingest(f"docker-archive:{archive}")
     print(
-        f"ingested {image.layer_count} layers, {Entry.objects.count():,} entries, "
-        f"{Change.objects.count():,} change rows in {time.perf_counter() - started:.1f} s"
+        f"ingested {image.layer_count} layers, "
+        f"{sum(il.layer.entry_count for il in image.layers_in_order()):,} entries "
+        f"({EntryChunk.objects.count():,} chunks, {DirChanges.objects.count():,} directory rows) "
+        f"in {time.perf_counter() - started:.1f} s"
     )
 
     client = Client()

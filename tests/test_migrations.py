@@ -1,0 +1,116 @@
+"""Migration 0005 packs an existing index (one row per entry and per change) and can unpack
+it again: nothing indexed before is lost."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from layerviz.images import packed
+from layerviz.images.models import Chain, Layer
+from layerviz.lib import synth
+from layerviz.lib.changes import MergedTree
+from layerviz.lib.layer import EntryBatch, scan_layer
+from layerviz.lib.synth import file, symlink, whiteout
+
+from . import builder
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("images", "0004_reference_per_platform")]
+AFTER = [("images", "0005_packed_entries_and_changes")]
+
+
+def _migrate(target):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(target)
+    return executor.loader.project_state(target).apps
+
+
+def _layers() -> list[list[EntryBatch]]:
+    tars = [
+        synth.layer([file("etc/motd", b"hi"), symlink("bin/sh", "busybox")]),
+        synth.layer([whiteout("etc/motd"), file("etc/x", b"x", mode=0o600)]),
+        builder.non_utf8_layer(),
+    ]
+    out = []
+    for tar in tars:
+        batches: list[EntryBatch] = []
+        scan_layer(io.BytesIO(tar), digest=None, size=None, on_entries=batches.append, batch=2)
+        out.append(batches)
+    return out
+
+
+def test_rows_of_an_index_made_before_0005_are_packed_and_unpacked_unchanged():
+    apps = _migrate(BEFORE)
+    OldLayer, OldChain = apps.get_model("images", "Layer"), apps.get_model("images", "Chain")
+    Entry, Change = apps.get_model("images", "Entry"), apps.get_model("images", "Change")
+    tree = MergedTree()
+    expected_entries, expected_changes = [], []
+    parent = None
+    for depth, batches in enumerate(_layers()):
+        layer = OldLayer.objects.create(diff_id=f"sha256:{depth:064}", state="ready")
+        records = [r for b in batches for r in b.records()]
+        for b in batches:
+            for i, r in enumerate(b.records()):
+                Entry.objects.create(
+                    layer=layer,
+                    seq=r.seq,
+                    path=b.path[i],
+                    raw=b.raw[i],
+                    type=r.type,
+                    size=r.size,
+                    mode=r.mode,
+                    uid=r.uid,
+                    gid=r.gid,
+                    mtime=r.mtime,
+                    link=b.link[i],
+                    sha256=r.sha256,
+                    flags=r.flags,
+                    xattrs=r.xattrs,
+                )
+        chain = OldChain.objects.create(
+            chain_id=f"sha256:{depth + 10:064}", parent=parent, layer=layer, depth=depth,
+            state="ready",
+        )  # fmt: skip
+        rows = tree.apply_layer(batches).rows()
+        for row in rows.values():
+            Change.objects.create(
+                chain=chain,
+                depth=depth,
+                **{f: getattr(row, f) for f in ("dir", "name", "kind", "detail", "type", "size")},
+                **{f: getattr(row, f) for f in ("mode", "uid", "gid", "mtime", "link", "seq")},
+                **{f: getattr(row, f) for f in ("prev_depth", "prev_size", "tree_bytes")},
+                **{f: getattr(row, f) for f in ("tree_files", "layer_bytes", "flags", "xattrs")},
+                **{f: getattr(row, f) for f in ("sub_added", "sub_modified", "sub_deleted")},
+                sha256=row.sha256,
+            )
+        expected_entries.append([(r.seq, r.path, r.raw, r.type, r.size, r.sha256) for r in records])
+        expected_changes.append(rows)
+        parent = chain
+
+    _migrate(AFTER)
+    for depth in range(3):
+        layer = Layer.objects.get(diff_id=f"sha256:{depth:064}")
+        got = [
+            (r.seq, r.path, r.raw, r.type, r.size, r.sha256) for r in packed.entry_records(layer.pk)
+        ]
+        assert got == expected_entries[depth]
+        chain = Chain.objects.get(chain_id=f"sha256:{depth + 10:064}")
+        assert packed.chain_changes(chain.pk) == expected_changes[depth]
+
+    apps = _migrate(BEFORE)  # and back: the rows come out as they went in
+    Entry, Change = apps.get_model("images", "Entry"), apps.get_model("images", "Change")
+    assert Entry.objects.count() == sum(len(e) for e in expected_entries)
+    back = Change.objects.get(chain__chain_id=f"sha256:{11:064}", dir="etc", name="motd")
+    assert (back.kind, back.detail, back.prev_size) == ("D", "w", 2)
+    _migrate([("images", _latest())])
+
+
+def _latest() -> str:
+    executor = MigrationExecutor(connection)
+    return max(name for app, name in executor.loader.graph.leaf_nodes() if app == "images")
