@@ -202,6 +202,12 @@ def compare(lower: Node, upper: Node) -> tuple[str, str]:
     return UNCHANGED, IDENTICAL
 
 
+# What a layer did to a path is a _Touch, or, for the commonest case (a path the layers below
+# did not have, written once by one plain entry), just that entry's seq: a layer of a million
+# new files then keeps a million ints, not a million objects.
+Touched = dict[str, "_Touch | int"]
+
+
 class _Touch:
     """What one layer did to one path: while the layer is applied, then its verdict."""
 
@@ -226,7 +232,7 @@ class LayerChanges:
     applied.
     """
 
-    def __init__(self, tree: MergedTree, touched: dict[str, _Touch], summary: LayerSummary):
+    def __init__(self, tree: MergedTree, touched: Touched, summary: LayerSummary):
         self._tree = tree
         self._touched = touched
         self.summary = summary
@@ -307,7 +313,7 @@ class MergedTree:
             i += 1
         return out
 
-    def _remove(self, path: str, reason: str, touched: dict[str, _Touch] | None) -> None:
+    def _remove(self, path: str, reason: str, touched: Touched | None) -> None:
         """Remove ``path`` and its subtree, noting each removed path's lower version."""
         node = self.nodes.get(path)
         if node is None:
@@ -322,9 +328,7 @@ class MergedTree:
         for p in paths:
             n = nodes.pop(p)
             if touched is not None:
-                touch = touched.get(p)
-                if touch is None:
-                    touch = touched[p] = _Touch(n)
+                touch = _touch_of(touched, p, n)
                 if touch.lower is not None and not touch.reason:
                     touch.reason = reason
             if n.type == DIR:
@@ -369,7 +373,7 @@ class MergedTree:
         self.depth += 1
         depth = self.depth
         summary = LayerSummary()
-        touched: dict[str, _Touch] = {}
+        touched: Touched = {}
         nodes = self.nodes
 
         # 1. Opaque directories and whiteouts act on the lower layers only, and first.
@@ -394,7 +398,7 @@ class MergedTree:
         for target in whiteouts:
             if target in nodes:
                 self._remove(target, BY_WHITEOUT, touched)
-            elif target not in touched or touched[target].lower is None:
+            elif _lower(touched.get(target)) is None:
                 summary.notes.append(WHITEOUT_FINDS_NOTHING % {"path": target})
 
         # 2. The layer's own entries, in tar order.
@@ -444,10 +448,14 @@ class MergedTree:
                 row_flags = 0
                 if typ == LINK:
                     row_flags = self._resolve_hardlink(path, node, forward)
-                touch = touched.get(path)
                 old = nodes.get(path)
-                if touch is None:
-                    touch = touched[path] = _Touch(old)
+                if old is None and not row_flags and path not in touched:
+                    self._put(path, node)
+                    touched[path] = seq
+                    if node.type == DIR:
+                        parent_ok = path
+                    continue
+                touch = _touch_of(touched, path, old)
                 if old is not None and not (old.type == DIR and node.type == DIR):
                     self._remove(path, BY_REPLACEMENT, touched)
                     if parent_ok is not None and parent_ok.startswith(path):
@@ -460,13 +468,13 @@ class MergedTree:
                     parent_ok = path
         for path, target in forward:
             found = nodes.get(target)
-            touch = touched[path]
+            touch = _touch_of(touched, path, None)
             if touch.flags == HARDLINK_DANGLING and found is not None and found.depth == depth:
                 touch.flags = HARDLINK_FORWARD
         self._flush()
         return LayerChanges(self, touched, summary)
 
-    def _ensure_dir(self, path: str, touched: dict[str, _Touch], depth: int) -> None:
+    def _ensure_dir(self, path: str, touched: Touched, depth: int) -> None:
         """Make ``path`` an existing directory, creating implicit parents like a runtime would."""
         if path == ROOT:
             return
@@ -475,9 +483,7 @@ class MergedTree:
             return
         self._ensure_dir(path.rpartition("/")[0], touched, depth)
         flags = IMPLICIT
-        touch = touched.get(path)
-        if touch is None:
-            touch = touched[path] = _Touch(node)
+        touch = _touch_of(touched, path, node)
         if node is not None:
             # A lower non-directory (often a symlink) stands where a directory is needed.
             if node.type == SYMLINK:
@@ -503,7 +509,7 @@ class MergedTree:
 
     # --- the rows of a layer ----------------------------------------------------------------
 
-    def _classify(self, touched: dict[str, _Touch], summary: LayerSummary) -> dict[str, list]:
+    def _classify(self, touched: Touched, summary: LayerSummary) -> dict[str, list]:
         """Give every touched path its verdict (kind and detail against the layers below),
         add the directories above them, count the summary, and return per directory the
         sums its row carries: bytes written beneath, bytes and files removed, files added,
@@ -511,6 +517,10 @@ class MergedTree:
         nodes = self.nodes
         for path, touch in list(touched.items()):
             final = nodes.get(path)
+            if type(touch) is int:  # a new path: added, if it is still there
+                if final is None:
+                    del touched[path]
+                continue
             lower = touch.lower
             if final is None:
                 if lower is None:
@@ -543,7 +553,8 @@ class MergedTree:
         # Summed per directory first, then carried up level by level.
         sums: dict[str, list[int]] = {}  # dir -> written, removed bytes, removed files, A, M, D
         for path, touch in touched.items():
-            kind = touch.kind
+            plain = type(touch) is int
+            kind = ADDED if plain else touch.kind
             node = touch.lower if kind == DELETED else nodes[path]
             if node is None or node.type == DIR:
                 continue
@@ -559,7 +570,7 @@ class MergedTree:
                 summary.deleted += 1
                 summary.deleted_bytes += size
                 continue
-            if touch.seq is not None:
+            if plain or touch.seq is not None:
                 acc[0] += size
             if kind == ADDED:
                 acc[3] += 1
@@ -585,14 +596,18 @@ class MergedTree:
         summary.total_files = self.tree_files[ROOT]
         return sums
 
-    def _row_of(self, path: str, touch: _Touch, sums: dict[str, list[int]]) -> ChangeRow:
-        kind = touch.kind
-        if kind == DELETED:
-            node = prev = touch.lower
+    def _row_of(self, path: str, touch: _Touch | int, sums: dict[str, list[int]]) -> ChangeRow:
+        if type(touch) is int:
+            row = _row(path, self.nodes[path], ADDED, "", touch, None, 0, self.depth)
+            kind = ADDED
         else:
-            node = self.nodes[path]
-            prev = None if kind == ADDED else touch.lower
-        row = _row(path, node, kind, touch.detail, touch.seq, prev, touch.flags, self.depth)  # type: ignore[arg-type]
+            kind = touch.kind
+            if kind == DELETED:
+                node = prev = touch.lower
+            else:
+                node = self.nodes[path]
+                prev = None if kind == ADDED else touch.lower
+            row = _row(path, node, kind, touch.detail, touch.seq, prev, touch.flags, self.depth)  # type: ignore[arg-type]
         if row.type != DIR:
             if kind != DELETED:
                 row.layer_bytes = row.size
@@ -646,6 +661,24 @@ class MergedTree:
                 self._remove(path, "", None)
             self._put(path, node)
         self._flush()
+
+
+def _touch_of(touched: Touched, path: str, lower: Node | None) -> _Touch:
+    """The path's _Touch, made (with ``lower``, what the layers below had) or widened from a
+    plain seq."""
+    touch = touched.get(path)
+    if touch is None:
+        touch = touched[path] = _Touch(lower)
+    elif type(touch) is int:
+        seq, touch = touch, _Touch(None)
+        touch.seq = seq
+        touch.kind = ADDED
+        touched[path] = touch
+    return touch
+
+
+def _lower(touch: _Touch | int | None) -> Node | None:
+    return touch.lower if isinstance(touch, _Touch) else None
 
 
 def _path_depth(row: ChangeRow) -> int:
