@@ -124,7 +124,10 @@ class LayerReaders:
                 _send(proc.stdin, (args, kwargs))
                 status, value = _receive(proc.stdout)  # type: ignore[misc]
             except (EOFError, OSError, ValueError):  # the process is gone (or was stopped)
-                code = proc.poll()
+                try:
+                    code = proc.wait(timeout=10)  # its pipe closed first: let it be reaped
+                except subprocess.TimeoutExpired:
+                    code = None
                 future.set_exception(
                     IngestError(f"a layer reader process stopped (exit status {code})")
                 )
