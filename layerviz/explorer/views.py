@@ -338,7 +338,7 @@ def _panel(image: Image, image_layers: list, state: PanelState) -> dict:
     context: dict = {"selected": selected, "chains": chains}
     if state.q:
         rows, total = filesystem.search(chains, state.layer, state.mode, state.q)
-        context.update(search_rows=rows, search_total=total)
+        context.update(search_rows=[TreeNode.of(row, state) for row in rows], search_total=total)
     else:
         context["tree"], context["tree_more"] = _expanded_tree(chains, state)
     boxes = filesystem.treemap_boxes(chains, state.layer, state.mode)
@@ -355,7 +355,7 @@ class TreeNode:
     children: list[TreeNode] | None  # None: not expanded
     more: int = 0  # children not shown on this page
     query: str = ""  # the panel's state with this path open
-    badge: dict = dataclasses.field(default_factory=dict)
+    badge: str = ""  # safe HTML
     size: str = ""
     size_title: str = ""
     mode: str = ""
@@ -366,7 +366,7 @@ class TreeNode:
     def of(
         cls, row: ChangeRow, state: PanelState, children: list[TreeNode] | None = None, more=0
     ) -> TreeNode:
-        node = cls(row, children, more, badge=explorer_tags.badge(row, state))
+        node = cls(row, children, more, badge=explorer_tags.kind_badge(row, state))
         if row.type == DIR:
             node.query = state.query(path=row.path)
         node.size = human_bytes(row.shown_size)

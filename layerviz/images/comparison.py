@@ -377,6 +377,7 @@ class DiffTree:
         self._kids: dict[str, list[str]] = defaultdict(list)
         self._sides = _Sides(pair)
         self._opened: set[str] = set()
+        self._found: dict[str, list[FileDiff]] = {}
         sums: dict[str, list[int]] = {}  # dir -> added, removed, changed, delta, status bits
         for d in diffs:
             path = d.path
@@ -456,16 +457,21 @@ class DiffTree:
     ) -> tuple[list[FileDiff], int]:
         """The differences whose path contains ``needle``, inside whole directories too, as a
         flat list sorted by path (or size change); one page and the count."""
-        wholes = {d.path for d in self._diffs.values() if d.whole}
-        found = [
-            d for d in self._diffs.values() if needle in d.path and (not kinds or d.status in kinds)
-        ]
-        inner = self._sides.find(needle, wholes, kinds)
-        self._add(inner)
-        seen = {d.path for d in found}
-        found += [d for d in inner if d.path not in seen]
-        found.sort(key=_by_size if sort == "size" else _by_path)
-        return found[:limit], len(found)
+        found = self._found.get(needle)
+        if found is None:
+            wholes: dict[str, set[str]] = defaultdict(set)
+            for d in self._diffs.values():
+                if d.whole:
+                    wholes[d.status].add(d.path)
+            found = [d for d in self._diffs.values() if needle in d.path]
+            seen = {d.path for d in found}
+            inner = [d for d in self._sides.find(needle, wholes) if d.path not in seen]
+            self._add(inner)
+            found += inner
+            self._found[needle] = found  # a comparison never changes: keep what was found
+        picked = [d for d in found if not kinds or d.status in kinds]
+        picked.sort(key=_by_size if sort == "size" else _by_path)
+        return picked[:limit], len(picked)
 
 
 class _Sides:
@@ -493,18 +499,20 @@ class _Sides:
         rows = filesystem.directory_rows(chains, len(chains) - 1, filesystem.MERGED, whole.path)
         return [self._diff(r, whole.status) for r in rows if r.kind != ChangeKind.DELETED]
 
-    def find(self, needle: str, wholes: set[str], kinds: set[str]) -> list[FileDiff]:
-        """Paths holding ``needle`` beneath one of the ``wholes``, on the side that has it."""
+    def find(self, needle: str, wholes: dict[str, set[str]]) -> list[FileDiff]:
+        """Paths holding ``needle`` beneath one of the whole directories (by status: the side
+        that has them), read from that side."""
         out = []
         for status, chains in self._chains.items():
-            if kinds and status not in kinds:
+            side = wholes.get(status)
+            if not side:
                 continue
             top = len(chains) - 1
             rows, _total = filesystem.search(chains, top, filesystem.MERGED, needle, limit=None)
             for row in rows:
                 if row.kind == ChangeKind.DELETED:
                     continue
-                if any(a in wholes for a in ancestors(row.path)):
+                if any(a in side for a in ancestors(row.path)):
                     out.append(self._diff(row, status))
         return out
 

@@ -127,7 +127,21 @@ def badge(row, state=None) -> dict:
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
 
 
-register.inclusion_tag("explorer/_kind.html", name="kind_badge")(badge)
+@register.simple_tag
+def kind_badge(row, state=None) -> str:
+    """The badge of a row's change kind (the one definition of its markup)."""
+    b = badge(row, state)
+    detail = b["detail"]
+    return format_html(
+        '<span class="badge k-{}" title="{}{}"><span aria-hidden="true">{}</span>'
+        '<span class="visually-hidden">{}{}</span></span>',
+        b["kind"],
+        b["word"],
+        f": {detail}" if detail else "",
+        b["letter"],
+        b["word"],
+        f" ({detail})" if detail else "",
+    )
 
 
 # The ingest stores its progress in English (the CLI prints the same text); the words are
