@@ -153,6 +153,11 @@ LAYERVIZ_MAX_UPLOAD_BYTES = envint("LAYERVIZ_MAX_UPLOAD_BYTES", 8 * 1024**3)
 # How long a claim on a layer being indexed lasts without a heartbeat before another worker
 # may take the layer over (a worker on the same host that has died is detected at once).
 LAYERVIZ_LEASE_SECONDS = envint("LAYERVIZ_LEASE_SECONDS", 120)
+# The shared-layers page draws its charts for at most this many images (its figures count them
+# all), and its heatmap for the ones sharing the most: a matrix of more has cells too small to
+# point at.
+LAYERVIZ_STORE_CHART_IMAGES = envint("LAYERVIZ_STORE_CHART_IMAGES", 250)
+LAYERVIZ_STORE_HEATMAP_IMAGES = envint("LAYERVIZ_STORE_HEATMAP_IMAGES", 60)
 # Layers that lie in files are read by worker processes, side by side, once an image has this
 # many bytes of layers to read (starting a worker costs ~50 ms).
 LAYERVIZ_PARALLEL_READ_BYTES = envint("LAYERVIZ_PARALLEL_READ_BYTES", 64 * 1024**2)

@@ -12,11 +12,11 @@ from pprint import pformat
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from layerviz.compare import views
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
@@ -460,9 +460,9 @@ def test_a_store_of_200_images_keeps_its_charts_readable_and_the_page_its_width(
 
     heatmap = _plot_drawn(page, "heatmap-data")
     ticks = heatmap.locator(".yaxislayer-above .ytick text")
-    expect(ticks).to_have_count(views.HEATMAP_IMAGES)
+    expect(ticks).to_have_count(settings.LAYERVIZ_STORE_HEATMAP_IMAGES)
     expect(page.locator("#matrix-title ~ .note-capped")).to_contain_text(
-        f"The {views.HEATMAP_IMAGES} images that share the most bytes"
+        f"The {settings.LAYERVIZ_STORE_HEATMAP_IMAGES} images that share the most bytes"
     )
     # Every label keeps a row of its own: no label overlaps the next.
     boxes = [tick.bounding_box() for tick in ticks.all()]

@@ -11,8 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from layerviz import charts
-from layerviz.compare import views
-from layerviz.images import comparison, filesystem
+from layerviz.images import comparison, filediff, filesystem
 from layerviz.images.filesystem import LAYER, MERGED
 from layerviz.images.ingest import ingest
 from layerviz.images.lookup import find_image
@@ -454,8 +453,8 @@ def test_a_file_one_side_deleted_from_the_common_base_names_the_layer_that_delet
     kept = _ingest(tmp_path, "lv/d:1", [BASE, app])
     removed = _ingest(tmp_path, "lv/d:2", [BASE, app, synth.layer([whiteout("etc/os-release")])])
 
-    forward = comparison.file_diff(comparison.align(kept, removed))
-    backward = comparison.file_diff(comparison.align(removed, kept))
+    forward = filediff.file_diff(comparison.align(kept, removed))
+    backward = filediff.file_diff(comparison.align(removed, kept))
 
     assert [(d.path, d.status, d.layer_a, d.layer_b, d.deleted_in) for d in forward] == [
         ("etc/os-release", "removed", 0, 2, "b")
@@ -548,10 +547,10 @@ def _facts(page: BeautifulSoup) -> dict[str, str]:
 
 
 def test_the_store_counts_every_selected_image_even_past_the_charts_cap(
-    client: Client, release_pair, tmp_path, monkeypatch
+    client: Client, release_pair, tmp_path, settings
 ):
     _ingest(tmp_path, "lv/other:1", [OTHER_BASE])
-    monkeypatch.setattr(views, "MAX_GRAPH_IMAGES", 2)
+    settings.LAYERVIZ_STORE_CHART_IMAGES = 2
 
     page = soup(client.get(reverse("compare:store")))
     api = client.get(reverse("compare:api-store")).json()
@@ -576,9 +575,9 @@ def test_the_store_counts_every_selected_image_even_past_the_charts_cap(
 
 
 def test_the_store_api_filtered_by_name_counts_past_the_charts_cap(
-    client: Client, release_pair, monkeypatch
+    client: Client, release_pair, settings
 ):
-    monkeypatch.setattr(views, "MAX_GRAPH_IMAGES", 1)
+    settings.LAYERVIZ_STORE_CHART_IMAGES = 1
 
     data = client.get(reverse("compare:api-store"), {"q": "lv/app"}).json()
 
@@ -654,10 +653,10 @@ def test_the_shared_bytes_matrix_grows_with_the_images_and_keeps_the_most_sharin
 
 
 def test_the_matrix_of_a_store_with_more_images_than_it_holds_says_which_it_shows(
-    client: Client, release_pair, tmp_path, monkeypatch
+    client: Client, release_pair, tmp_path, settings
 ):
     _ingest(tmp_path, "lv/other:1", [OTHER_BASE])
-    monkeypatch.setattr(views, "HEATMAP_IMAGES", 2)
+    settings.LAYERVIZ_STORE_HEATMAP_IMAGES = 2
 
     page = soup(client.get(reverse("compare:store")))
 

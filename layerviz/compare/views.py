@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict, defaultdict
-from difflib import SequenceMatcher
-from itertools import zip_longest
 from urllib.parse import quote, urlencode
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from layerviz import charts
 from layerviz.explorer.templatetags import explorer as explorer_tags
-from layerviz.images import comparison, sharing
+from layerviz.images import comparison, filediff, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, ImageLayer, ImageQuerySet
-from layerviz.lib.instructions import keyword
 
 RECENT_DIFFS = 16
-MAX_GRAPH_IMAGES = 250  # the store's charts draw at most this many images (the figures count all)
-HEATMAP_IMAGES = 60  # a matrix of more has cells too small to point at; the rest are left out
 DIFF_KINDS = [
-    (comparison.ADDED, gettext_lazy("only in B")),
-    (comparison.REMOVED, gettext_lazy("only in A")),
-    (comparison.CHANGED, gettext_lazy("changed")),
+    (filediff.ADDED, gettext_lazy("only in B")),
+    (filediff.REMOVED, gettext_lazy("only in A")),
+    (filediff.CHANGED, gettext_lazy("changed")),
 ]
 
 
@@ -42,140 +35,9 @@ def _image_or_404(ref: str) -> Image:
         raise Http404(str(exc)) from None
 
 
-@dataclasses.dataclass
-class FileLevel:
-    diffs: list[comparison.FileDiff]
-    tree: comparison.DiffTree
-    summary: comparison.DiffSummary
-
-
-_recent: OrderedDict[str, FileLevel] = OrderedDict()
-_recent_lock = threading.Lock()
-
-
-def _file_level(pair: comparison.StackPair, a: Image, b: Image) -> FileLevel:
-    """The file diff of two images, its tree and summary, computed once per process.
-
-    Kept in memory, not in Django's cache: the local-memory cache pickles every value, which for
-    two unrelated images (every file differs) costs more than the page. A chain ID names an
-    exact stack of layers, so the diff of two never changes; database ids would not do as a
-    key, they can be reused after a delete.
-    """
-    key = f"{a.top_chain.chain_id} {b.top_chain.chain_id}"
-    with _recent_lock:
-        if key in _recent:
-            _recent.move_to_end(key)
-            return _recent[key]
-    diffs = comparison.file_diff(pair)
-    level = FileLevel(diffs, comparison.DiffTree(diffs, pair), comparison.summarize(diffs))
-    with _recent_lock:
-        _recent[key] = level
-        while len(_recent) > RECENT_DIFFS:
-            _recent.popitem(last=False)
-    return level
-
-
 def _name(image: Image) -> str:
     refs = [r.display for r in image.references.all()]
     return refs[0] if refs else image.digest[:19]
-
-
-@dataclasses.dataclass
-class Side:
-    link: ImageLayer | None
-    instruction: str
-    keyword: str
-    note: str = ""
-
-    @property
-    def rest(self) -> str:
-        """The instruction without its keyword (the keyword is shown as a badge)."""
-        return self.instruction[len(self.keyword) :].strip() if self.keyword else self.instruction
-
-
-def _rows(pair: comparison.StackPair, a: Image, b: Image) -> tuple[list, list]:
-    """Shared rows (one per common layer) and diverging rows (A's and B's side by side).
-
-    1. The diverging layers are lined up by instruction, as a text diff lines up lines, so a
-       layer one side inserted sits alone on its row instead of pushing the rest askew.
-    2. Each layer made by the same instruction, or holding the same content, as a diverging
-       layer of the other side, wherever that one sits, is noted as such: it is not shared.
-    """
-    ia, ib = a.instructions(), b.instructions()
-    shared = [
-        Side(la, ia.get(la.position, ""), keyword(ia.get(la.position, ""))) for la, _ in pair.shared
-    ]
-    left = [
-        Side(la, ia.get(la.position, ""), keyword(ia.get(la.position, ""))) for la in pair.only_a
-    ]
-    right = [
-        Side(lb, ib.get(lb.position, ""), keyword(ib.get(lb.position, ""))) for lb in pair.only_b
-    ]
-    content_a = pair.same_content
-    text_a = _same_instruction(left, right)
-    _note(
-        left,
-        content_a,
-        text_a,
-        _("same content as B's layer #%(n)s, on another base: not shared"),
-        _(
-            "same instruction as B's layer #%(n)s, on another base or with another result: "
-            "not shared"
-        ),
-    )
-    _note(
-        right,
-        {pb: pa for pa, pb in content_a.items()},
-        {pb: pa for pa, pb in text_a.items()},
-        _("same content as A's layer #%(n)s, on another base: not shared"),
-        _(
-            "same instruction as A's layer #%(n)s, on another base or with another result: "
-            "not shared"
-        ),
-    )
-    return shared, _lined_up(left, right)
-
-
-def _note(
-    sides: list[Side],
-    same_content: dict[int, int],
-    same_text: dict[int, int],
-    content_note: str,
-    text_note: str,
-) -> None:
-    """Mark each of one side's own layers that has a twin on the other side (by content,
-    else by instruction) with the note naming it: a twin on another base is not shared."""
-    for side in sides:
-        position = side.link.position
-        if position in same_content:
-            side.note = content_note % {"n": same_content[position] + 1}
-        elif position in same_text:
-            side.note = text_note % {"n": same_text[position] + 1}
-
-
-def _same_instruction(left: list[Side], right: list[Side]) -> dict[int, int]:
-    """A's layer position -> the first not yet paired layer of B made by the same instruction
-    (so a step repeated on both sides pairs in order)."""
-    free: dict[str, list[int]] = defaultdict(list)
-    for side in right:
-        if side.instruction:
-            free[side.instruction].append(side.link.position)
-    pairs = {}
-    for side in left:
-        if free.get(side.instruction):
-            pairs[side.link.position] = free[side.instruction].pop(0)
-    return pairs
-
-
-def _lined_up(left: list[Side], right: list[Side]) -> list[tuple[Side | None, Side | None]]:
-    matcher = SequenceMatcher(
-        None, [s.instruction for s in left], [s.instruction for s in right], autojunk=False
-    )
-    rows: list[tuple[Side | None, Side | None]] = []
-    for _op, a1, a2, b1, b2 in matcher.get_opcodes():
-        # "equal" and "replace" blocks pair in order; "delete" and "insert" leave one side empty.
-        rows.extend(zip_longest(left[a1:a2], right[b1:b2]))
-    return rows
 
 
 @dataclasses.dataclass
@@ -249,7 +111,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         )
     a, b = _image_or_404(a_ref), _image_or_404(b_ref)
     pair = comparison.align(a, b)
-    files = _file_level(pair, a, b)
+    files = comparison.file_level(pair, a, b)
     state = DiffState.from_request(request, a, b)
     context = {
         "a": a,
@@ -262,7 +124,7 @@ def compare(request: HttpRequest) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "diff-panel":
         return render(request, "compare/compare.html#diff-panel", context)
-    shared, diverging = _rows(pair, a, b)
+    shared, diverging = comparison.line_up(pair, a, b)
     context.update(
         {
             "name_a": _name(a),
@@ -285,7 +147,7 @@ class TreeRow:
     """A line of the diff tree with its links and sizes worked out here (a search shows 500
     lines, and a template tag per field on each cost more than the search)."""
 
-    node: comparison.DiffNode
+    node: filediff.DiffNode
     children: list[TreeRow] | None
     path_query: str = ""  # the filters with this path open (or, for a file, its directory)
     size_a: str = ""  # safe HTML
@@ -294,7 +156,7 @@ class TreeRow:
 
     @classmethod
     def of(
-        cls, node: comparison.DiffNode, state: DiffState, children: list[TreeRow] | None = None
+        cls, node: filediff.DiffNode, state: DiffState, children: list[TreeRow] | None = None
     ) -> TreeRow:
         row = cls(node, children)
         opened = node.path if node.is_dir or node.diff is None else node.diff.dir
@@ -307,7 +169,7 @@ class TreeRow:
         return row
 
 
-def _diff_listing(files: FileLevel, state: DiffState) -> dict:
+def _diff_listing(files: comparison.FileLevel, state: DiffState) -> dict:
     """The diff tree with every directory on ``state.path`` open, or the search's flat list."""
     kinds = set(state.kinds)
     if state.q:
@@ -333,7 +195,7 @@ def compare_tree(request: HttpRequest) -> HttpResponse:
     """The children of one directory of the diff (lazy expansion in place)."""
     a, b = _image_or_404(request.GET.get("a", "")), _image_or_404(request.GET.get("b", ""))
     pair = comparison.align(a, b)
-    tree = _file_level(pair, a, b).tree
+    tree = comparison.file_level(pair, a, b).tree
     state = DiffState.from_request(request, a, b)
     rows = tree.children(state.path, kinds=set(state.kinds), sort=state.sort)
     context = {"a": a, "b": b, "state": state, "nodes": [TreeRow.of(n, state) for n in rows]}
@@ -348,7 +210,7 @@ def compare_api(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=404)
     pair = comparison.align(a, b)
     nums = comparison.numbers(pair, b)
-    summary = _file_level(pair, a, b).summary
+    summary = comparison.file_level(pair, a, b).summary
     return JsonResponse(
         {
             "a": {"digest": a.digest, "references": [r.display for r in a.references.all()]},
@@ -376,7 +238,7 @@ def compare_api(request: HttpRequest) -> JsonResponse:
 
 def _selection(request: HttpRequest) -> tuple[ImageQuerySet, str, str]:
     """The images the store page is about, newest first, as a queryset: the figures count all of
-    them in the database, only the charts take the first MAX_GRAPH_IMAGES."""
+    them in the database, only the charts take the first LAYERVIZ_STORE_CHART_IMAGES."""
     query = request.GET.get("q", "").strip()
     base = request.GET.get("base", "").strip()
     images = Image.objects.with_names().order_by("-indexed_at")
@@ -425,11 +287,11 @@ def _layer_pages(layers: list, selection: ImageQuerySet) -> None:
 def store(request: HttpRequest) -> HttpResponse:
     selection, query, base = _selection(request)
     selected = selection.count()
-    images = list(selection[:MAX_GRAPH_IMAGES])
+    images = list(selection[: settings.LAYERVIZ_STORE_CHART_IMAGES])
     forest = sharing.forest(images)
     names = {i.pk: _name(i) for i in images}
     urls = _chart_links(forest)
-    in_heatmap = sharing.most_sharing(forest, HEATMAP_IMAGES)
+    in_heatmap = sharing.most_sharing(forest, settings.LAYERVIZ_STORE_HEATMAP_IMAGES)
     have = list(selection.filter(digest__in=request.GET.getlist("have")))
     target_digest = request.GET.get("target", "")
     target = selection.filter(digest=target_digest).first() if target_digest else None

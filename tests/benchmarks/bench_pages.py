@@ -45,7 +45,7 @@ def main() -> None:
 
     from django.test import Client
 
-    from layerviz.compare import views as compare_views
+    from layerviz.images import comparison
     from layerviz.images.ingest import ingest
     from layerviz.images.models import DirChanges
 
@@ -62,7 +62,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             if cold:
-                compare_views._recent.clear()
+                comparison.forget_file_levels()
             start = time.perf_counter()
             response = client.get(url, headers=headers)
             times.append((time.perf_counter() - start) * 1000)
