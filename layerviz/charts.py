@@ -7,6 +7,7 @@ hostile input.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from typing import Any
@@ -15,7 +16,7 @@ import plotly.graph_objects as go
 from django.utils.translation import gettext as _
 
 from layerviz.images.filesystem import LAYER, Box
-from layerviz.images.models import ChangeKind, Image
+from layerviz.lib import changes
 from layerviz.lib.changes import ChangeRow
 from layerviz.lib.units import human_bytes
 
@@ -43,22 +44,28 @@ def _layout(fig: go.Figure, height: int) -> None:
     )
 
 
-def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class LayerBar:
+    position: int  # 0-based, as stored
+    instruction: str
+    compressed: int  # bytes of the blob as the source had it
+    size: int  # bytes of the layer's files
+
+
+def layer_sizes(bars: list[LayerBar]) -> dict[str, Any]:
     """Size of each layer as a stack: the compressed download at the bottom, and on top what
     compression saved, so the whole bar is the uncompressed size. Either part's hover gives both
     sizes, since the top part alone is neither."""
-    steps = image.instructions()
     labels, details = [], []
-    for il in image_layers:
-        text = steps.get(il.position, "")
-        labels.append(f"#{il.position + 1}")
+    for bar in bars:
+        labels.append(f"#{bar.position + 1}")
         # position first: static/js/app.js opens the layer a click lands on from customdata[0].
         details.append(
             [
-                il.position,
-                escape(text[:160] or _("(no history)")),
-                human_bytes(il.blob_size),
-                human_bytes(il.layer.size),
+                bar.position,
+                escape(bar.instruction[:160] or _("(no history)")),
+                human_bytes(bar.compressed),
+                human_bytes(bar.size),
             ]
         )
     hover = (
@@ -71,7 +78,7 @@ def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
     fig = go.Figure()
     fig.add_bar(
         x=labels,
-        y=[il.blob_size for il in image_layers],
+        y=[bar.compressed for bar in bars],
         name=_("compressed"),
         marker_color="#2f5f98",
         customdata=details,
@@ -80,7 +87,7 @@ def layer_sizes(image: Image, image_layers: list) -> dict[str, Any]:
     fig.add_bar(
         x=labels,
         # A layer stored uncompressed has a blob (the tar) bigger than its files: nothing saved.
-        y=[max(il.layer.size - il.blob_size, 0) for il in image_layers],
+        y=[max(bar.size - bar.compressed, 0) for bar in bars],
         name=_("saved by compression"),
         marker_color="#8fb3de",
         customdata=details,
@@ -151,13 +158,13 @@ def _origin(row: ChangeRow, mode: str) -> str:
     """What the colour of a box says: the change the layer made (this layer's changes), or the
     layer that brought the bytes and how (the merged filesystem)."""
     if mode == LAYER:
-        return {ChangeKind.ADDED: _("added"), ChangeKind.MODIFIED: _("modified")}.get(
+        return {changes.ADDED: _("added"), changes.MODIFIED: _("modified")}.get(
             row.kind, _("unchanged")
         )
     n = row.depth + 1
-    if row.kind == ChangeKind.ADDED:
+    if row.kind == changes.ADDED:
         return _("added in layer #%(n)s") % {"n": n}
-    if row.kind == ChangeKind.MODIFIED:
+    if row.kind == changes.MODIFIED:
         return _("modified in layer #%(n)s") % {"n": n}
     return _("unchanged in layer #%(n)s") % {"n": n}
 
@@ -165,7 +172,7 @@ def _origin(row: ChangeRow, mode: str) -> str:
 def _colour(row: ChangeRow, depth: int, mode: str) -> str:
     if mode != LAYER and row.depth != depth:
         return LAYER_SHADES[row.depth % len(LAYER_SHADES)]
-    return {ChangeKind.ADDED: ADDED, ChangeKind.MODIFIED: MODIFIED}.get(row.kind, NEUTRAL)
+    return {changes.ADDED: ADDED, changes.MODIFIED: MODIFIED}.get(row.kind, NEUTRAL)
 
 
 # --- comparing and sharing ------------------------------------------------------------------

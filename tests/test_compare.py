@@ -10,15 +10,12 @@ from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
-from layerviz import charts
-from layerviz.images import comparison, filediff, filesystem
-from layerviz.images.filesystem import LAYER, MERGED
+from layerviz.images import comparison, filediff
 from layerviz.images.ingest import ingest
 from layerviz.images.lookup import find_image
 from layerviz.images.models import Image
 from layerviz.lib import oci, synth
 from layerviz.lib.synth import Step, file, whiteout
-from layerviz.lib.units import human_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -638,20 +635,6 @@ def test_every_node_of_the_flow_chart_but_the_empty_root_opens_a_page(client: Cl
     assert page.select_one("[data-chart=sankey-data]").has_attr("data-chart-links")
 
 
-def test_the_shared_bytes_matrix_grows_with_the_images_and_keeps_the_most_sharing(
-    monkeypatch,
-):
-    names = [f"lv/n:{i}" for i in range(50)]
-    values = [[1000 if i != j else 5000 for j in range(50)] for i in range(50)]
-
-    small = charts.shared_heatmap(names[:3], [row[:3] for row in values[:3]])
-    big = charts.shared_heatmap(names, values)
-
-    assert "width" not in small["layout"]
-    assert big["layout"]["width"] == big["layout"]["height"] >= 16 * 50
-    assert big["data"][0]["x"] == names
-
-
 def test_the_matrix_of_a_store_with_more_images_than_it_holds_says_which_it_shows(
     client: Client, release_pair, tmp_path, settings
 ):
@@ -667,79 +650,3 @@ def test_the_matrix_of_a_store_with_more_images_than_it_holds_says_which_it_show
         "The 2 images that share the most bytes"
         in page.select_one("#matrix-title ~ .note-capped").get_text()
     )
-
-
-# --- the image page's charts (charts.py) -------------------------------------------------
-
-
-@pytest.fixture
-def compressed(tmp_path) -> Image:
-    """Three gzip layers: text that compresses well, a file added, one modified."""
-    layout = synth.write_oci_layout(
-        tmp_path / "gz",
-        [
-            synth.Image(
-                layers=[
-                    synth.layer([file("etc/os-release", b"ID=demo\n" * 500)]),
-                    synth.layer([file("app/main.py", b"print(1)\n" * 300)]),
-                    synth.layer([file("etc/os-release", b"ID=demo2\n" * 600)]),
-                ],
-                history=[Step("ADD rootfs /"), Step("COPY app /app"), Step("RUN upgrade")],
-                compression="gzip",
-                tags=["lv/gz:1"],
-            )
-        ],
-    )
-    [image] = ingest(f"oci:{layout}")
-    return image
-
-
-def test_the_layer_size_chart_stacks_the_compressed_size_and_what_compression_saved(
-    compressed: Image,
-):
-    layers = list(compressed.layers_in_order())
-
-    chart = charts.layer_sizes(compressed, layers)
-
-    bottom, top = chart["data"]
-    assert chart["layout"]["barmode"] == "stack"
-    assert (bottom["name"], top["name"]) == ("compressed", "saved by compression")
-    assert bottom["y"] == [il.blob_size for il in layers]
-    assert [b + t for b, t in zip(bottom["y"], top["y"], strict=True)] == [
-        il.layer.size for il in layers
-    ]
-    assert all(t > 0 for t in top["y"])
-    # Either part of a bar tells both sizes; the first figure is the layer a click opens.
-    for trace in (bottom, top):
-        assert [row[0] for row in trace["customdata"]] == [0, 1, 2]
-        assert "compressed: %{customdata[2]}" in trace["hovertemplate"]
-        assert "uncompressed: %{customdata[3]}" in trace["hovertemplate"]
-    assert bottom["customdata"][1][1] == "COPY app /app"
-    assert bottom["customdata"][1][3] == human_bytes(layers[1].layer.size)
-
-
-def test_an_uncompressed_layer_saves_nothing_rather_than_less_than_nothing(release_pair):
-    v1, _v2 = release_pair
-    layers = list(v1.layers_in_order())
-
-    chart = charts.layer_sizes(v1, layers)
-
-    assert chart["data"][1]["y"] == [0, 0, 0]
-
-
-def test_the_treemap_tells_the_change_in_words_and_in_the_merged_view_the_layer(
-    compressed: Image,
-):
-    chains = [il.chain for il in compressed.layers_in_order()]
-
-    own = charts.treemap(filesystem.treemap_boxes(chains, 2, LAYER), 2, LAYER)["data"][0]
-    merged = charts.treemap(filesystem.treemap_boxes(chains, 2, MERGED), 2, MERGED)["data"][0]
-
-    def notes(trace: dict) -> dict[str, str]:
-        return dict(zip(trace["labels"], trace["customdata"], strict=True))
-
-    assert "%{customdata}" in own["hovertemplate"]
-    assert notes(own)["os-release"] == "modified"
-    assert notes(merged)["os-release"] == "modified in layer #3"
-    assert notes(merged)["main.py"] == "added in layer #2"
-    assert notes(merged)["app"] == "added in layer #2"

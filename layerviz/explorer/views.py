@@ -322,7 +322,13 @@ def image(request: HttpRequest, digest: str) -> HttpResponse:
     context.update(_panel(image, image_layers, state))
     if request.htmx and request.htmx.target == "layer-panel":
         return render(request, "explorer/image.html#layer-panel", context)
-    context["size_chart"] = charts.layer_sizes(image, image_layers)
+    steps = image.instructions()
+    context["size_chart"] = charts.layer_sizes(
+        [
+            charts.LayerBar(il.position, steps.get(il.position, ""), il.blob_size, il.layer.size)
+            for il in image_layers
+        ]
+    )
     context["other_images"] = (
         Image.objects.with_names().exclude(pk=image.pk).order_by("-indexed_at")[:200]
     )
