@@ -32,25 +32,19 @@ from layerviz import charts
 from layerviz.adapters import docker_engine
 from layerviz.images import efficiency, filesystem, store
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.images.models import ChangeKind, Image, IngestJob, JobState
+from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
+from layerviz.lib import changes
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.errors import SourceError
 from layerviz.lib.instructions import clean_instruction, keyword
 from layerviz.lib.units import human_bytes
 
+from . import change_words
 from .advice_text import ADVICE
 from .forms import AddImageForm
 from .templatetags import explorer as explorer_tags
 from .uploads import save_upload
-
-KINDS = ("A", "M", "D", "U")
-KIND_CHOICES = [
-    ("A", gettext_lazy("added")),
-    ("M", gettext_lazy("modified")),
-    ("D", gettext_lazy("deleted")),
-    ("U", gettext_lazy("unchanged")),
-]
 
 
 def write_access(view):
@@ -246,7 +240,7 @@ class PanelState:
         sort = request.GET.get("sort", "name")
         if sort not in ("name", "size"):
             sort = "name"
-        kinds = [k for k in request.GET.getlist("kind") if k in KINDS]
+        kinds = [k for k in request.GET.getlist("kind") if k in change_words.KINDS]
         return cls(
             layer=layer,
             mode=mode,
@@ -316,7 +310,7 @@ def image(request: HttpRequest, digest: str) -> HttpResponse:
         "stack": stack,
         "state": state,
         "image_layers": image_layers,
-        "kind_choices": KIND_CHOICES,
+        "kind_choices": change_words.CHOICES,
         "max_layer_size": max((il.layer.size for il in image_layers), default=0) or 1,
     }
     context.update(_panel(image, image_layers, state))
@@ -380,9 +374,9 @@ class TreeNode:
         node.mode = explorer_tags.mode_string(row.mode, row.type)
         own = row.depth == state.layer
         n = (row.prev_depth or 0) + 1
-        if row.kind == ChangeKind.DELETED and own:
+        if row.kind == changes.DELETED and own:
             node.note = escape(_("added in layer #%(n)s") % {"n": n})
-        elif row.kind == ChangeKind.MODIFIED and own and row.prev_size is not None:
+        elif row.kind == changes.MODIFIED and own and row.prev_size is not None:
             if row.type != DIR:
                 size = explorer_tags.human(row.prev_size)
                 node.note = mark_safe(
@@ -405,7 +399,7 @@ def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int
         nodes = []
         for row in rows:
             children = None
-            if depth < len(wanted) and row.name == wanted[depth] and row.type == "5":
+            if depth < len(wanted) and row.name == wanted[depth] and row.is_dir:
                 children, more = level(row.path, depth + 1)
                 nodes.append(TreeNode.of(row, state, children, more))
                 continue

@@ -13,10 +13,10 @@ import dataclasses
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from layerviz.lib import changes
 from layerviz.lib.changes import DIR, ChangeRow, ancestors
 
 from . import filesystem, packed
-from .models import ChangeKind
 from .packed import State
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def _self_and_up(directory: str) -> list[str]:
 
 def _two_sided(out: list[FileDiff], rows_a: dict[str, State], rows_b: dict[str, State]) -> None:
     """The differences of paths both sides' diverging layers touched."""
-    deleted = ChangeKind.DELETED
+    deleted = changes.DELETED
     for path in rows_a.keys() & rows_b.keys():
         in_a, in_b = rows_a[path], rows_b[path]
         a_gone, b_gone = in_a.kind == deleted, in_b.kind == deleted
@@ -157,7 +157,7 @@ def _one_sided(
     """The differences of paths only one side's diverging layers touched: that side's row
     against the common base's (the other side still has the base's version). A directory
     only this side has goes into ``whole``."""
-    deleted = ChangeKind.DELETED
+    deleted = changes.DELETED
     for path in paths:
         row = rows[path]
         below = base.get(path)
@@ -404,7 +404,7 @@ class _Sides:
     def children(self, whole: FileDiff) -> list[FileDiff]:
         chains = self._chains[whole.status]
         rows = filesystem.directory_rows(chains, len(chains) - 1, filesystem.MERGED, whole.path)
-        return [self._diff(r, whole.status) for r in rows if r.kind != ChangeKind.DELETED]
+        return [self._diff(r, whole.status) for r in rows if r.kind != changes.DELETED]
 
     def find(self, needle: str, wholes: dict[str, set[str]]) -> list[FileDiff]:
         """Paths holding ``needle`` beneath one of the whole directories (by status: the side
@@ -417,7 +417,7 @@ class _Sides:
             top = len(chains) - 1
             rows, _total = filesystem.search(chains, top, filesystem.MERGED, needle, limit=None)
             for row in rows:
-                if row.kind == ChangeKind.DELETED:
+                if row.kind == changes.DELETED:
                     continue
                 if any(a in side for a in ancestors(row.path)):
                     out.append(self._diff(row, status))

@@ -18,10 +18,11 @@ import dataclasses
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat, StrIndex
 
+from layerviz.lib import changes
 from layerviz.lib.changes import DIR, NAME_SEPARATOR, ChangeRow
 
 from . import packed
-from .models import Chain, ChangeKind, DirChanges
+from .models import Chain, DirChanges
 
 LAYER, MERGED = "layer", "merged"
 PAGE = 500
@@ -55,7 +56,7 @@ def merged_files(chain: Chain) -> dict[str, ChangeRow]:
     """The whole merged filesystem as of ``chain``: path -> row. For tests and analysis, not
     for pages (it loads every path)."""
     latest = _latest(list(packed.chain_rows(lineage_ids(chain))))
-    return {path: row for path, row in latest.items() if row.kind != ChangeKind.DELETED}
+    return {path: row for path, row in latest.items() if row.kind != changes.DELETED}
 
 
 def shown_size(row: ChangeRow, mode: str) -> int:
@@ -64,7 +65,7 @@ def shown_size(row: ChangeRow, mode: str) -> int:
     removed (a deleted directory)."""
     if row.type != DIR:
         return row.size
-    if mode == LAYER and row.kind != ChangeKind.DELETED:
+    if mode == LAYER and row.kind != changes.DELETED:
         return row.layer_bytes
     return row.tree_bytes
 
@@ -78,7 +79,7 @@ def directory_rows(chains: list[Chain], depth: int, mode: str, directory: str) -
         return packed.dir_rows([chains[depth].pk], directory)
     rows = packed.dir_rows([c.pk for c in chains[: depth + 1]], directory)
     latest = _latest(rows).values()
-    kept = [r for r in latest if not (r.kind == ChangeKind.DELETED and r.depth < depth)]
+    kept = [r for r in latest if not (r.kind == changes.DELETED and r.depth < depth)]
     kept.sort(key=_name)
     return kept
 
@@ -123,13 +124,13 @@ def keeps(row: ChangeRow, kinds: set[str], mode: str, depth: int) -> bool:
     leads to one."""
     if mode == MERGED and row.depth < depth:
         # Rows from the layers below are unchanged by this layer.
-        return ChangeKind.UNCHANGED in kinds
+        return changes.UNCHANGED in kinds
     if row.kind in kinds:
         return True
     return row.type == DIR and (
-        (ChangeKind.ADDED in kinds and row.sub_added > 0)
-        or (ChangeKind.MODIFIED in kinds and row.sub_modified > 0)
-        or (ChangeKind.DELETED in kinds and row.sub_deleted > 0)
+        (changes.ADDED in kinds and row.sub_added > 0)
+        or (changes.MODIFIED in kinds and row.sub_modified > 0)
+        or (changes.DELETED in kinds and row.sub_deleted > 0)
     )
 
 
@@ -162,7 +163,7 @@ def search(
         "dir", "depth", "names", "kinds", "pk"
     ).iterator(chunk_size=2000):
         groups.setdefault(directory, []).append((row_depth, names, kinds, pk))
-    gone = ChangeKind.DELETED
+    gone = changes.DELETED
     total = 0
     page: list[tuple[int, int]] = []  # (DirChanges pk, index of the child) in path order
     for directory in sorted(groups):
@@ -226,7 +227,7 @@ def _biggest_children(
     chains: list[Chain], depth: int, mode: str, directory: str
 ) -> list[tuple[ChangeRow, int]]:
     rows = directory_rows(chains, depth, mode, directory)
-    sized = [(row, shown_size(row, mode)) for row in rows if row.kind != ChangeKind.DELETED]
+    sized = [(row, shown_size(row, mode)) for row in rows if row.kind != changes.DELETED]
     sized = [(row, value) for row, value in sized if value]
     sized.sort(key=lambda pair: (-pair[1], pair[0].name))
     return sized

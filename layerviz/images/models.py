@@ -120,13 +120,6 @@ class Chain(Claimed):
         return self.chain_id
 
 
-class ChangeKind(models.TextChoices):
-    ADDED = "A", "added"
-    MODIFIED = "M", "modified"
-    DELETED = "D", "deleted"
-    UNCHANGED = "U", "unchanged"
-
-
 class DirChanges(models.Model):
     """What one layer, on its chain, did to the children of one directory (see
     ``lib/changes.py``): one row per directory, the children packed column by column

@@ -141,6 +141,10 @@ class ChangeRow:
     def is_dir(self) -> bool:
         return self.type == DIR
 
+    @property
+    def is_deleted(self) -> bool:
+        return self.kind == DELETED
+
 
 @dataclasses.dataclass
 class LayerSummary:
@@ -437,7 +441,7 @@ class MergedTree:
                     meta_key = (mode, uid, gid)
                     meta = self._meta(mode, uid, gid, None)
                 node = Node(
-                    "0" if typ == "7" else typ,
+                    typ,
                     size,
                     meta,
                     ints.setdefault(mtime, mtime),

@@ -22,6 +22,8 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 
+from . import changes, tarwalk
+
 DELETED, OVERWRITTEN, IDENTICAL, METADATA = "deleted", "overwritten", "identical", "metadata"
 KINDS = (DELETED, OVERWRITTEN, IDENTICAL, METADATA)
 
@@ -35,11 +37,11 @@ class Version:
     kind: str  # A, M, U, D as in lib/changes
     detail: str
     size: int
-    type: str = "0"  # tar typeflag as lib/tarwalk normalises it
+    type: str = tarwalk.REG  # tar typeflag as lib/tarwalk normalises it
 
     @property
     def is_dir(self) -> bool:
-        return self.type == "5"
+        return self.type == tarwalk.DIR
 
 
 @dataclasses.dataclass(slots=True)
@@ -51,7 +53,7 @@ class Shadowed:
     added_by: int  # layer that wrote the copy
     undone_by: int  # layer that deleted or replaced it
     reason: str
-    type: str = "0"  # what the copy was: a regular file, a symlink...
+    type: str = tarwalk.REG  # what the copy was: a regular file, a symlink...
 
 
 @dataclasses.dataclass
@@ -72,9 +74,9 @@ class WasteReport:
 
 
 def _reason(later: Version) -> str:
-    if later.kind == "D":
+    if later.kind == changes.DELETED:
         return DELETED
-    if later.kind == "U":
+    if later.kind == changes.UNCHANGED:
         return IDENTICAL
     if later.detail == "m":
         return METADATA
@@ -90,14 +92,14 @@ def account(versions: Iterable[Version]) -> WasteReport:
     report = WasteReport(by_reason={k: [0, 0] for k in KINDS})
     previous: Version | None = None
     for version in versions:
-        if version.kind == "U" and version.detail == "p":
+        if version.kind == changes.UNCHANGED and version.detail == changes.PARENT:
             continue
-        if version.kind != "D" and not version.is_dir:
+        if version.kind != changes.DELETED and not version.is_dir:
             report.written += version.size
         if (
             previous is not None
             and previous.path == version.path
-            and previous.kind != "D"
+            and previous.kind != changes.DELETED
             and not previous.is_dir
         ):
             reason = _reason(version)

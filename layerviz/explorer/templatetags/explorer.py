@@ -8,12 +8,13 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from layerviz.explorer import change_words
 from layerviz.images import progress
-from layerviz.lib import instructions
+from layerviz.lib import changes, instructions
 from layerviz.lib.changes import WHITEOUT_FINDS_NOTHING
 from layerviz.lib.layer import FLAG_TEXT
+from layerviz.lib.tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, SYMLINK
 from layerviz.lib.units import human_bytes
 
 register = template.Library()
@@ -85,7 +86,7 @@ def keyword(text: str) -> str:
 @register.filter
 def mode_string(mode: int, type_: str) -> str:
     """``drwxr-xr-x``-style permissions."""
-    first = {"5": "d", "2": "l", "1": "h", "3": "c", "4": "b", "6": "p"}.get(type_, "-")
+    first = {DIR: "d", SYMLINK: "l", LINK: "h", CHAR: "c", BLOCKDEV: "b", FIFO: "p"}.get(type_, "-")
     bits = ""
     for shift, (r, w, x) in ((6, "rwx"), (3, "rwx"), (0, "rwx")):
         part = (mode >> shift) & 7
@@ -99,32 +100,20 @@ def panel_query(state, **changes: object) -> str:
     return state.query(**changes)
 
 
-KIND_LABELS = {
-    "A": ("A", gettext_lazy("added")),
-    "M": ("M", gettext_lazy("modified")),
-    "D": ("D", gettext_lazy("deleted")),
-    "U": ("·", gettext_lazy("unchanged")),
-}
-DETAILS = {
-    "c": gettext_lazy("content changed"),
-    "t": gettext_lazy("type changed"),
-    "m": gettext_lazy("metadata only"),
-    "i": gettext_lazy("identical copy"),
-    "p": gettext_lazy("parent of a change"),
-    "w": gettext_lazy("by a whiteout"),
-    "o": gettext_lazy("by an opaque directory"),
-    "r": gettext_lazy("replaced"),
-}
-
-
 def badge(row, state=None) -> dict:
     """Letter and word, never colour alone. In the merged view, rows from lower layers are
     unchanged by the selected layer whatever they were when written."""
     own = state is None or row.depth == state.layer
-    kind = row.kind if own or state.mode != "merged" else "U"
-    letter, word = KIND_LABELS[kind]
-    detail = DETAILS.get(row.detail, "") if own else ""
+    kind = row.kind if own or state.mode != "merged" else changes.UNCHANGED
+    letter, word = change_words.KINDS[kind]
+    detail = change_words.DETAILS.get(row.detail, "") if own else ""
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
+
+
+@register.filter
+def kind_word(code: str) -> str:
+    """What a layer did to a path, in a word (``change_words``)."""
+    return change_words.KINDS[code][1]
 
 
 @register.simple_tag
