@@ -30,7 +30,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from layerviz import charts
 from layerviz.adapters import docker_engine
-from layerviz.images import efficiency, filesystem, store
+from layerviz.images import deletion, efficiency, filesystem
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
@@ -180,7 +180,7 @@ def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
     buttons post straight away after the browser's own confirmation."""
     image = _get_image_or_404(digest)
     if request.method == "GET":
-        removed, kept = store.deletion_plan(image)
+        removed, kept = deletion.deletion_plan(image)
         return render(
             request,
             "explorer/delete.html",
@@ -193,7 +193,7 @@ def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
             },
         )
     name = str(image)
-    store.delete_image(image)
+    deletion.delete_image(image)
     messages.success(
         request, _("Deleted %(name)s. Layers other images use were kept.") % {"name": name}
     )

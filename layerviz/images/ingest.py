@@ -11,9 +11,13 @@ benchmarks all call it. For each image the source resolves:
    below and what it did to each path written (``DirChanges``), again under a claimed row;
 4. the ``Image`` with its layers, history and references is created in one transaction.
 
-Any failure raises ``IngestError`` and removes what this run created that no image uses, so the
-visible index is as it was. A run killed half-way leaves only rows in state ``building``, which
-the next run takes over.
+Any failure raises ``IngestError`` and removes what this run created that no image uses
+(``deletion.delete_unused``), so the visible index is as it was. A run killed half-way leaves
+only rows in state ``building``, which the next run takes over.
+
+The units: ``layer_writer.py`` claims and writes layers, ``streamed.py`` reads a stream walked
+once, ``chains.py`` works out what each layer did, ``lib/readers.py`` reads layers in worker
+processes; this module runs them in order.
 """
 
 from __future__ import annotations
@@ -22,43 +26,27 @@ import concurrent.futures
 import datetime as dt
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from layerviz.lib import oci, readers
 from layerviz.lib import reference as refs
-from layerviz.lib.errors import DigestMismatch, IngestError
-from layerviz.lib.layer import EntryBatch, FileRange, LayerScan, scan_layer
-from layerviz.lib.streams import Readable
+from layerviz.lib.errors import IngestError
+from layerviz.lib.layer import FileRange, scan_layer
 from layerviz.sources import LayerRef, ResolvedImage, Source, SourceOptions, open_source
 
-from . import claims, packed
+from . import claims, deletion
 from . import progress as progress_text
 from .chains import ChainBuilder
 from .claims import Outcome
-from .models import (
-    BuildState,
-    Chain,
-    DirChanges,
-    EntryChunk,
-    HistoryStep,
-    Image,
-    ImageLayer,
-    Layer,
-    Reference,
-)
+from .layer_writer import LayerWriter
+from .models import Chain, HistoryStep, Image, ImageLayer, Layer, Reference
 from .progress import Progress
+from .streamed import ingest_streaming
 
 log = logging.getLogger("layerviz.ingest")
-
-HEARTBEAT_SECONDS = 5
-# A streamed layer is held in memory up to this many entries before it is written under a
-# staging row: most layers are small, and a layer already indexed then costs no writes at all.
-STREAM_SPILL = 50_000
 
 
 def ingest(
@@ -98,34 +86,31 @@ def ingest(
 
 
 class _Run:
+    """One ingest: the layers it claims and writes (``writer``), the chains it builds."""
+
     def __init__(self, progress: Progress, extra_names: list[str], label: str | None) -> None:
         self.progress = progress
         self.label = label
         self.extra_names = extra_names
         self.owner = claims.new_owner()
-        self.created_layers: list[int] = []
+        self.writer = LayerWriter(self.owner, progress)
         self.created_chains: list[int] = []
-        self._chunks: dict[int, int] = {}  # layer pk -> chunks written so far
-        self._last_beat = 0.0
-        # Several beats per lease, so a claim never lapses while we are making progress.
-        self._beat_every = min(HEARTBEAT_SECONDS, settings.LAYERVIZ_LEASE_SECONDS / 4)
-
-    # --- orchestration -------------------------------------------------------------------
 
     def ingest(self, source: Source) -> list[Image]:
         self.progress.phase(progress_text.READING_CONFIG)
         if source.streaming:
-            return self._ingest_streaming(source)
-        images = source.images()
-        out = []
-        for resolved in images:
-            out.append(self._ingest_random_access(source, resolved))
-        return out
+            return ingest_streaming(self, source)
+        return [self._ingest_random_access(source, image) for image in source.images()]
+
+    # --- layers of a source read in any order ------------------------------------------------
 
     def _ingest_random_access(self, source: Source, image: ResolvedImage) -> Image:
+        """1. names only, when the image is indexed; 2. the layers not indexed yet, in worker
+        processes when they lie in files and are big enough, else one by one here; 3. the
+        layers other workers are indexing are waited for; 4. the chains and the image."""
         existing = Image.objects.filter(digest=image.manifest_digest).first()
         if existing is not None:
-            self._add_references(existing, image.references)
+            self.add_references(existing, image.references)
             return existing
         count = len(image.layers)
         needed = [
@@ -133,11 +118,11 @@ class _Run:
             for layer in image.layers
             if not Layer.objects.ready().filter(diff_id=layer.diff_id).exists()
         ]
-        self.progress.set_total(sum(layer.descriptor.size for layer in needed))
+        total = sum(layer.descriptor.size for layer in needed)
+        self.progress.set_total(total)
         busy: list[tuple[int, int]] = []
         builder: ChainBuilder | None = None
         files = [self._layer_file(source, image, layer) for layer in needed]
-        total = sum(layer.descriptor.size for layer in needed)
         workers = (
             readers.readers_for(len(needed), total, min_bytes=settings.LAYERVIZ_PARALLEL_READ_BYTES)
             if all(files)
@@ -148,34 +133,30 @@ class _Run:
                 # Claim them all at once: heartbeats keep every claim while the workers read.
                 mine = []
                 for layer, where in zip(needed, files, strict=True):
-                    outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+                    outcome, row = self.writer.claim(layer.diff_id)
                     if outcome is Outcome.BUSY:
                         busy.append((layer.index, row.pk))
                     elif outcome is Outcome.MINE:
-                        self.created_layers.append(row.pk)
                         mine.append((layer, row, where))
                 builder = self._read_in_workers(workers, source, image, mine)
         else:
             for layer in needed:
                 label = layer.label(count)
                 self.progress.phase(progress_text.READING, layer=layer.index + 1, layers=count)
-                outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
-                if outcome is Outcome.READY:
-                    continue
+                outcome, row = self.writer.claim(layer.diff_id)
                 if outcome is Outcome.BUSY:
                     busy.append((layer.index, row.pk))
-                    continue
-                self.created_layers.append(row.pk)
-                try:
-                    self._read_layer(source, image, layer, row, label)
-                except IngestError as exc:
-                    raise exc.in_layer(label) from None
+                elif outcome is Outcome.MINE:
+                    try:
+                        self.read_layer(source, image, layer, row)
+                    except IngestError as exc:
+                        raise exc.in_layer(label) from None
         for index, pk in busy:
             layer = image.layers[index]
-            self._wait_for_layer(
+            self.writer.wait(
                 pk, layer.label(count), retry=lambda layer=layer: self._retry(source, image, layer)
             )
-        return self._finish_image(image, source, builder)
+        return self.finish_image(image, source, builder)
 
     def _layer_file(
         self, source: Source, image: ResolvedImage, layer: LayerRef
@@ -211,40 +192,29 @@ class _Run:
             for layer, row, where in biggest_first
         }
         pending = set(futures)
-        waiting = {row.pk for _, row, _ in mine}
-        held = {row.pk: row for _, row, _ in mine}
-
-        def beat() -> None:
-            now = time.monotonic()
-            if now - self._last_beat > self._beat_every:
-                for pk in waiting:
-                    claims.heartbeat(held[pk], self.owner)
-                self._last_beat = now
-
-        builder = self._chains_for(image, source, beat=beat)
+        waiting = {row.pk: row for _, row, _ in mine}
+        writer = self.writer
+        builder = self._chains_for(image, source, beat=lambda: writer.beat(waiting.values()))
         try:
             while pending:
                 done, pending = concurrent.futures.wait(
                     pending,
-                    timeout=self._beat_every,
+                    timeout=writer.beat_every,
                     return_when=concurrent.futures.FIRST_COMPLETED,
                 )
                 for future in done:
                     layer, row = futures[future]
-                    label = layer.label(count)
                     try:
                         scan, batches = future.result()
-                        self._clear_entries(row)
                         for first_seq, n, blob in batches:
-                            self._write_packed(row, first_seq, n, blob)
-                        self._check_diff_id(scan, layer, label)
+                            writer.write_packed(row, first_seq, n, blob)
+                        scan.check(layer.diff_id)
                     except IngestError as exc:
-                        raise exc.in_layer(label) from None
-                    self._publish_layer(row, scan)
-                    waiting.discard(row.pk)
+                        raise exc.in_layer(layer.label(count)) from None
+                    writer.publish(row, scan)
+                    del waiting[row.pk]
                     self.progress.advance(layer.descriptor.size)
-                self._last_beat = 0.0
-                beat()
+                writer.beat(waiting.values(), now=True)
                 self._extend_chains(image, builder)
         except BaseException:
             workers.shutdown(wait=False, cancel_futures=True)
@@ -260,17 +230,13 @@ class _Run:
                 return
             builder.add(layer)
 
-    def _retry(self, source: Source, image: ResolvedImage, layer) -> None:
-        outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
+    def _retry(self, source: Source, image: ResolvedImage, layer: LayerRef) -> None:
+        outcome, row = self.writer.claim(layer.diff_id)
         if outcome is Outcome.MINE:
-            self.created_layers.append(row.pk)
-            self._read_layer(source, image, layer, row, layer.label(len(image.layers)))
+            self.read_layer(source, image, layer, row)
 
-    def _read_layer(
-        self, source: Source, image: ResolvedImage, layer, row: Layer, label: str
-    ) -> None:
-        """Read one layer into our claimed ``row`` and publish it."""
-        self._clear_entries(row)  # whatever a dead owner left
+    def read_layer(self, source: Source, image: ResolvedImage, layer: LayerRef, row: Layer) -> None:
+        """Read one layer here into our claimed ``row`` and publish it."""
         descriptor = layer.descriptor
         with source.open_layer(image, layer) as raw:
             scan = scan_layer(
@@ -278,241 +244,11 @@ class _Run:
                 digest=descriptor.digest or None,
                 size=descriptor.size,
                 limits=source.limits,
-                on_entries=lambda batch: self._write_entries(row, batch),
-                on_read=lambda n: self._on_read(row, n),
+                on_entries=lambda batch: self.writer.write(row, batch),
+                on_read=self.writer.on_read(row),
             )
-        self._check_diff_id(scan, layer, label)
-        self._publish_layer(row, scan)
-
-    def _check_diff_id(self, scan: LayerScan, layer: LayerRef, label: str) -> None:
-        if scan.diff_id != layer.diff_id:
-            raise DigestMismatch(
-                f"layer content hashes to {scan.diff_id}, but the image config says {layer.diff_id}"
-            ).in_layer(label)
-
-    def _ingest_streaming(self, source: Source) -> list[Image]:
-        identity = getattr(source, "identity", None)
-        if identity is not None:
-            image_id, diff_ids = identity()
-            known = Image.objects.filter(image_id=image_id).first()
-            if known is not None and all(
-                Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids
-            ):
-                self._add_references(known, source.references())
-                return [known]
-        self.progress.set_total(source.size_hint())
-        scans: dict[str, tuple[LayerScan, int | None, int | None]] = {}
-        counter = {"n": 0}
-
-        def on_member(name: str, size: int, reader: Readable) -> None:
-            counter["n"] += 1
-            self.progress.phase(progress_text.READING, layer=counter["n"], layers=0)
-            scans[name] = self._read_streamed(reader, size, name, source)
-
-        images = source.stream(on_member)
-        out = []
-        for image in images:
-            existing = Image.objects.filter(digest=image.manifest_digest).first()
-            if existing is not None:
-                self._add_references(existing, image.references)
-                out.append(existing)
-                continue
-            count = len(image.layers)
-            for layer in image.layers:
-                label = layer.label(count)
-                if layer.member in scans:
-                    scan, _, wait_pk = scans[layer.member]
-                    self._check_streamed(scan, layer, label)
-                    if wait_pk is not None:
-                        self._wait_for_layer(wait_pk, label, retry=None)
-                    continue
-                # Small layers were kept in memory while streaming: read them now.
-                outcome, row = claims.claim(Layer, {"diff_id": layer.diff_id}, self.owner, {})
-                if outcome is Outcome.BUSY:
-                    self._wait_for_layer(row.pk, label, retry=None)
-                elif outcome is Outcome.MINE:
-                    self.created_layers.append(row.pk)
-                    try:
-                        self._read_layer(source, image, layer, row, label)
-                    except IngestError as exc:
-                        raise exc.in_layer(label) from None
-            out.append(self._finish_image(image, source))
-        # Big members were indexed as they streamed past, before the manifests said which
-        # are wanted: the layers of other platforms (or of blobs that were no layer of the
-        # image) go again, unless another ingest has taken them up meanwhile.
-        used = {layer.member for image in images for layer in image.layers}
-        mine = set(self.created_layers)
-        passed = [pk for name, (_, pk, _) in scans.items() if name not in used and pk in mine]
-        _delete_layers(
-            list(
-                Layer.objects.filter(pk__in=passed)
-                .exclude(pk__in=ImageLayer.objects.values("layer_id"))
-                .exclude(pk__in=Chain.objects.values("layer_id"))
-                .values_list("pk", flat=True)
-            )
-        )
-        return out
-
-    def _check_streamed(self, scan: LayerScan, layer, label: str) -> None:
-        descriptor = layer.descriptor
-        if descriptor.digest and scan.blob_digest != descriptor.digest:
-            raise DigestMismatch(
-                f"blob content hashes to {scan.blob_digest}, not to {descriptor.digest}",
-                layer=label,
-            )
-        if descriptor.digest and scan.blob_size != descriptor.size:
-            raise DigestMismatch(
-                f"blob is {scan.blob_size} bytes but its descriptor says {descriptor.size}",
-                layer=label,
-            )
-        if scan.diff_id != layer.diff_id:
-            raise DigestMismatch(
-                f"layer content hashes to {scan.diff_id}, but the image config says {layer.diff_id}",
-                layer=label,
-            )
-
-    def _read_streamed(
-        self, reader: Readable, size: int, name: str, source: Source
-    ) -> tuple[LayerScan, int | None, int | None]:
-        """Index a member whose diff_id is only known once it is read to its end.
-
-        Returns the scan, the ready layer's pk, or the pk of a layer another worker is building.
-        """
-        pending: list[EntryBatch] = []
-        staging: Layer | None = None
-        position = getattr(source, "position", None)
-
-        def on_entries(batch: EntryBatch) -> None:
-            nonlocal staging
-            if staging is None:
-                pending.append(batch)
-                if sum(len(b) for b in pending) <= STREAM_SPILL:
-                    return
-                staging = Layer.objects.create(
-                    diff_id=f"staging:{claims.new_owner()}",
-                    state=BuildState.BUILDING,
-                    owner=self.owner,
-                    heartbeat_at=timezone.now(),
-                )
-                self.created_layers.append(staging.pk)
-                for held in pending:
-                    self._write_entries(staging, held)
-                pending.clear()
-                return
-            self._write_entries(staging, batch)
-
-        def on_read(n: int) -> None:
-            if position is not None:
-                self.progress.set_done(position())
-            if staging is not None:
-                self._beat(staging)
-
-        try:
-            scan = scan_layer(
-                reader,
-                digest=None,
-                size=size,
-                limits=source.limits,
-                on_entries=on_entries,
-                on_read=on_read,
-            )
-        except IngestError as exc:
-            raise exc.in_layer(f"archive member {name}") from None
-        if staging is None:
-            outcome, row = claims.claim(Layer, {"diff_id": scan.diff_id}, self.owner, {})
-            if outcome is Outcome.READY:
-                return scan, row.pk, None
-            if outcome is Outcome.BUSY:
-                return scan, None, row.pk
-            self.created_layers.append(row.pk)
-            self._clear_entries(row)
-            for held in pending:
-                self._write_entries(row, held)
-            self._publish_layer(row, scan)
-            return scan, row.pk, None
-        return self._settle_staging(staging, scan)
-
-    def _settle_staging(
-        self, staging: Layer, scan: LayerScan
-    ) -> tuple[LayerScan, int | None, int | None]:
-        """Give a fully read staging layer its diff_id, unless that layer exists already."""
-        for _ in range(5):
-            existing = Layer.objects.filter(diff_id=scan.diff_id).first()
-            if existing is None:
-                try:
-                    with transaction.atomic():
-                        Layer.objects.filter(pk=staging.pk).update(diff_id=scan.diff_id)
-                except IntegrityError:
-                    continue  # another worker just gave a layer this diff_id: look again
-                staging.diff_id = scan.diff_id
-                self._publish_layer(staging, scan)
-                return scan, staging.pk, None
-            if existing.pk == staging.pk:
-                return scan, staging.pk, None
-            if existing.is_ready:
-                _delete_layers([staging.pk])
-                return scan, existing.pk, None
-            if claims.is_stale(existing):
-                _delete_layers([existing.pk])
-                continue
-            _delete_layers([staging.pk])
-            return scan, None, existing.pk
-        raise IngestError(f"could not settle layer {scan.diff_id}")
-
-    def _wait_for_layer(self, pk: int, label: str, retry) -> None:
-        self.progress.phase(progress_text.WAITING % {"layer": label})
-        row = claims.wait_until_ready(Layer, pk, label=label)
-        if row is not None:
-            return
-        if retry is None:
-            raise IngestError(
-                "the worker indexing this layer stopped before finishing; run the ingest again",
-                layer=label,
-            )
-        retry()
-
-    # --- writing ---------------------------------------------------------------------------
-
-    def _beat(self, row, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_beat > self._beat_every:
-            claims.heartbeat(row, self.owner)
-            self._last_beat = now
-
-    def _on_read(self, row: Layer, n: int) -> None:
-        # A layer of a few big files writes entries rarely: beat on the bytes read as well.
-        self.progress.advance(n)
-        self._beat(row)
-
-    def _clear_entries(self, row: Layer) -> None:
-        EntryChunk.objects.filter(layer=row).delete()
-        self._chunks[row.pk] = 0
-
-    def _write_entries(self, row: Layer, batch: EntryBatch) -> None:
-        self._write_packed(row, batch.first_seq, len(batch), batch.pack())
-
-    def _write_packed(self, row: Layer, first_seq: int, count: int, blob: bytes) -> None:
-        index = self._chunks.get(row.pk, 0)
-        packed.save_chunk(row.pk, index, first_seq, count, blob)
-        self._chunks[row.pk] = index + 1
-        self._beat(row)
-
-    def _publish_layer(self, row: Layer, scan: LayerScan) -> None:
-        from .models import Blob
-
-        Blob.objects.get_or_create(
-            digest=scan.blob_digest,
-            defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
-        )
-        claims.publish(
-            row,
-            self.owner,
-            size=scan.size,
-            tar_bytes=scan.tar_bytes,
-            entry_count=scan.entries,
-            flags=scan.flags,
-            indexed_at=timezone.now(),
-        )
+        scan.check(layer.diff_id)
+        self.writer.publish(row, scan)
 
     # --- chains and the image ----------------------------------------------------------------
 
@@ -529,7 +265,7 @@ class _Run:
             limits=source.limits,
         )
 
-    def _finish_image(
+    def finish_image(
         self, image: ResolvedImage, source: Source, builder: ChainBuilder | None = None
     ) -> Image:
         """Build the chains not built yet, then the image with its layers, history and names
@@ -579,11 +315,11 @@ class _Run:
                     )
                     for i, h in enumerate(image.config.history)
                 )
-            self._add_references(row, image.references)
+            self.add_references(row, image.references)
         self.progress.phase(progress_text.DONE, layer=len(image.layers), layers=len(image.layers))
         return row
 
-    def _add_references(self, image: Image, names_: Iterable[str]) -> None:
+    def add_references(self, image: Image, names_: Iterable[str]) -> None:
         for name in [*names_, *self.extra_names]:
             display = refs.parse(name).familiar()
             Reference.objects.update_or_create(
@@ -593,34 +329,11 @@ class _Run:
     # --- failure ---------------------------------------------------------------------------
 
     def undo(self) -> None:
-        """Remove what this run created that no image uses (the visible index is untouched)."""
+        """Remove what this run created that nothing uses (the visible index is untouched)."""
         try:
-            used = set(
-                ImageLayer.objects.filter(chain_id__in=self.created_chains).values_list(
-                    "chain_id", flat=True
-                )
-            )
-            DirChanges.objects.filter(
-                chain_id__in=[c for c in self.created_chains if c not in used]
-            ).delete()
-            Chain.objects.filter(pk__in=[c for c in self.created_chains if c not in used]).delete()
-            used = set(
-                ImageLayer.objects.filter(layer_id__in=self.created_layers).values_list(
-                    "layer_id", flat=True
-                )
-            )
-            _delete_layers([pk for pk in self.created_layers if pk not in used])
+            deletion.delete_unused(chains=self.created_chains, layers=self.writer.created)
         except Exception:  # never hide the error that made us undo
             log.exception("could not clean up after a failed ingest")
-
-
-def _delete_layers(pks: list[int]) -> None:
-    if not pks:
-        return
-    DirChanges.objects.filter(chain__layer_id__in=pks).delete()
-    Chain.objects.filter(layer_id__in=pks).delete()
-    EntryChunk.objects.filter(layer_id__in=pks).delete()
-    Layer.objects.filter(pk__in=pks).delete()
 
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")

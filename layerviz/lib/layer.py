@@ -164,6 +164,23 @@ class LayerScan:
     size: int  # sum of entry sizes: dive's layer size
     flags: list[str]
 
+    def check(
+        self, diff_id: str, *, blob_digest: str | None = None, blob_size: int | None = None
+    ) -> None:
+        """Is this the layer the image says it is: its content hashes to ``diff_id`` (and, for
+        a blob read without its descriptor, the blob to ``blob_digest``, of ``blob_size``
+        bytes)? A scan that had the descriptor checked the blob as it read it."""
+        if blob_digest and self.blob_digest != blob_digest:
+            raise DigestMismatch(f"blob content hashes to {self.blob_digest}, not to {blob_digest}")
+        if blob_digest and self.blob_size != blob_size:
+            raise DigestMismatch(
+                f"blob is {self.blob_size} bytes but its descriptor says {blob_size}"
+            )
+        if self.diff_id != diff_id:
+            raise DigestMismatch(
+                f"layer content hashes to {self.diff_id}, but the image config says {diff_id}"
+            )
+
 
 def classify_name(path: bytes) -> int:
     """Whiteout-related flags for a clean path; raises on whiteouts that escape their directory."""

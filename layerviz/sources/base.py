@@ -85,6 +85,19 @@ class Source:
     def stream(self, on_member: OnMember) -> list[ResolvedImage]:
         raise NotImplementedError
 
+    def identity(self) -> tuple[str, list[str]] | None:
+        """A streaming source that knows the image before reading it: (image ID, diff_ids),
+        so an image already indexed need not be streamed at all. None: not known."""
+        return None
+
+    def references(self) -> list[str]:
+        """The names the source gives its image before reading it (with ``identity``)."""
+        return []
+
+    def position(self) -> int | None:
+        """Bytes of the stream read so far (None when not known)."""
+        return None
+
     def size_hint(self) -> int:
         """Bytes a streaming source will pass through ``on_member`` (0 when unknown)."""
         return 0

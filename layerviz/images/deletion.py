@@ -1,6 +1,11 @@
-"""Operations on the whole store that are not about one model."""
+"""Deleting: an image, and whatever nothing uses once it is gone.
+
+(The shared-layers page is "the store" in the interface; this module only removes things.)
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from django.db import transaction
 
@@ -24,25 +29,38 @@ def deletion_plan(image: Image) -> tuple[list[Layer], list[Layer]]:
 def delete_image(image: Image) -> None:
     """Delete an image and whatever only it used; layers and chains other images use stay.
 
-    1. note the image's chains, and the layers no other image uses (``deletion_plan``);
+    1. note the image's chains and layers;
     2. delete the image (its layer list, history and names go with it);
-    3. delete the chains no image uses any more, then those layers.
-    Chains of other images never hang off a chain this image alone used: every image holds
-    its whole lineage, so an unused chain has no used descendants.
+    3. delete those chains and layers nothing uses any more (``delete_unused``).
     """
     with transaction.atomic():
-        chain_ids = list(image.image_layers.values_list("chain_id", flat=True))
-        removed, _kept = deletion_plan(image)  # what the confirmation page listed
+        links = list(image.image_layers.values_list("chain_id", "layer_id"))
         image.delete()
-        still_used = set(
+        delete_unused(chains=[c for c, _ in links], layers=[la for _, la in links])
+
+
+def delete_unused(*, chains: Iterable[int] = (), layers: Iterable[int] = ()) -> None:
+    """Of these chains and layers, delete those nothing uses any more: the one definition of
+    "unused", for deleting an image, undoing a failed ingest and dropping what a streamed
+    ingest read in passing.
+
+    1. a chain no image uses goes, with its rows. Chains of other images never hang off a
+       chain no image uses: every image holds its whole lineage;
+    2. then a layer no image and no remaining chain uses goes, with its entries and blobs.
+    """
+    chain_ids = set(chains)
+    layer_ids = set(layers)
+    with transaction.atomic():
+        used = set(
             ImageLayer.objects.filter(chain_id__in=chain_ids).values_list("chain_id", flat=True)
         )
-        unused_chains = [c for c in chain_ids if c not in still_used]
+        unused_chains = chain_ids - used
         DirChanges.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
-        unused_layers = [
-            layer.pk for layer in removed if not Chain.objects.filter(layer=layer).exists()
-        ]
+        used = set(
+            ImageLayer.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True)
+        ) | set(Chain.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True))
+        unused_layers = layer_ids - used
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
         Layer.objects.filter(pk__in=unused_layers).delete()

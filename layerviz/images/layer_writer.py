@@ -1,0 +1,118 @@
+"""Writing layers under claims: what every way of reading a layer shares.
+
+A layer is claimed (``claims.claim``: the row is created in state ``building`` by the worker
+that will fill it), its entries written in packed chunks with a heartbeat as they go, and the
+row published (``ready``) only once the layer is complete and verified. ``LayerWriter``
+remembers what it created, so that a failed ingest can take it away again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from django.conf import settings
+from django.utils import timezone
+
+from layerviz.lib.errors import IngestError
+from layerviz.lib.layer import EntryBatch, LayerScan
+
+from . import claims, packed
+from . import progress as progress_text
+from .claims import Outcome
+from .models import Blob, BuildState, EntryChunk, Layer
+from .progress import Progress
+
+HEARTBEAT_SECONDS = 5
+
+
+class LayerWriter:
+    def __init__(self, owner: str, progress: Progress) -> None:
+        self.owner = owner
+        self.progress = progress
+        self.created: list[int] = []  # layer pks this run created (or took over)
+        self._chunks: dict[int, int] = {}  # layer pk -> chunks written so far
+        self._last_beat = 0.0
+        # Several beats per lease, so a claim never lapses while we are making progress.
+        self.beat_every = min(HEARTBEAT_SECONDS, settings.LAYERVIZ_LEASE_SECONDS / 4)
+
+    def claim(self, diff_id: str) -> tuple[Outcome, Layer]:
+        """Claim the layer ``diff_id``: ours to write (``MINE``, its entries cleared of
+        whatever a dead owner left), ``READY``, or ``BUSY`` with another worker."""
+        outcome, row = claims.claim(Layer, {"diff_id": diff_id}, self.owner, {})
+        if outcome is Outcome.MINE:
+            self.created.append(row.pk)
+            self.clear(row)
+        return outcome, row
+
+    def staging(self) -> Layer:
+        """A claimed row for a layer whose diff_id is known only once it is read to its end."""
+        row = Layer.objects.create(
+            diff_id=f"staging:{claims.new_owner()}",
+            state=BuildState.BUILDING,
+            owner=self.owner,
+            heartbeat_at=timezone.now(),
+        )
+        self.created.append(row.pk)
+        self._chunks[row.pk] = 0
+        return row
+
+    def clear(self, row: Layer) -> None:
+        EntryChunk.objects.filter(layer=row).delete()
+        self._chunks[row.pk] = 0
+
+    def write(self, row: Layer, batch: EntryBatch) -> None:
+        self.write_packed(row, batch.first_seq, len(batch), batch.pack())
+
+    def write_packed(self, row: Layer, first_seq: int, count: int, blob: bytes) -> None:
+        index = self._chunks.get(row.pk, 0)
+        packed.save_chunk(row.pk, index, first_seq, count, blob)
+        self._chunks[row.pk] = index + 1
+        self.beat([row])
+
+    def beat(self, rows: Iterable[Layer], *, now: bool = False) -> None:
+        """Prove we are alive on ``rows`` (at most every ``beat_every`` seconds, unless
+        ``now``)."""
+        clock = time.monotonic()
+        if now or clock - self._last_beat > self.beat_every:
+            for row in rows:
+                claims.heartbeat(row, self.owner)
+            self._last_beat = clock
+
+    def on_read(self, row: Layer) -> Callable[[int], None]:
+        """What a scan calls as it reads bytes: progress, and a heartbeat (a layer of a few big
+        files writes entries rarely)."""
+
+        def read(n: int) -> None:
+            self.progress.advance(n)
+            self.beat([row])
+
+        return read
+
+    def publish(self, row: Layer, scan: LayerScan) -> None:
+        Blob.objects.get_or_create(
+            digest=scan.blob_digest,
+            defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
+        )
+        claims.publish(
+            row,
+            self.owner,
+            size=scan.size,
+            tar_bytes=scan.tar_bytes,
+            entry_count=scan.entries,
+            flags=scan.flags,
+            indexed_at=timezone.now(),
+        )
+
+    def wait(self, pk: int, label: str, retry: Callable[[], None] | None) -> None:
+        """Wait for another worker's layer; when that worker died, ``retry`` (or fail)."""
+        self.progress.phase(progress_text.WAITING % {"layer": label})
+        row = claims.wait_until_ready(Layer, pk, label=label)
+        if row is not None:
+            return
+        if retry is None:
+            raise IngestError(
+                "the worker indexing this layer stopped before finishing; run the ingest again",
+                layer=label,
+            )
+        retry()
