@@ -105,13 +105,13 @@ def test_a_whiteout_never_hides_a_file_of_its_own_layer(whiteout_first):
 def test_a_whiteout_of_a_path_added_in_the_same_layer_hides_nothing():
     _tree, (rows,), (summary,) = stack(synth.layer([file("x", b"1"), whiteout("x")]))
     assert kinds(rows)["x"] == ADDED
-    assert summary.notes == ["whiteout for x deletes nothing (no such path below)"]
+    assert summary.notes == [{"code": changes.WHITEOUT_FINDS_NOTHING, "path": "x"}]
 
 
 def test_a_whiteout_for_a_missing_path_is_a_noted_no_op():
     _, (_, rows), (_, summary) = stack(BASE, synth.layer([whiteout("nope")]))
     assert "nope" not in rows
-    assert summary.notes == ["whiteout for nope deletes nothing (no such path below)"]
+    assert summary.notes == [{"code": changes.WHITEOUT_FINDS_NOTHING, "path": "nope"}]
 
 
 def test_aufs_metadata_entries_are_skipped():

@@ -308,7 +308,8 @@ def test_a_running_ingest_shows_its_phase_in_chinese(client: Client):
     waiting = IngestJob.objects.create(
         source="docker://y",
         state=JobState.RUNNING,
-        phase="waiting for another worker to finish layer 2 (sha256:abc)",
+        phase="waiting",
+        phase_args={"layer_label": "layer 2 (sha256:abc)"},
     )
     other = IngestJob.objects.create(
         source="docker://z", state=JobState.RUNNING, phase="unheard of"

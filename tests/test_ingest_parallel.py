@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from layerviz.images import packed, store
+from layerviz.images import deletion, packed
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Blob, Chain, DirChanges, EntryChunk, Image, Layer
 from layerviz.lib import synth
@@ -61,7 +61,7 @@ def test_layers_read_in_workers_give_the_index_reading_in_process_gives(tmp_path
     settings.LAYERVIZ_PARALLEL_READ_BYTES = 10**12  # in this process
     [serial] = ingest(f"docker-archive:{path}")
     expected = _index(serial)
-    store.delete_image(serial)
+    deletion.delete_image(serial)
     assert _counts() == dict.fromkeys(_counts(), 0)
 
     settings.LAYERVIZ_PARALLEL_READ_BYTES = 0  # every layer in a worker

@@ -180,7 +180,7 @@ def test_a_huge_sparse_file_is_listed_with_its_apparent_size_and_flagged():
     assert sparse.flags & layer.SPARSE
     assert result.size == 10 * builder.GiB + 1
     assert result.tar_bytes < 10_000
-    assert "sparse files" in result.flags
+    assert layer.FLAG_CODES[layer.SPARSE] in result.flags
 
 
 def test_apparent_sizes_beyond_what_an_image_can_sum_in_64_bits_are_refused():
@@ -237,8 +237,8 @@ def test_absolute_and_climbing_names_are_cleaned_like_containerd_and_flagged():
         (b"etc/passwd", b"../../etc/passwd", layer.CLAMPED),
         (b"a/c", b"./a/./b/../c", 0),
     ]
-    assert any("absolute names" in f for f in result.flags)
-    assert any("clamped" in f for f in result.flags)
+    assert layer.FLAG_CODES[layer.ABSOLUTE] in result.flags
+    assert layer.FLAG_CODES[layer.CLAMPED] in result.flags
 
 
 def test_the_archive_root_entry_is_not_recorded():
@@ -250,13 +250,13 @@ def test_a_path_given_twice_is_flagged_on_the_later_entry():
     result, records = scan(builder.duplicate_paths_layer())
     dups = [(r.path, bool(r.flags & layer.DUPLICATE)) for r in records]
     assert dups == [(b"dup", False), (b"dup", True), (b"d", False), (b"d", True)]
-    assert any("the same path twice" in f for f in result.flags)
+    assert layer.FLAG_CODES[layer.DUPLICATE] in result.flags
 
 
 def test_device_nodes_are_flagged():
     result, records = scan(synth.layer([synth.device("dev/sda", "block", 8, 0)]))
     assert records[-1].flags & layer.DEVICE
-    assert "device nodes" in result.flags
+    assert layer.FLAG_CODES[layer.DEVICE] in result.flags
 
 
 def test_xattrs_are_kept_as_hex():
@@ -275,7 +275,7 @@ def test_non_utf8_names_stay_bytes():
 def test_a_tar_without_an_end_marker_is_read_and_flagged():
     result, records = scan(builder.truncated_at_header_boundary())
     assert [r.path for r in records] == [b"f0", b"f1"]
-    assert "no end-of-archive marker (the tar just stops)" in result.flags
+    assert layer.NO_END_MARKER in result.flags
 
 
 def test_a_tar_cut_mid_data_is_an_error_naming_the_offset():

@@ -106,7 +106,7 @@ class LayerWriter:
 
     def wait(self, pk: int, label: str, retry: Callable[[], None] | None) -> None:
         """Wait for another worker's layer; when that worker died, ``retry`` (or fail)."""
-        self.progress.phase(progress_text.WAITING % {"layer": label})
+        self.progress.phase(progress_text.WAITING, layer_label=label)
         row = claims.wait_until_ready(Layer, pk, label=label)
         if row is not None:
             return

@@ -16,29 +16,57 @@ from django.utils.translation import gettext_noop
 
 from .models import IngestJob
 
-# The phases an ingest goes through. They are stored in English and translated when shown.
-READING_CONFIG = gettext_noop("reading the image's manifest and config")
-READING = gettext_noop("reading")
-CHANGES = gettext_noop("working out what each layer changed")
-SAVING = gettext_noop("saving the image")
-DONE = gettext_noop("done")
-WAITING = gettext_noop("waiting for another worker to finish %(layer)s")
-PHASES = (READING_CONFIG, READING, CHANGES, SAVING, DONE)
+# The phases an ingest goes through: stored as codes (with their parameters), and these words,
+# the one place they are, printed by the command or translated on the page (``words``).
+READING_CONFIG, READING, CHANGES, SAVING, DONE, WAITING = (
+    "config",
+    "reading",
+    "changes",
+    "saving",
+    "done",
+    "waiting",
+)
+PHASE_WORDS = {
+    READING_CONFIG: gettext_noop("reading the image's manifest and config"),
+    READING: gettext_noop("reading"),
+    CHANGES: gettext_noop("working out what each layer changed"),
+    SAVING: gettext_noop("saving the image"),
+    DONE: gettext_noop("done"),
+    WAITING: gettext_noop("waiting for another worker to finish %(layer_label)s"),
+}
+
+
+def words(code: str, args: dict | None = None, translate=lambda text: text) -> str:
+    """A phase in words (``translate``: gettext, on a page); an unknown code as it is."""
+    text = PHASE_WORDS.get(code)
+    if text is None:
+        return code
+    return translate(text) % (args or {}) if args else translate(text)
 
 
 class Progress:
     interval = 0.25
 
     def __init__(self) -> None:
-        self.phase_text = ""
+        self.phase_code = ""
+        self.phase_args: dict[str, str] = {}
         self.layer = 0
         self.layers = 0
         self.done = 0
         self.total = 0
         self._last = 0.0
 
-    def phase(self, text: str, *, layer: int | None = None, layers: int | None = None) -> None:
-        self.phase_text = text
+    def phase(
+        self,
+        code: str,
+        *,
+        layer: int | None = None,
+        layers: int | None = None,
+        **args: str,
+    ) -> None:
+        """Enter a phase (a code of ``PHASE_WORDS``, with its words' parameters)."""
+        self.phase_code = code
+        self.phase_args = args
         if layer is not None:
             self.layer = layer
         if layers is not None:
@@ -86,7 +114,7 @@ class TerminalProgress(Progress):
         bar = "#" * int(width * fraction) + "-" * (width - int(width * fraction))
         layer = f" layer {self.layer}/{self.layers}" if self.layers else ""
         size = f" {_human(self.done)}/{_human(self.total)}" if self.total else ""
-        line = f"\r[{bar}] {self.phase_text}{layer}{size}"
+        line = f"\r[{bar}] {words(self.phase_code, self.phase_args)}{layer}{size}"
         self.stream.write(line[:120].ljust(120))
         self.stream.flush()
 
@@ -107,7 +135,8 @@ class JobProgress(Progress):
 
     def show(self) -> None:
         IngestJob.objects.filter(pk=self.job.pk).update(
-            phase=self.phase_text[:200],
+            phase=self.phase_code,
+            phase_args=self.phase_args,
             layer_index=self.layer,
             layer_count=self.layers,
             bytes_done=self.done,

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from . import names, packing
 from .errors import LimitExceeded
-from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT, EntryBatch, gettext_noop
+from .layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT, EntryBatch
 from .tarwalk import DIR, LINK, REG, SYMLINK
 
 ADDED, MODIFIED, DELETED, UNCHANGED = "A", "M", "D", "U"
@@ -53,8 +53,8 @@ PARENT_SYMLINK = 16  # a lower layer had a symlink where this path needs a direc
 WHITEOUT_MISSING = 32  # the whiteout names nothing in the layers below (a no-op)
 
 ROOT = ""
-# A chain note, stored in English; the explorer shows it translated.
-WHITEOUT_FINDS_NOTHING = gettext_noop("whiteout for %(path)s deletes nothing (no such path below)")
+# A chain note, stored as {"code": ..., and its parameters}; the explorer has the words.
+WHITEOUT_FINDS_NOTHING = "whiteout-finds-nothing"
 
 _SKIP = AUFS_META | OPAQUE | WHITEOUT
 _NO_SUMS = (0, 0, 0, 0, 0, 0)
@@ -156,7 +156,7 @@ class LayerSummary:
     deleted_bytes: int = 0
     total_bytes: int = 0  # merged view as of this layer
     total_files: int = 0
-    notes: list[str] = dataclasses.field(default_factory=list)
+    notes: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -403,7 +403,7 @@ class MergedTree:
             if target in nodes:
                 self._remove(target, BY_WHITEOUT, touched)
             elif _lower(touched.get(target)) is None:
-                summary.notes.append(WHITEOUT_FINDS_NOTHING % {"path": target})
+                summary.notes.append({"code": WHITEOUT_FINDS_NOTHING, "path": target})
 
         # 2. The layer's own entries, in tar order.
         ints = self._ints

@@ -42,22 +42,15 @@ OPAQUE_NAME = b".wh..wh..opq"
 AUFS_PREFIX = b".wh..wh."
 
 
-def gettext_noop(message: str) -> str:
-    """Marks a message for the translation catalogue (makemessages looks for this name);
-    the text is stored in English and translated where it is shown. lib/ needs no Django."""
-    return message
-
-
-# Stored with the layer; the explorer shows them translated.
-FLAG_TEXT = {
-    ABSOLUTE: gettext_noop("absolute names (Docker strips the leading /)"),
-    CLAMPED: gettext_noop(
-        "names climbing above the root with .. (clamped; Docker would refuse this layer)"
-    ),
-    DUPLICATE: gettext_noop("the same path twice (the last entry wins)"),
-    SPARSE: gettext_noop("sparse files"),
-    DEVICE: gettext_noop("device nodes"),
+# What a layer is flagged with, as stored with it (codes; the explorer has the words).
+FLAG_CODES = {
+    ABSOLUTE: "absolute-names",
+    CLAMPED: "climbing-names",
+    DUPLICATE: "duplicate-paths",
+    SPARSE: "sparse-files",
+    DEVICE: "device-nodes",
 }
+NO_END_MARKER = "no-end-marker"
 
 
 @dataclasses.dataclass(slots=True)
@@ -365,9 +358,9 @@ def _scan(
         raise FormatError("data after the end of the compressed stream")
     blob.verify()
     diff_id = f"sha256:{diff_hash.hexdigest()}" if diff_hash is not None else blob.digest
-    layer_flags = [text for bit, text in FLAG_TEXT.items() if flags_seen & bit]
+    layer_flags = [code for bit, code in FLAG_CODES.items() if flags_seen & bit]
     if not tar.eof_marker:
-        layer_flags.append("no end-of-archive marker (the tar just stops)")
+        layer_flags.append(NO_END_MARKER)
     return LayerScan(
         blob_digest=blob.digest,
         blob_size=blob.count,

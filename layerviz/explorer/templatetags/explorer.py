@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 from django import template
 from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from layerviz.explorer import change_words
+from layerviz.explorer import change_words, note_words
 from layerviz.images import progress
 from layerviz.lib import changes, instructions
-from layerviz.lib.changes import WHITEOUT_FINDS_NOTHING
-from layerviz.lib.layer import FLAG_TEXT
 from layerviz.lib.tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, SYMLINK
 from layerviz.lib.units import human_bytes
 
@@ -133,19 +129,10 @@ def kind_badge(row, state=None) -> str:
     )
 
 
-# The ingest stores its progress in English (the CLI prints the same text); the words are
-# translated when shown. A phase not listed here is shown as it was stored.
-WAITING_FOR = progress.WAITING.partition("%(")[0]
-
-
-@register.filter
-def phase(text: str) -> str:
+@register.simple_tag
+def phase(job) -> str:
     """An ingest job's progress phase in the page's language."""
-    if text in progress.PHASES:
-        return _(text)
-    if text.startswith(WAITING_FOR):
-        return _(progress.WAITING) % {"layer": text[len(WAITING_FOR) :]}
-    return text
+    return progress.words(job.phase, job.phase_args, _)
 
 
 @register.filter
@@ -180,19 +167,10 @@ def is_compressed(media_type: str) -> bool:
     return media_type.endswith(("gzip", "zstd"))
 
 
-_KNOWN_FLAGS = frozenset(FLAG_TEXT.values())
-_FINDS_NOTHING = re.compile(
-    "^" + re.escape(WHITEOUT_FINDS_NOTHING).replace(re.escape("%(path)s"), "(?P<path>.*)") + "$",
-    re.DOTALL,
-)
-
-
 @register.filter
-def layer_note(text: str) -> str:
-    """A layer flag or chain note (stored in English) in the page's language."""
-    if text in _KNOWN_FLAGS:
-        return _(text)
-    found = _FINDS_NOTHING.match(text)
-    if found:
-        return _(WHITEOUT_FINDS_NOTHING) % {"path": found["path"]}
-    return text
+def layer_note(note: str | dict) -> str:
+    """A layer's flag (a code) or its chain's note (a code with parameters), in words."""
+    if isinstance(note, dict):
+        words = note_words.NOTES.get(note.get("code", ""))
+        return str(words) % note if words else str(note.get("code", ""))
+    return str(note_words.FLAGS.get(note, note))
