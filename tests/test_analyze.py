@@ -15,6 +15,7 @@ from django.core.management import call_command
 from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Analysis, IngestJob, JobState
+from layerviz.images.requests import IngestRequest
 from layerviz.images.tasks import enqueue, ingest_job
 from layerviz.lib import synth
 from layerviz.lib.synth import Step, directory, file, opaque, symlink, whiteout
@@ -714,7 +715,7 @@ def test_a_background_ingest_stores_the_analysis_of_the_image_it_indexed(tmp_pat
     archive = synth.write_docker_archive(
         tmp_path / "t.tar", [synth.Image(layers=layers, tags=["lv/task:1"])], layout="docker25"
     )
-    job = enqueue(f"docker-archive:{archive}")
+    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
 
     worker = processes.manage(
         "db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1"

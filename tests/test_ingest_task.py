@@ -11,6 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from layerviz.images.models import Image, IngestJob, JobState
+from layerviz.images.requests import IngestRequest
 from layerviz.images.tasks import enqueue
 from layerviz.lib import synth
 from layerviz.lib.synth import file
@@ -41,7 +42,7 @@ def _run_worker() -> None:
 
 
 def test_the_task_records_progress_and_the_images_it_made(tmp_path):
-    job = enqueue(f"docker-archive:{_archive(tmp_path / 'a.tar')}")
+    job = enqueue(IngestRequest(f"docker-archive:{_archive(tmp_path / 'a.tar')}"))
     assert job.state == JobState.QUEUED and job.task_id
 
     _run_worker()
@@ -57,7 +58,7 @@ def test_the_task_records_progress_and_the_images_it_made(tmp_path):
 def test_a_failed_ingest_is_recorded_with_its_message_and_indexes_nothing(tmp_path):
     broken = tmp_path / "broken.tar"
     broken.write_bytes(_archive(tmp_path / "ok.tar").read_bytes()[:-20_000])
-    job = enqueue(f"docker-archive:{broken}")
+    job = enqueue(IngestRequest(f"docker-archive:{broken}"))
 
     _run_worker()
 

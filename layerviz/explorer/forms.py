@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from layerviz.images.requests import IngestRequest
 from layerviz.lib import reference as refs
 from layerviz.lib.oci import Platform
 from layerviz.lib.units import human_bytes
@@ -45,6 +46,27 @@ class AddImageForm(forms.Form):
         allow_empty_file=False,
     )
     tag = forms.CharField(label=_("Also name it"), required=False, max_length=400)
+
+    @property
+    def is_upload(self) -> bool:
+        return self.cleaned_data["kind"] == "upload"
+
+    def ingest_request(self, upload: str = "") -> IngestRequest:
+        """What the valid form asks for; ``upload`` is where the uploaded archive was saved."""
+        data = self.cleaned_data
+        common = {"platform": data.get("platform") or "", "tag": data.get("tag") or ""}
+        if data["kind"] == "upload":
+            label = f"upload:{data['archive'].name}"
+            return IngestRequest(f"docker-archive:{upload}", label=label, **common)
+        if data["kind"] == "engine":
+            return IngestRequest(f"docker-daemon:{data['reference']}", pull=data["pull"], **common)
+        return IngestRequest(
+            f"docker://{data['reference']}",
+            insecure=data["insecure"],
+            username=data["username"],
+            password=data["password"],
+            **common,
+        )
 
     def __init__(self, *args, too_large: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)

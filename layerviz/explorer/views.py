@@ -142,24 +142,8 @@ def add_image(request: HttpRequest) -> HttpResponse:
         found = Image.objects.with_names().order_by("-indexed_at")
         context.update(page=Paginator(found, 50).get_page(1), jobs=[], query="")
         return render(request, "explorer/images.html", context, status=422)
-    data = form.cleaned_data
-    upload = ""
-    if data["kind"] == "upload":
-        upload = save_upload(data["archive"])
-        source = f"docker-archive:{upload}"
-        options = {"label": f"upload:{data['archive'].name}"}
-    elif data["kind"] == "engine":
-        source = f"docker-daemon:{data['reference']}"
-        options = {"pull": data["pull"]}
-    else:
-        source = f"docker://{data['reference']}"
-        options = {
-            "insecure": data["insecure"],
-            "username": data["username"],
-            "password": data["password"],
-        }
-    options["tag"] = data.get("tag") or ""
-    job = enqueue(source, platform=data.get("platform") or "", options=options, upload=upload)
+    upload = save_upload(form.cleaned_data["archive"]) if form.is_upload else ""
+    job = enqueue(form.ingest_request(upload), upload=upload)
     if request.htmx:
         return render(request, "explorer/_job.html", {"job": job})
     return redirect("explorer:job", pk=job.pk)

@@ -10,22 +10,18 @@ from django.utils import timezone
 from django_tasks import task
 
 from layerviz.lib.errors import IngestError
-from layerviz.sources import SourceOptions
 
 from . import efficiency
-from .ingest import ingest
 from .models import Image, IngestJob, JobState
 from .progress import JobProgress
+from .requests import IngestRequest
 
 logger = logging.getLogger(__name__)
 
 
-def enqueue(
-    source: str, *, platform: str = "", options: dict | None = None, upload: str = ""
-) -> IngestJob:
-    job = IngestJob.objects.create(
-        source=source, platform=platform, options=options or {}, upload=upload
-    )
+def enqueue(request: IngestRequest, *, upload: str = "") -> IngestJob:
+    """Queue ``request`` for a worker; ``upload`` is a file to delete once it has run."""
+    job = request.to_job(upload=upload)
     result = ingest_job.enqueue(job.pk)
     IngestJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
     job.refresh_from_db()
@@ -37,22 +33,8 @@ def ingest_job(job_id: int) -> list[str]:
     job = IngestJob.objects.get(pk=job_id)
     progress = JobProgress(job)
     progress.start()
-    opts = job.options or {}
-    options = SourceOptions(
-        pull=bool(opts.get("pull")),
-        insecure=bool(opts.get("insecure")),
-        username=opts.get("username") or None,
-        password=opts.get("password") or None,
-    )
     try:
-        images = ingest(
-            job.source,
-            platform=job.platform or None,
-            tag=opts.get("tag") or None,
-            options=options,
-            progress=progress,
-            label=opts.get("label") or None,
-        )
+        images = IngestRequest.from_job(job).run(progress)
     except IngestError as exc:
         _finish(job, JobState.FAILED, error=str(exc))
         return []

@@ -7,10 +7,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from layerviz.images.ingest import ingest
 from layerviz.images.progress import TerminalProgress
+from layerviz.images.requests import IngestRequest
 from layerviz.lib.errors import IngestError
-from layerviz.sources import SourceOptions
 
 
 class Command(BaseCommand):
@@ -48,20 +47,17 @@ class Command(BaseCommand):
             # Like ``docker login --password-stdin``: piped in, never asked for on a terminal.
             password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
         progress = TerminalProgress(self.stderr._out)
+        request = IngestRequest(
+            str(opts["source"]),
+            platform=str(opts["platform"] or ""),
+            tag=str(opts["tag"] or ""),
+            pull=bool(opts["pull"]),
+            insecure=bool(opts["insecure"]),
+            username=str(opts["username"] or ""),
+            password=password or "",
+        )
         try:
-            options = SourceOptions(  # reads LAYERVIZ_MAX_*, which may be set wrong
-                pull=bool(opts["pull"]),
-                insecure=bool(opts["insecure"]),
-                username=opts["username"] or None,
-                password=password or None,
-            )
-            images = ingest(
-                str(opts["source"]),
-                platform=opts["platform"] or None,
-                tag=opts["tag"] or None,
-                options=options,
-                progress=progress,
-            )
+            images = request.run(progress)
         except IngestError as exc:
             progress.finish()
             raise CommandError(str(exc).replace("\n", " ")) from None
