@@ -35,11 +35,6 @@ def _image_or_404(ref: str) -> Image:
         raise Http404(str(exc)) from None
 
 
-def _name(image: Image) -> str:
-    refs = [r.display for r in image.references.all()]
-    return refs[0] if refs else image.digest[:19]
-
-
 @dataclasses.dataclass
 class DiffState:
     """What the diff tree shows; all of it lives in the query string, as the layer tree's does."""
@@ -96,7 +91,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         query = urlencode({"a": picked[0], "b": picked[1]})
         return redirect(f"{reverse('compare:compare')}?{query}")
     a_ref, b_ref = request.GET.get("a", ""), request.GET.get("b", "")
-    all_images = Image.objects.with_names().order_by("-indexed_at")
+    all_images = Image.objects.newest()
     if not (a_ref and b_ref):
         return render(
             request,
@@ -127,8 +122,8 @@ def compare(request: HttpRequest) -> HttpResponse:
     shared, diverging = comparison.line_up(pair, a, b)
     context.update(
         {
-            "name_a": _name(a),
-            "name_b": _name(b),
+            "name_a": a.label,
+            "name_b": b.label,
             "pair": pair,
             "numbers": comparison.numbers(pair, b),
             "shared": shared,
@@ -213,8 +208,8 @@ def compare_api(request: HttpRequest) -> JsonResponse:
     summary = comparison.file_level(pair, a, b).summary
     return JsonResponse(
         {
-            "a": {"digest": a.digest, "references": [r.display for r in a.references.all()]},
-            "b": {"digest": b.digest, "references": [r.display for r in b.references.all()]},
+            "a": {"digest": a.digest, "references": a.names},
+            "b": {"digest": b.digest, "references": b.names},
             "shared_layers": [la.layer.diff_id for la, _ in pair.shared],
             "shared_chain_ids": [la.chain.chain_id for la, _ in pair.shared],
             "diverge_at": pair.diverge_at,
@@ -241,11 +236,7 @@ def _selection(request: HttpRequest) -> tuple[ImageQuerySet, str, str]:
     them in the database, only the charts take the first LAYERVIZ_STORE_CHART_IMAGES."""
     query = request.GET.get("q", "").strip()
     base = request.GET.get("base", "").strip()
-    images = Image.objects.with_names().order_by("-indexed_at")
-    if query:
-        images = images.filter(
-            Q(references__display__icontains=query) | Q(digest__icontains=query)
-        ).distinct()
+    images = Image.objects.newest().search(query)
     if base:
         images = images.filter(
             Q(image_layers__chain__chain_id__startswith=base)
@@ -289,7 +280,7 @@ def store(request: HttpRequest) -> HttpResponse:
     selected = selection.count()
     images = list(selection[: settings.LAYERVIZ_STORE_CHART_IMAGES])
     forest = sharing.forest(images)
-    names = {i.pk: _name(i) for i in images}
+    names = {i.pk: i.label for i in images}
     urls = _chart_links(forest)
     in_heatmap = sharing.most_sharing(forest, settings.LAYERVIZ_STORE_HEATMAP_IMAGES)
     have = list(selection.filter(digest__in=request.GET.getlist("have")))

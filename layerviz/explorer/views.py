@@ -88,13 +88,7 @@ def _get_image_or_404(digest: str) -> Image:
 @vary_on_headers("HX-Request", "HX-Target")
 def images(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    found = Image.objects.with_names().order_by("-indexed_at")
-    if query:
-        found = found.filter(
-            Q(references__display__icontains=query)
-            | Q(digest__icontains=query)
-            | Q(image_id__icontains=query)
-        ).distinct()
+    found = Image.objects.newest().search(query)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     context = {
         "page": page,
@@ -139,7 +133,7 @@ def add_image(request: HttpRequest) -> HttpResponse:
             # errors, replaces itself. A 200: htmx swaps no 4xx, and browsers log them as errors.
             response = render(request, "explorer/images.html#add-form", context)
             return retarget(reswap(response, "outerHTML"), "#add-form")
-        found = Image.objects.with_names().order_by("-indexed_at")
+        found = Image.objects.newest()
         context.update(page=Paginator(found, 50).get_page(1), jobs=[], query="")
         return render(request, "explorer/images.html", context, status=422)
     upload = save_upload(form.cleaned_data["archive"]) if form.is_upload else ""
@@ -308,7 +302,7 @@ def image(request: HttpRequest, digest: str) -> HttpResponse:
         ]
     )
     context["other_images"] = (
-        Image.objects.with_names().exclude(pk=image.pk).order_by("-indexed_at")[:200]
+        Image.objects.newest().exclude(pk=image.pk)[:200]
     )
     context["references"] = list(image.references.all())
     return render(request, "explorer/image.html", context)

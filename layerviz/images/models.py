@@ -150,6 +150,21 @@ class ImageQuerySet(models.QuerySet):
     def with_names(self) -> ImageQuerySet:
         return self.prefetch_related("references")
 
+    def newest(self) -> ImageQuerySet:
+        """With their names, the most recently indexed first: how lists show images."""
+        return self.with_names().order_by("-indexed_at")
+
+    def search(self, text: str) -> ImageQuerySet:
+        """Images one of whose names, whose manifest digest or whose image ID holds ``text``
+        (every image when it is empty)."""
+        if not text:
+            return self
+        return self.filter(
+            models.Q(references__display__icontains=text)
+            | models.Q(digest__icontains=text)
+            | models.Q(image_id__icontains=text)
+        ).distinct()
+
 
 class Image(models.Model):
     digest = models.CharField(max_length=140, unique=True, help_text="manifest digest")
@@ -186,6 +201,27 @@ class Image(models.Model):
     @property
     def short_id(self) -> str:
         return self.image_id.partition(":")[2][:12]
+
+    @property
+    def names(self) -> list[str]:
+        """The short names it is known by (as docker prints them)."""
+        return [ref.display for ref in self.references.all()]
+
+    @property
+    def name(self) -> str:
+        """How a page names it: its names, or its digest cut short when it has none."""
+        return ", ".join(self.names) or self.short_digest
+
+    @property
+    def label(self) -> str:
+        """A short name for where one word fits (a chart's axis, a column heading)."""
+        names = self.names
+        return names[0] if names else self.short_digest
+
+    @property
+    def short_digest(self) -> str:
+        algorithm, _, encoded = self.digest.partition(":")
+        return f"{algorithm}:{encoded[:12]}"
 
     def instructions(self) -> dict[int, str]:
         """The cleaned-up instruction that made each layer, by layer position."""

@@ -10,7 +10,7 @@ from .models import Image
 def image_summary(image: Image) -> dict[str, Any]:
     layers = image.layers_in_order()
     return {
-        "references": [r.display for r in image.references.all()],
+        "references": image.names,
         "digest": image.digest,
         "index_digest": image.index_digest or None,
         "manifest_synthesized": image.manifest_synthesized,

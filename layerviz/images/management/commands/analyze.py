@@ -92,7 +92,7 @@ class Command(BaseCommand):
 
     def _ci(self, image, opts: dict) -> None:
         rules = self._rules(opts)
-        names = [r.display for r in image.references.all()] or [image.digest]
+        names = image.names or [image.digest]
         self.stdout.write(f"Image Source: layerviz://{names[0]}")
         self.stdout.write("Analyzing image...")
         result = efficiency.dive_analysis(image)

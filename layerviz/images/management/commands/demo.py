@@ -21,5 +21,5 @@ class Command(BaseCommand):
             return
         for path in demo.write_archives(settings.DATA_DIR / "demo"):
             for image in ingest(f"docker-archive:{path}", label=f"demo:{path.name}"):
-                names = ", ".join(r.display for r in image.references.all())
+                names = ", ".join(image.names)
                 self.stdout.write(f"demo image {names}")

@@ -17,13 +17,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print a JSON array")
 
     def handle(self, *args: object, **opts: object) -> None:
-        images = Image.objects.order_by("-indexed_at").prefetch_related("references")
+        images = Image.objects.newest()
         if opts["json"]:
             self.stdout.write(json.dumps([image_summary(i) for i in images], indent=2))
             return
         rows = [("REFERENCE", "IMAGE ID", "PLATFORM", "LAYERS", "SIZE")]
         for image in images:
-            names = [r.display for r in image.references.all()] or ["<none>"]
+            names = image.names or ["<none>"]
             for name in names:
                 rows.append(
                     (

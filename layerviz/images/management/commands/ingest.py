@@ -63,5 +63,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc).replace("\n", " ")) from None
         progress.finish()
         for image in images:
-            names = [r.display for r in image.references.all()] or ["<untagged>"]
+            names = image.names or ["<untagged>"]
             self.stdout.write(f"{', '.join(names)} {image.digest}")
