@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -301,9 +300,7 @@ def image(request: HttpRequest, digest: str) -> HttpResponse:
             for il in image_layers
         ]
     )
-    context["other_images"] = (
-        Image.objects.newest().exclude(pk=image.pk)[:200]
-    )
+    context["other_images"] = Image.objects.newest().exclude(pk=image.pk)[:200]
     context["references"] = list(image.references.all())
     return render(request, "explorer/image.html", context)
 
