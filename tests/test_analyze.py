@@ -17,7 +17,8 @@ from layerviz.images.ingest import ingest
 from layerviz.images.models import Analysis, IngestJob, JobState
 from layerviz.images.tasks import enqueue, ingest_job
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, directory, file, opaque, symlink, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import directory, file, opaque, symlink, whiteout
 
 from . import components, processes
 from .builder import NON_UTF8

@@ -17,7 +17,8 @@ from playwright.sync_api import Locator, Page, expect
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from . import browser, processes
 

@@ -20,7 +20,8 @@ from layerviz.compare import views
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from . import browser
 

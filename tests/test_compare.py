@@ -17,8 +17,9 @@ from layerviz.images.filesystem import LAYER, MERGED
 from layerviz.images.ingest import ingest
 from layerviz.images.lookup import find_image
 from layerviz.images.models import Image
-from layerviz.lib import oci, synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib import oci, synth, tarwriter
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 from layerviz.lib.units import human_bytes
 
 pytestmark = pytest.mark.django_db
@@ -413,7 +414,7 @@ def test_an_empty_folder_only_one_side_has_is_reachable_with_or_without_the_kind
     client: Client, tmp_path
 ):
     a = _ingest(tmp_path, "lv/e:1", [BASE])
-    b = _ingest(tmp_path, "lv/e:2", [BASE, synth.layer([synth.directory("etc/new.d")])])
+    b = _ingest(tmp_path, "lv/e:2", [BASE, synth.layer([tarwriter.directory("etc/new.d")])])
 
     for kinds in ([], ["added"]):
         page = _compare(client, a, b, path="etc", kind=kinds)

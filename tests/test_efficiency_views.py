@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from layerviz.images.ingest import ingest
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from .builder import NON_UTF8
 

@@ -14,7 +14,8 @@ from django.urls import reverse
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, Layer
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, symlink, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, symlink, whiteout
 
 pytestmark = pytest.mark.django_db
 

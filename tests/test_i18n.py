@@ -18,7 +18,8 @@ from django.utils import translation
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 CATALOGUE = Path(settings.LOCALE_PATHS[0]) / "zh_Hans" / "LC_MESSAGES" / "django.po"
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN"}

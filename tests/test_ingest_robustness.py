@@ -13,7 +13,7 @@ from layerviz.images.ingest import ingest
 from layerviz.images.models import BuildState, Chain, Image, Layer
 from layerviz.images.progress import Progress
 from layerviz.lib import synth
-from layerviz.lib.synth import file
+from layerviz.lib.tarwriter import file
 
 from . import processes
 

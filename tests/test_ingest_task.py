@@ -13,7 +13,7 @@ from django.urls import reverse
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
 from layerviz.lib import synth
-from layerviz.lib.synth import file
+from layerviz.lib.tarwriter import file
 
 from . import processes
 
