@@ -22,6 +22,8 @@ from layerviz.lib.synth import Step
 from layerviz.lib.tarwriter import file, whiteout
 from layerviz.lib.units import human_bytes
 
+from .helpers import ingest_image, soup
+
 pytestmark = pytest.mark.django_db
 
 BASE = synth.layer([file("bin/sh", b"s" * 4000, mode=0o755), file("etc/os-release", b"v1\n")])
@@ -29,20 +31,12 @@ OTHER_BASE = synth.layer([file("bin/sh", b"t" * 4000, mode=0o755), file("etc/os-
 DEPS = synth.layer([file("usr/lib/libx.so", b"x" * 3000), file("var/cache/pkg.deb", b"d" * 2000)])
 
 
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.content.decode(), "html.parser")
-
-
 def _ingest(
     tmp_path: Path, tag: str, layers: list[bytes], steps: list[str] | None = None, **config
 ) -> Image:
-    name = tag.replace("/", "_").replace(":", "_")
+    """``ingest_image`` with the instructions ``steps``, else ``RUN step i`` for layer i."""
     history = [Step(text) for text in steps or [f"RUN step {i}" for i in range(len(layers))]]
-    image = synth.Image(layers=layers, tags=[tag], history=history, **config)
-    [out] = ingest(
-        f"docker-archive:{synth.write_docker_archive(tmp_path / f'{name}.tar', [image], layout='docker25')}"
-    )
-    return out
+    return ingest_image(tmp_path, tag, layers, history, **config)
 
 
 @pytest.fixture
