@@ -18,7 +18,8 @@ import random
 from pathlib import Path
 
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, directory, file, opaque, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import directory, file, opaque, whiteout
 
 
 def _blob(seed: int, size: int) -> bytes:

@@ -13,12 +13,12 @@ import json
 import struct
 from collections.abc import Callable
 
-from layerviz.lib import synth
-from layerviz.lib.synth import (
-    BLOCK,
+from layerviz.lib import synth, tarwriter
+from layerviz.lib.synth import Image
+from layerviz.lib.tarwalk import BLOCK
+from layerviz.lib.tarwriter import (
     END_OF_ARCHIVE,
     Entry,
-    Image,
     directory,
     file,
     hardlink,
@@ -49,8 +49,8 @@ def tar_of(*parts: bytes) -> bytes:
 def pax_path_and_gnu_long_name(pax_path: bytes, gnu_name: bytes) -> bytes:
     """A PAX ``path`` and a GNU ``L`` name for one entry: Python takes the PAX path, Go the L."""
     return tar_of(
-        synth.pax_header({"path": pax_path}),
-        synth.gnu_long("L", gnu_name),
+        tarwriter.pax_header({"path": pax_path}),
+        tarwriter.gnu_long("L", gnu_name),
         raw(b"ustar_name", b"data"),
     )
 
@@ -58,8 +58,8 @@ def pax_path_and_gnu_long_name(pax_path: bytes, gnu_name: bytes) -> bytes:
 def two_pax_headers() -> bytes:
     """Two ``x`` headers before one entry: Go keeps the second, Python merges both."""
     return tar_of(
-        synth.pax_header({"path": b"first"}),
-        synth.pax_header({"path": b"second"}),
+        tarwriter.pax_header({"path": b"first"}),
+        tarwriter.pax_header({"path": b"second"}),
         raw(b"name", b"data"),
     )
 
@@ -71,7 +71,7 @@ def pax_size_override() -> tuple[bytes, bytes]:
     """
     hidden = raw(b"hidden", b"smuggled")
     return tar_of(
-        synth.pax_header({"size": b"%d" % len(hidden)}),
+        tarwriter.pax_header({"size": b"%d" % len(hidden)}),
         header(b"cover", size=0),
         hidden,
         raw(b"after", b"x"),
@@ -81,7 +81,7 @@ def pax_size_override() -> tuple[bytes, bytes]:
 def pax_global_header(records: dict[str, bytes]) -> bytes:
     """A ``g`` header before two entries. Go returns it as an entry and applies it to nothing."""
     return tar_of(
-        synth.pax_header(records, name=b"pax_global_header", kind="g"),
+        tarwriter.pax_header(records, name=b"pax_global_header", kind="g"),
         raw(b"a", b"1"),
         raw(b"b", b"22"),
     )
@@ -93,7 +93,7 @@ def pax_dir_hiding_an_entry() -> bytes:
     judged the raw ustar name would take it for a file and hide that entry."""
     hidden = raw(b"hidden", b"smuggled")
     return tar_of(
-        synth.pax_header({"path": b"evil/", "size": b"%d" % len(hidden)}),
+        tarwriter.pax_header({"path": b"evil/", "size": b"%d" % len(hidden)}),
         header(b"evil", type="\x00", size=0),
         hidden,
     )
@@ -101,7 +101,7 @@ def pax_dir_hiding_an_entry() -> bytes:
 
 def with_pax_record(key: str, value: bytes) -> bytes:
     """One entry named ``f`` with a single PAX record in front."""
-    return tar_of(synth.pax_header({key: value}), raw(b"f", b"1"))
+    return tar_of(tarwriter.pax_header({key: value}), raw(b"f", b"1"))
 
 
 def single_zero_block() -> bytes:
@@ -153,9 +153,9 @@ def gnu_sparse(apparent: int = 10 * GiB, stored: int = BLOCK) -> bytes:
     """An old GNU sparse (``S``) file: one ``stored``-byte extent at the end of ``apparent``
     bytes of holes, so a small tar lists a huge file."""
     block = bytearray(header(b"sparse", type="S", size=stored, gnu=True))
-    block[386:398] = synth.number(apparent - stored, 12, gnu=True)
-    block[398:410] = synth.number(stored, 12, gnu=True)
-    block[483:495] = synth.number(apparent, 12, gnu=True)
+    block[386:398] = tarwriter.number(apparent - stored, 12, gnu=True)
+    block[398:410] = tarwriter.number(stored, 12, gnu=True)
+    block[483:495] = tarwriter.number(apparent, 12, gnu=True)
     return tar_of(seal(block) + pad(b"s" * stored), raw(b"after", b"a"))
 
 
@@ -163,7 +163,7 @@ def pax_sparse(apparent: int = 10 * GiB, stored: int = BLOCK) -> bytes:
     """A PAX 1.0 sparse file (what GNU tar --sparse --format=pax writes): the map is data."""
     sparse_map = pad(b"1\n%d\n%d\n" % (apparent - stored, stored))
     return tar_of(
-        synth.pax_header(
+        tarwriter.pax_header(
             {
                 "GNU.sparse.major": b"1",
                 "GNU.sparse.minor": b"0",
@@ -181,16 +181,18 @@ def pax_sparse(apparent: int = 10 * GiB, stored: int = BLOCK) -> bytes:
 def multi_member_gzip(data: bytes, members: int = 3) -> bytes:
     """``cat a.gz b.gz c.gz`` of ``data`` cut in pieces, as eStargz layers are."""
     step = -(-len(data) // members)
-    return b"".join(synth.compress(data[i : i + step], "gzip") for i in range(0, len(data), step))
+    return b"".join(
+        tarwriter.compress(data[i : i + step], "gzip") for i in range(0, len(data), step)
+    )
 
 
 def gzip_cut_trailer(data: bytes) -> bytes:
     """Deflate stream complete, but the CRC32 and size trailer are gone."""
-    return synth.compress(data, "gzip")[:-8]
+    return tarwriter.compress(data, "gzip")[:-8]
 
 
 def gzip_bad_crc(data: bytes) -> bytes:
-    blob = bytearray(synth.compress(data, "gzip"))
+    blob = bytearray(tarwriter.compress(data, "gzip"))
     blob[-8:-4] = struct.pack("<I", (struct.unpack("<I", blob[-8:-4])[0] ^ 0xFFFFFFFF))
     return bytes(blob)
 
@@ -204,7 +206,7 @@ def zstd_multi_frame(data: bytes, frames: int = 3) -> bytes:
     step = -(-len(data) // frames)
     parts = [skippable_frame()]
     for i in range(0, len(data), step):
-        parts += [synth.compress(data[i : i + step], "zstd"), skippable_frame()]
+        parts += [tarwriter.compress(data[i : i + step], "zstd"), skippable_frame()]
     return b"".join(parts)
 
 
@@ -215,7 +217,7 @@ def zeros_layer(size: int) -> bytes:
 
 def bomb(size: int, kind: str) -> bytes:
     """A ``kind``-compressed layer expanding to more than ``size`` bytes."""
-    return synth.compress(zeros_layer(size), kind)
+    return tarwriter.compress(zeros_layer(size), kind)
 
 
 # --- layer contents ---------------------------------------------------------------------------
@@ -402,7 +404,7 @@ SCHEMA1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
 def schema1_layout() -> list[Entry]:
     """A layout listing a Docker schema 1 manifest (signed, ``fsLayers``, no config)."""
-    layer = synth.Blob.of(synth.compress(synth.layer([file("f", b"1")]), "gzip"), "")
+    layer = synth.Blob.of(tarwriter.compress(synth.layer([file("f", b"1")]), "gzip"), "")
     manifest = synth.Blob.of(
         synth.dump(
             {
@@ -432,7 +434,7 @@ def artifact_layout(config_type: str = "application/vnd.cncf.helm.config.v1+json
     """A Helm chart stored as an OCI artifact: a manifest whose config is not an image config."""
     config = synth.Blob.of(b'{"name":"chart","version":"1.0.0"}', config_type)
     chart = synth.Blob.of(
-        synth.compress(b"chart", "gzip"), "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+        tarwriter.compress(b"chart", "gzip"), "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
     )
     return layout_with(synth.manifest(config, [chart]), [config, chart])
 

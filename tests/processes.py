@@ -16,6 +16,9 @@ from django.db import connection
 
 from . import components
 
+# The background worker as tests run it: it polls often and exits once the queue is empty.
+WORKER = ("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1")
+
 
 def database_url() -> str:
     s = connection.settings_dict
@@ -46,3 +49,10 @@ def manage(*args: str, **popen) -> subprocess.Popen:
         text=True,
         **popen,
     )
+
+
+def run_worker() -> None:
+    """Run the background worker until the queue is empty; it must exit cleanly."""
+    worker = manage(*WORKER)
+    _out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err

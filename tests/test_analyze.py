@@ -14,15 +14,17 @@ from django.core.management import call_command
 
 from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Analysis, IngestJob, JobState
+from layerviz.images.models import Analysis, Image, IngestJob, JobState
 from layerviz.images.requests import IngestRequest
 from layerviz.images.tasks import enqueue, ingest_job
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, directory, file, opaque, symlink, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import directory, file, opaque, symlink, whiteout
 
 from . import components, processes
 from .builder import NON_UTF8
 from .dive import dive_json
+from .helpers import ingest_image, write_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -147,9 +149,7 @@ def ci_archive(tmp_path) -> tuple[Path, str]:
         synth.layer([file("etc/app.conf", b"b" * 4000), file("srv/data", b"d" * 900)]),
         synth.layer([file(NON_UTF8, b"N" * 700)]),
     ]
-    archive = synth.write_docker_archive(
-        tmp_path / "ci.tar", [synth.Image(layers=layers, tags=["lv/ci:1"])], layout="docker25"
-    )
+    archive = write_archive(tmp_path, "lv/ci:1", layers)
     [image] = ingest(f"docker-archive:{archive}")
     return archive, image.digest
 
@@ -283,11 +283,7 @@ QUIRKS = {
 def test_dive_quirks_are_reproduced_exactly(case, layout, dive, tmp_path):
     layers = QUIRKS[case]
     history = [Step(f"/bin/sh -c step {i}") for i in range(len(layers))]
-    archive = synth.write_docker_archive(
-        tmp_path / "q.tar",
-        [synth.Image(layers=layers, history=history, tags=["lv/q:1"])],
-        layout=layout,
-    )
+    archive = write_archive(tmp_path, "lv/q:1", layers, history, layout=layout)
     [image] = ingest(f"docker-archive:{archive}")
     call_command("analyze", image.digest, "--json", str(tmp_path / "ours.json"))
 
@@ -301,9 +297,7 @@ def test_a_name_that_is_not_utf8_is_exported_as_dive_writes_it(dive, tmp_path):
         synth.layer([file(NON_UTF8, b"a" * 500), file("keep", b"k")]),
         synth.layer([file(NON_UTF8, b"b" * 700)]),
     ]
-    archive = synth.write_docker_archive(
-        tmp_path / "n.tar", [synth.Image(layers=layers, tags=["lv/latin1:1"])], layout="docker25"
-    )
+    archive = write_archive(tmp_path, "lv/latin1:1", layers)
     [image] = ingest(f"docker-archive:{archive}")
     call_command("analyze", image.digest, "--json", str(tmp_path / "ours.json"))
     theirs = dive_json(archive, tmp_path / "dive.json")
@@ -325,15 +319,9 @@ def test_a_name_that_is_not_utf8_is_exported_as_dive_writes_it(dive, tmp_path):
 
 def _image(
     tmp_path: Path, layers: list[bytes], history: list[str] | None = None, tag: str = "lv/w:1"
-):
-    steps = [Step(h) for h in history] if history else None
-    archive = synth.write_docker_archive(
-        tmp_path / "w.tar",
-        [synth.Image(layers=layers, history=steps, tags=[tag])],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{archive}")
-    return image
+) -> Image:
+    """``ingest_image`` with instructions given as text."""
+    return ingest_image(tmp_path, tag, layers, [Step(h) for h in history] if history else None)
 
 
 def test_each_undone_copy_is_counted_once_with_its_reason(tmp_path):
@@ -712,16 +700,9 @@ def test_the_analysis_is_stored_and_reused(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_a_background_ingest_stores_the_analysis_of_the_image_it_indexed(tmp_path):
     layers = [synth.layer([file("a", b"1" * 100)]), synth.layer([whiteout("a")])]
-    archive = synth.write_docker_archive(
-        tmp_path / "t.tar", [synth.Image(layers=layers, tags=["lv/task:1"])], layout="docker25"
-    )
-    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
+    job = enqueue(IngestRequest(f"docker-archive:{write_archive(tmp_path, 'lv/task:1', layers)}"))
 
-    worker = processes.manage(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1"
-    )
-    _out, err = worker.communicate(timeout=300)
-    assert worker.returncode == 0, err
+    processes.run_worker()
 
     job.refresh_from_db()
     assert job.state == JobState.DONE, job.error
@@ -733,11 +714,7 @@ def test_a_background_ingest_stores_the_analysis_of_the_image_it_indexed(tmp_pat
 def test_an_analysis_that_fails_is_logged_and_the_ingest_still_succeeds(
     tmp_path, monkeypatch, caplog
 ):
-    archive = synth.write_docker_archive(
-        tmp_path / "t.tar",
-        [synth.Image(layers=[synth.layer([file("a", b"1")])], tags=["lv/task:2"])],
-        layout="docker25",
-    )
+    archive = write_archive(tmp_path, "lv/task:2", [synth.layer([file("a", b"1")])])
     job = IngestJob.objects.create(source=f"docker-archive:{archive}")
 
     def broken(image, **kwargs):

@@ -21,11 +21,11 @@ from layerviz.images import packed, progress
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Blob, Chain, DirChanges, EntryChunk, Image, ImageLayer, Layer
 from layerviz.images.progress import Progress
-from layerviz.lib import changes, names, oci, synth
+from layerviz.lib import changes, names, oci, synth, tarwalk, tarwriter
 from layerviz.lib import layer as layer_flags
 from layerviz.lib.errors import IngestError
 from layerviz.lib.limits import Limits
-from layerviz.lib.synth import directory, file, symlink, whiteout
+from layerviz.lib.tarwriter import directory, file, symlink, whiteout
 from layerviz.sources import SourceOptions
 
 from . import builder
@@ -103,7 +103,7 @@ def test_it_ingests_every_docker_save_layout(tmp_path, layout):
 def test_a_legacy_save_stores_a_repeated_layer_once_and_links_the_copy(tmp_path):
     image = synth.Image([BASE, APP, BASE], tags=["lv/twice:1"])
     entries = synth.legacy_entries([image])
-    links = [e for e in entries if e.type == synth.SYMLINK]
+    links = [e for e in entries if e.type == tarwalk.SYMLINK]
     assert len(links) == 1
     assert links[0].link.startswith(b"../") and links[0].link.endswith(b"/layer.tar")
     (row,) = ingest(f"docker-archive:{synth.write_tar(tmp_path / 'x.tar', entries)}")
@@ -323,7 +323,7 @@ def test_non_utf8_names_survive_the_round_trip(tmp_path):
     layer = row.layers_in_order().get().layer
     records = packed.entry_records(layer.pk)
     assert builder.NON_UTF8 in {e.path for e in records}
-    (link,) = [e for e in records if e.type == synth.SYMLINK]
+    (link,) = [e for e in records if e.type == tarwalk.SYMLINK]
     assert link.link == builder.NON_UTF8
 
 
@@ -399,7 +399,7 @@ def legacy(image: synth.Image) -> Callable[[Path], str]:
     return lambda tmp: f"docker-archive:{synth.write_docker_archive(tmp / 'a.tar', [image])}"
 
 
-def members(entries: Callable[[], list[synth.Entry]], transport: str = "docker-archive"):
+def members(entries: Callable[[], list[tarwriter.Entry]], transport: str = "docker-archive"):
     return lambda tmp: f"{transport}:{synth.write_tar(tmp / 'a.tar', entries())}"
 
 
@@ -437,13 +437,13 @@ def cut_archive(compression: str = "none"):
     return write
 
 
-def empty_index(entries: list[synth.Entry]) -> list[synth.Entry]:
+def empty_index(entries: list[tarwriter.Entry]) -> list[tarwriter.Entry]:
     """``entries`` with an ``index.json`` listing nothing, as Docker 25.0.0-25.0.2 wrote for
     ``docker save img@digest`` (moby#47294)."""
     return builder.edited_json(entries, "index.json", lambda doc: doc | {"manifests": []})
 
 
-def fan_out(width: int) -> list[synth.Entry]:
+def fan_out(width: int) -> list[tarwriter.Entry]:
     """An OCI layout whose ``index.json`` lists one nested index ``width`` times, and that index
     lists ``width`` manifests: a few hundred kilobytes naming ``width**2`` manifests."""
     manifests = [
@@ -776,7 +776,7 @@ def test_the_same_archive_compressed_whole_is_refused_the_same_way(tmp_path, ind
 def test_a_corrupt_compressed_archive_is_refused(tmp_path, indexed_base):
     path = synth.write_docker_archive(tmp_path / "a.tar", [app_image()], compression="gzip")
     path.write_bytes(
-        builder.gzip_bad_crc(synth.tar(synth.legacy_entries([app_image()]), parents=True))
+        builder.gzip_bad_crc(tarwriter.tar(synth.legacy_entries([app_image()]), parents=True))
     )
     with pytest.raises(IngestError, match="gzip-compressed archive is corrupt"):
         ingest(f"docker-archive:{path}")

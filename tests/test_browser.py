@@ -14,32 +14,23 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 
-from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from . import browser, processes
+from .helpers import ingest_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WORKER_TIMEOUT = 60_000
 
 
-def _ingest(tmp_path: Path, tag: str, layers: list[bytes], history: list[Step]) -> Image:
-    path = synth.write_docker_archive(
-        tmp_path / f"{tag.replace('/', '_').replace(':', '_')}.tar",
-        [synth.Image(layers=layers, history=history, tags=[tag], cmd=["sh"])],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{path}")
-    return image
-
-
 @pytest.fixture
 def app_image(tmp_path: Path) -> Image:
     """Three layers: a base, an app copied in, then a cache deleted and a file modified."""
-    return _ingest(
+    return ingest_image(
         tmp_path,
         "lv/app:1.0",
         [
@@ -65,6 +56,7 @@ def app_image(tmp_path: Path) -> Image:
             Step("COPY . /app"),
             Step("RUN /bin/sh -c rm -rf /app/cache"),
         ],
+        cmd=["sh"],
     )
 
 
@@ -163,9 +155,7 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     browser.screenshot(job_page, artifacts, "job-page")
     job_page.close()
 
-    worker = processes.manage(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1"
-    )
+    worker = processes.manage(*processes.WORKER)
     try:
         link = job.locator("a.go")
         expect(link).to_be_visible(timeout=WORKER_TIMEOUT)
@@ -542,7 +532,7 @@ STEP_IMG = "<img src=x onerror=window.__xss=4>"
 
 @pytest.fixture
 def hostile_image(tmp_path: Path) -> Image:
-    return _ingest(
+    return ingest_image(
         tmp_path,
         "lv/hostile:1",
         [
@@ -556,6 +546,7 @@ def hostile_image(tmp_path: Path) -> Image:
             ),
         ],
         [Step("ADD rootfs /"), Step(f"RUN /bin/sh -c echo '{STEP_IMG}'")],
+        cmd=["sh"],
     )
 
 

@@ -20,9 +20,11 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from . import browser
+from .helpers import ingest_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -37,31 +39,19 @@ DEPS_STEP = Step("RUN /bin/sh -c apt-get install -y libx")
 APP_STEP = Step("COPY app /app")
 
 
-def _ingest(
-    tmp_path: Path, tag: str, layers: list[bytes], history: list[Step], **config: object
-) -> Image:
-    path = synth.write_docker_archive(
-        tmp_path / f"{tag.replace('/', '_').replace(':', '_')}.tar",
-        [synth.Image(layers=layers, history=history, tags=[tag], **config)],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{path}")
-    return image
-
-
 @pytest.fixture
 def release_pair(tmp_path: Path) -> tuple[Image, Image]:
     """Two releases of one app on the same base and dependencies: they diverge at layer #3,
     where main.py changes, old.txt goes and new.txt comes; A=1 becomes A=2, MODE goes, NEW
     comes."""
-    v1 = _ingest(
+    v1 = ingest_image(
         tmp_path,
         "lv/app:1.0",
         [BASE, DEPS, synth.layer([file("app/main.py", b"v1" * 100), file("app/old.txt", b"o")])],
         [BASE_STEP, DEPS_STEP, APP_STEP],
         env=["A=1", "MODE=x"],
     )
-    v2 = _ingest(
+    v2 = ingest_image(
         tmp_path,
         "lv/app:2.0",
         [BASE, DEPS, synth.layer([file("app/main.py", b"v2" * 150), file("app/new.txt", b"nnnn")])],
@@ -75,7 +65,7 @@ def release_pair(tmp_path: Path) -> tuple[Image, Image]:
 def wasteful(tmp_path: Path) -> Image:
     """61 paths written twice (two pages of inefficient files), an APT cache, a build log
     deleted a step after it was written."""
-    return _ingest(
+    return ingest_image(
         tmp_path,
         "lv/waste:1",
         [
@@ -340,8 +330,8 @@ def test_compare_with_on_an_image_page_opens_the_same_comparison_and_its_setting
 
 
 def test_identical_layers_on_another_base_are_marked_as_not_shared(page: Page, tmp_path: Path):
-    a = _ingest(tmp_path, "lv/a:1", [BASE, DEPS], [BASE_STEP, DEPS_STEP])
-    b = _ingest(tmp_path, "lv/b:1", [OTHER_BASE, DEPS], [BASE_STEP, DEPS_STEP])
+    a = ingest_image(tmp_path, "lv/a:1", [BASE, DEPS], [BASE_STEP, DEPS_STEP])
+    b = ingest_image(tmp_path, "lv/b:1", [OTHER_BASE, DEPS], [BASE_STEP, DEPS_STEP])
 
     page.goto(_compare_url(a, b))
 
@@ -364,7 +354,7 @@ def test_identical_layers_on_another_base_are_marked_as_not_shared(page: Page, t
 @pytest.fixture
 def store(release_pair: tuple[Image, Image], tmp_path: Path) -> tuple[Image, Image, Image]:
     """The two releases and an image on another base."""
-    other = _ingest(tmp_path, "lv/other:1", [OTHER_BASE], [BASE_STEP])
+    other = ingest_image(tmp_path, "lv/other:1", [OTHER_BASE], [BASE_STEP])
     return *release_pair, other
 
 
@@ -641,8 +631,8 @@ def hostile_pair(tmp_path: Path) -> tuple[Image, Image]:
     """A base image, and on it a layer holding a file (and a directory) named as an <img> tag,
     written by a step holding a <script>, then overwritten (so that step's bytes are wasted
     and charted)."""
-    plain = _ingest(tmp_path, "lv/h:1", [BASE], [BASE_STEP])
-    hostile = _ingest(
+    plain = ingest_image(tmp_path, "lv/h:1", [BASE], [BASE_STEP])
+    hostile = ingest_image(
         tmp_path,
         "lv/h:2",
         [

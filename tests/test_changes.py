@@ -26,7 +26,7 @@ from layerviz.lib.changes import (
     MergedTree,
 )
 from layerviz.lib.layer import EntryBatch, scan_layer
-from layerviz.lib.synth import directory, file, hardlink, opaque, symlink, whiteout
+from layerviz.lib.tarwriter import directory, file, hardlink, opaque, symlink, whiteout
 
 from . import builder
 

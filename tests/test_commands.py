@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from layerviz.images.models import Image, Layer
 from layerviz.lib import synth
-from layerviz.lib.synth import file
+from layerviz.lib.tarwriter import file
 
 from . import processes
 from .registries import PASSWORD, USER, Registry

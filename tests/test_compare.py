@@ -14,8 +14,11 @@ from layerviz.images import comparison, filediff
 from layerviz.images.ingest import ingest
 from layerviz.images.lookup import find_image
 from layerviz.images.models import Image
-from layerviz.lib import oci, synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib import oci, synth, tarwriter
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
+
+from .helpers import ingest_image, soup
 
 pytestmark = pytest.mark.django_db
 
@@ -24,20 +27,12 @@ OTHER_BASE = synth.layer([file("bin/sh", b"t" * 4000, mode=0o755), file("etc/os-
 DEPS = synth.layer([file("usr/lib/libx.so", b"x" * 3000), file("var/cache/pkg.deb", b"d" * 2000)])
 
 
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.content.decode(), "html.parser")
-
-
 def _ingest(
     tmp_path: Path, tag: str, layers: list[bytes], steps: list[str] | None = None, **config
 ) -> Image:
-    name = tag.replace("/", "_").replace(":", "_")
+    """``ingest_image`` with the instructions ``steps``, else ``RUN step i`` for layer i."""
     history = [Step(text) for text in steps or [f"RUN step {i}" for i in range(len(layers))]]
-    image = synth.Image(layers=layers, tags=[tag], history=history, **config)
-    [out] = ingest(
-        f"docker-archive:{synth.write_docker_archive(tmp_path / f'{name}.tar', [image], layout='docker25')}"
-    )
-    return out
+    return ingest_image(tmp_path, tag, layers, history, **config)
 
 
 @pytest.fixture
@@ -409,7 +404,7 @@ def test_an_empty_folder_only_one_side_has_is_reachable_with_or_without_the_kind
     client: Client, tmp_path
 ):
     a = _ingest(tmp_path, "lv/e:1", [BASE])
-    b = _ingest(tmp_path, "lv/e:2", [BASE, synth.layer([synth.directory("etc/new.d")])])
+    b = _ingest(tmp_path, "lv/e:2", [BASE, synth.layer([tarwriter.directory("etc/new.d")])])
 
     for kinds in ([], ["added"]):
         page = _compare(client, a, b, path="etc", kind=kinds)

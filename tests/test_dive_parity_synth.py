@@ -15,7 +15,7 @@ from layerviz.images.models import Layer
 from layerviz.lib import layer as flags
 from layerviz.lib import synth
 from layerviz.lib.changes import ancestors
-from layerviz.lib.synth import directory, file, hardlink, opaque, symlink, whiteout
+from layerviz.lib.tarwriter import directory, file, hardlink, opaque, symlink, whiteout
 
 from . import builder
 from .dive import dive_json

@@ -9,17 +9,14 @@ from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
-from layerviz.images.ingest import ingest
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
 
 from .builder import NON_UTF8
+from .helpers import ingest_image, soup
 
 pytestmark = pytest.mark.django_db
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.content.decode(), "html.parser")
 
 
 @pytest.fixture
@@ -40,13 +37,7 @@ def wasteful(tmp_path):
         Step("RUN /bin/sh -c apt-get install -y x"),
         Step("RUN /bin/sh -c rm '<script>alert(2)</script>'"),
     ]
-    archive = synth.write_docker_archive(
-        tmp_path / "w.tar",
-        [synth.Image(layers=layers, history=history, tags=["lv/waste:1"])],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{archive}")
-    return image
+    return ingest_image(tmp_path, "lv/waste:1", layers, history)
 
 
 def test_the_page_shows_dive_figures_beside_ours_and_the_advice(client: Client, wasteful):
@@ -109,10 +100,7 @@ def test_a_name_that_is_not_utf8_is_listed_in_its_escaped_form_and_links_to_its_
         synth.layer([file(NON_UTF8, b"a" * 500)]),
         synth.layer([file(NON_UTF8, b"b" * 700)]),
     ]
-    archive = synth.write_docker_archive(
-        tmp_path / "n.tar", [synth.Image(layers=layers, tags=["lv/latin1:1"])], layout="docker25"
-    )
-    [image] = ingest(f"docker-archive:{archive}")
+    image = ingest_image(tmp_path, "lv/latin1:1", layers)
 
     response = client.get(reverse("explorer:efficiency", args=[image.digest]))
 
@@ -174,12 +162,7 @@ def test_a_cache_and_a_secret_removed_later_are_explained_on_the_page(client: Cl
         Step("RUN /bin/sh -c apk add nodejs"),
         Step("RUN /bin/sh -c rm -rf /var/cache/apk/* /root/.npmrc"),
     ]
-    archive = synth.write_docker_archive(
-        tmp_path / "c.tar",
-        [synth.Image(layers=layers, history=history, tags=["lv/clean:1"])],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{archive}")
+    image = ingest_image(tmp_path, "lv/clean:1", layers, history)
 
     page = soup(client.get(reverse("explorer:efficiency", args=[image.digest])))
 

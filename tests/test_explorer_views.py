@@ -3,43 +3,26 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, Layer
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, symlink, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, symlink, whiteout
+
+from .helpers import HTMX, ingest_image, soup
 
 pytestmark = pytest.mark.django_db
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.content.decode(), "html.parser")
-
-
-def _image(
-    tmp_path: Path, name: str, layers: list[bytes], history: list[Step] | None = None
-) -> Image:
-    path = synth.write_docker_archive(
-        tmp_path / f"{name.replace('/', '_').replace(':', '_')}.tar",
-        [synth.Image(layers=layers, history=history, tags=[name], cmd=["sh"])],
-        layout="docker25",
-    )
-    [image] = ingest(f"docker-archive:{path}")
-    return image
 
 
 @pytest.fixture
 def app_image(tmp_path) -> Image:
-    return _image(
+    return ingest_image(
         tmp_path,
         "lv/app:1.0",
         [
@@ -53,6 +36,7 @@ def app_image(tmp_path) -> Image:
             Step("COPY . /app"),
             Step("RUN /bin/sh -c rm -rf /app/cache"),
         ],
+        cmd=["sh"],
     )
 
 
@@ -70,7 +54,7 @@ def test_the_image_list_shows_every_image_with_its_name_and_size(client: Client,
 def test_searching_the_list_returns_only_the_list_fragment_to_htmx(
     client: Client, app_image, tmp_path
 ):
-    _image(tmp_path, "lv/other:2", [synth.layer([file("x", b"1")])])
+    ingest_image(tmp_path, "lv/other:2", [synth.layer([file("x", b"1")])], cmd=["sh"])
 
     response = client.get(
         reverse("explorer:images"), {"q": "other"}, HTTP_HX_TARGET="image-list", **HTMX
@@ -156,10 +140,11 @@ def test_expanding_a_directory_fetches_only_its_children(client: Client, app_ima
 
 
 def test_without_javascript_more_entries_opens_a_page_of_the_next_entries(client: Client, tmp_path):
-    image = _image(
+    image = ingest_image(
         tmp_path,
         "lv/many:1",
         [synth.layer([file(f"data/f{i:04d}", b"x") for i in range(520)])],
+        cmd=["sh"],
     )
     page = soup(client.get(reverse("explorer:image", args=[image.digest]), {"path": "data"}))
     more = page.select_one(".tree li.more a")
@@ -231,7 +216,7 @@ def test_find_redirects_a_short_reference_to_the_image_page(client: Client, app_
 
 def test_deleting_an_image_keeps_layers_another_image_uses(client: Client, app_image, tmp_path):
     base = app_image.layers_in_order().first().layer
-    other = _image(
+    other = ingest_image(
         tmp_path,
         "lv/other:1",
         [
@@ -240,6 +225,7 @@ def test_deleting_an_image_keeps_layers_another_image_uses(client: Client, app_i
             ),
             synth.layer([file("z", b"1")]),
         ],
+        cmd=["sh"],
     )
     assert other.layers_in_order().first().layer == base and base_tar
 
@@ -264,13 +250,14 @@ def test_write_actions_need_a_post_with_a_csrf_token(app_image):
 def test_without_javascript_delete_asks_first_naming_what_goes_and_what_stays(
     client: Client, app_image, tmp_path
 ):
-    _image(
+    ingest_image(
         tmp_path,
         "lv/other:1",
         [
             synth.layer([file("bin/sh", b"x" * 3000, mode=0o755), file("etc/passwd", b"root\n")]),
             synth.layer([file("z", b"1")]),
         ],
+        cmd=["sh"],
     )
     url = reverse("explorer:delete", args=[app_image.digest])
     listed = soup(client.get(reverse("explorer:images")))
@@ -345,11 +332,12 @@ HOSTILE = [
 
 
 def test_hostile_file_names_render_as_text_everywhere(client: Client, tmp_path):
-    image = _image(
+    image = ingest_image(
         tmp_path,
         "lv/hostile:1",
         [synth.layer([file(b"d/" + name, b"z" * 10) for name in HOSTILE])],
         [Step("RUN /bin/sh -c echo '<script>alert(3)</script>'")],
+        cmd=["sh"],
     )
     pages = [
         client.get(reverse("explorer:image", args=[image.digest]), {"mode": "layer", "path": "d"}),

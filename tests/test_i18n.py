@@ -15,10 +15,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.lib import synth
-from layerviz.lib.synth import Step, file, whiteout
+from layerviz.lib.synth import Step
+from layerviz.lib.tarwriter import file, whiteout
+
+from .helpers import ingest_image, soup
 
 CATALOGUE = Path(settings.LOCALE_PATHS[0]) / "zh_Hans" / "LC_MESSAGES" / "django.po"
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN"}
@@ -142,26 +144,13 @@ def _english_again():
     translation.activate(settings.LANGUAGE_CODE)
 
 
-def soup(response) -> BeautifulSoup:
-    assert response.status_code == 200
-    return BeautifulSoup(response.content.decode(), "html.parser")
-
-
-def _ingest(tmp_path: Path, tag: str, layers: list[bytes], history: list[Step], **config) -> Image:
-    name = tag.replace("/", "_").replace(":", "_")
-    image = synth.Image(layers=layers, tags=[tag], history=history, **config)
-    archive = synth.write_docker_archive(tmp_path / f"{name}.tar", [image], layout="docker25")
-    [out] = ingest(f"docker-archive:{archive}")
-    return out
-
-
 BASE = synth.layer([file("bin/sh", b"s" * 4000, mode=0o755), file("etc/os-release", b"v1\n")])
 
 
 @pytest.fixture
 def pair(tmp_path) -> tuple[Image, Image]:
     """Two releases on one base; the first left an apt cache and deleted a file too late."""
-    v1 = _ingest(
+    v1 = ingest_image(
         tmp_path,
         "lv/app:1.0",
         [
@@ -183,7 +172,7 @@ def pair(tmp_path) -> tuple[Image, Image]:
         ],
         env=["A=1"],
     )
-    v2 = _ingest(
+    v2 = ingest_image(
         tmp_path,
         "lv/app:2.0",
         [BASE, synth.layer([file("app/main.py", b"print(2)\n"), file("app/new.txt", b"n")])],
@@ -275,7 +264,9 @@ def test_the_efficiency_page_is_in_chinese_advice_included(client: Client, pair)
 
 @pytest.mark.django_db
 def test_dive_figures_it_cannot_give_read_not_applicable_in_chinese(client: Client, tmp_path):
-    single = _ingest(tmp_path, "lv/one:1", [synth.layer([file("a", b"1")])], [Step("ADD rootfs /")])
+    single = ingest_image(
+        tmp_path, "lv/one:1", [synth.layer([file("a", b"1")])], [Step("ADD rootfs /")]
+    )
     page = soup(client.get(reverse("explorer:efficiency", args=[single.digest]), **ZH))
 
     facts = {

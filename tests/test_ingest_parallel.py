@@ -17,7 +17,7 @@ from layerviz.images.models import Blob, Chain, DirChanges, EntryChunk, Image, L
 from layerviz.lib import synth
 from layerviz.lib.errors import IngestError, LimitExceeded
 from layerviz.lib.limits import Limits
-from layerviz.lib.synth import directory, file, opaque, symlink, whiteout
+from layerviz.lib.tarwriter import directory, file, opaque, symlink, whiteout
 from layerviz.sources import SourceOptions
 
 from . import builder

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,9 +12,10 @@ from layerviz.images.ingest import ingest
 from layerviz.images.models import BuildState, Chain, Image, Layer
 from layerviz.images.progress import Progress
 from layerviz.lib import synth
-from layerviz.lib.synth import file
+from layerviz.lib.tarwriter import file
 
 from . import processes
+from .helpers import write_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,12 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _many_files(count: int, prefix: str = "usr/share/doc") -> bytes:
     return synth.layer(
         [file(f"{prefix}/pkg{i // 100}/file{i}.txt", b"%d\n" % i) for i in range(count)]
-    )
-
-
-def _archive(path: Path, layers: list[bytes], tag: str) -> Path:
-    return synth.write_docker_archive(
-        path, [synth.Image(layers=layers, tags=[tag])], layout="docker25"
     )
 
 
@@ -43,7 +37,7 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
 
 def test_a_worker_killed_mid_layer_leaves_nothing_visible_and_a_rerun_completes_it(tmp_path):
     big = _many_files(60_000)
-    archive = _archive(tmp_path / "big.tar", [big, synth.layer([file("app/x", b"1")])], "lv/big:1")
+    archive = write_archive(tmp_path, "lv/big:1", [big, synth.layer([file("app/x", b"1")])])
     diff_id = synth.sha256(big)
 
     worker = processes.manage("ingest", f"docker-archive:{archive}")
@@ -74,8 +68,8 @@ def test_a_worker_killed_mid_layer_leaves_nothing_visible_and_a_rerun_completes_
 
 def test_two_workers_ingesting_images_that_share_a_layer_store_it_once(tmp_path):
     base = _many_files(40_000)
-    first = _archive(tmp_path / "a.tar", [base, synth.layer([file("a", b"a")])], "lv/a:1")
-    second = _archive(tmp_path / "b.tar", [base, synth.layer([file("b", b"b")])], "lv/b:1")
+    first = write_archive(tmp_path, "lv/a:1", [base, synth.layer([file("a", b"a")])])
+    second = write_archive(tmp_path, "lv/b:1", [base, synth.layer([file("b", b"b")])])
 
     workers = [processes.manage("ingest", f"docker-archive:{path}") for path in (first, second)]
     results = [w.communicate(timeout=300) for w in workers]
@@ -114,7 +108,7 @@ def test_a_layer_of_few_big_files_keeps_its_claim_while_it_is_being_read(tmp_pat
     settings.LAYERVIZ_LEASE_SECONDS = 1
     # Four entries, written in one batch at the end: no sign of life while 12 MiB are read.
     big = synth.layer([file(f"data/part{i}", bytes(4 * 1024 * 1024)) for i in range(3)])
-    archive = _archive(tmp_path / "big.tar", [big], "lv/big:1")
+    archive = write_archive(tmp_path, "lv/big:1", [big])
     progress = SlowReading(synth.sha256(big), settings.LAYERVIZ_LEASE_SECONDS)
 
     [image] = ingest(f"docker-archive:{archive}", progress=progress)

@@ -14,13 +14,12 @@ from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.requests import IngestRequest
 from layerviz.images.tasks import enqueue
 from layerviz.lib import synth
-from layerviz.lib.synth import file
+from layerviz.lib.tarwriter import file
 
 from . import processes
+from .helpers import HTMX
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def _archive(path: Path) -> Path:
@@ -33,19 +32,11 @@ def _archive(path: Path) -> Path:
     )
 
 
-def _run_worker() -> None:
-    worker = processes.manage(
-        "db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0.1"
-    )
-    _out, err = worker.communicate(timeout=300)
-    assert worker.returncode == 0, err
-
-
 def test_the_task_records_progress_and_the_images_it_made(tmp_path):
     job = enqueue(IngestRequest(f"docker-archive:{_archive(tmp_path / 'a.tar')}"))
     assert job.state == JobState.QUEUED and job.task_id
 
-    _run_worker()
+    processes.run_worker()
 
     job.refresh_from_db()
     assert job.state == JobState.DONE, job.error
@@ -60,7 +51,7 @@ def test_a_failed_ingest_is_recorded_with_its_message_and_indexes_nothing(tmp_pa
     broken.write_bytes(_archive(tmp_path / "ok.tar").read_bytes()[:-20_000])
     job = enqueue(IngestRequest(f"docker-archive:{broken}"))
 
-    _run_worker()
+    processes.run_worker()
 
     job.refresh_from_db()
     assert job.state == JobState.FAILED
@@ -85,7 +76,7 @@ def test_an_uploaded_archive_is_ingested_and_the_progress_turns_into_a_link(
     job = IngestJob.objects.get()
     assert Path(job.upload).exists()
 
-    _run_worker()
+    processes.run_worker()
 
     done = BeautifulSoup(
         client.get(reverse("explorer:job", args=[job.pk]), **HTMX).content.decode(), "html.parser"

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from layerviz.lib import layer, synth
+from layerviz.lib import layer, synth, tarwriter
 from layerviz.lib.errors import DigestMismatch, FormatError, LimitExceeded, Unsupported
 from layerviz.lib.layer import EntryRecord, LayerScan, scan_layer
 from layerviz.lib.limits import Limits
@@ -17,10 +17,10 @@ from . import builder
 
 SAMPLE = synth.layer(
     [
-        synth.file("etc/os-release", b"ID=synth\n"),
-        synth.file("usr/bin/tool", b"\x7fELF" + b"\x00" * 5000, mode=0o755),
-        synth.symlink("usr/bin/alias", "tool"),
-        synth.hardlink("usr/bin/same", "usr/bin/tool"),
+        tarwriter.file("etc/os-release", b"ID=synth\n"),
+        tarwriter.file("usr/bin/tool", b"\x7fELF" + b"\x00" * 5000, mode=0o755),
+        tarwriter.symlink("usr/bin/alias", "tool"),
+        tarwriter.hardlink("usr/bin/same", "usr/bin/tool"),
     ]
 )
 
@@ -51,7 +51,7 @@ def test_an_uncompressed_layer_is_its_own_diff_id():
 
 @pytest.mark.parametrize("kind", ["gzip", "zstd"])
 def test_compression_is_sniffed_from_the_bytes_and_the_diff_id_is_of_the_tar(kind):
-    blob = synth.compress(SAMPLE, kind)
+    blob = tarwriter.compress(SAMPLE, kind)
     result, records = scan(blob)
     assert result.compression == kind
     assert result.blob_digest == synth.sha256(blob)
@@ -103,7 +103,7 @@ def test_it_rejects_a_gzip_layer_with_a_bad_crc():
 @pytest.mark.parametrize("kind", ["gzip", "zstd"])
 def test_it_rejects_garbage_after_the_compressed_stream(kind):
     with pytest.raises(FormatError, match="corrupt compressed data"):
-        scan(synth.compress(SAMPLE, kind) + b"\x00garbage")
+        scan(tarwriter.compress(SAMPLE, kind) + b"\x00garbage")
 
 
 def test_it_rejects_a_layer_whose_digest_does_not_match():
@@ -117,14 +117,14 @@ def test_it_rejects_a_blob_longer_than_its_descriptor_says():
 
 
 def test_it_says_a_blob_shorter_than_its_descriptor_is_truncated():
-    blob = synth.compress(SAMPLE, "gzip")
+    blob = tarwriter.compress(SAMPLE, "gzip")
     with pytest.raises(DigestMismatch, match="truncated"):
         scan(blob[:-20], digest=synth.sha256(blob), size=len(blob))
 
 
 def test_a_flipped_byte_in_a_compressed_blob_is_reported_as_a_digest_mismatch():
     # Decompression fails first, but the real problem is that these are not the blob's bytes.
-    blob = bytearray(synth.compress(SAMPLE, "gzip"))
+    blob = bytearray(tarwriter.compress(SAMPLE, "gzip"))
     digest = synth.sha256(bytes(blob))
     blob[len(blob) // 2] ^= 0xFF
     with pytest.raises(DigestMismatch, match=rf"not to {digest}"):
@@ -168,7 +168,7 @@ def test_an_uncompressed_layer_has_no_ratio_to_exceed():
 
 
 def test_a_pax_header_bomb_inside_gzip_is_refused_at_the_header():
-    blob = synth.compress(builder.pax_header_bomb(2 * builder.MiB), "gzip")
+    blob = tarwriter.compress(builder.pax_header_bomb(2 * builder.MiB), "gzip")
     with pytest.raises(LimitExceeded, match="extended tar header of 2097152 bytes"):
         scan(blob)
 
@@ -193,7 +193,7 @@ def test_apparent_sizes_beyond_what_an_image_can_sum_in_64_bits_are_refused():
 
 
 def test_it_caps_entries_per_layer():
-    blob = synth.layer([synth.file(f"f{i}") for i in range(6)])
+    blob = synth.layer([tarwriter.file(f"f{i}") for i in range(6)])
     with pytest.raises(LimitExceeded, match="more than 5 entries in one layer"):
         scan(blob, limits=Limits(entries_per_layer=5))
 
@@ -242,7 +242,9 @@ def test_absolute_and_climbing_names_are_cleaned_like_containerd_and_flagged():
 
 
 def test_the_archive_root_entry_is_not_recorded():
-    _, records = scan(synth.layer([synth.directory("./"), synth.file("./a", b"1")], parents=False))
+    _, records = scan(
+        synth.layer([tarwriter.directory("./"), tarwriter.file("./a", b"1")], parents=False)
+    )
     assert [r.path for r in records] == [b"a"]
 
 
@@ -254,13 +256,15 @@ def test_a_path_given_twice_is_flagged_on_the_later_entry():
 
 
 def test_device_nodes_are_flagged():
-    result, records = scan(synth.layer([synth.device("dev/sda", "block", 8, 0)]))
+    result, records = scan(synth.layer([tarwriter.device("dev/sda", "block", 8, 0)]))
     assert records[-1].flags & layer.DEVICE
     assert layer.FLAG_CODES[layer.DEVICE] in result.flags
 
 
 def test_xattrs_are_kept_as_hex():
-    blob = synth.layer([synth.file("bin/ping", b"", xattrs={"security.capability": b"\x01\xff"})])
+    blob = synth.layer(
+        [tarwriter.file("bin/ping", b"", xattrs={"security.capability": b"\x01\xff"})]
+    )
     _, records = scan(blob)
     assert records[-1].xattrs == {"security.capability": "01ff"}
 
@@ -290,7 +294,7 @@ def test_a_bad_pax_mtime_is_an_ingest_error_not_a_crash():
 
 def test_entries_are_handed_over_in_batches():
     batches: list[int] = []
-    blob = synth.layer([synth.file(f"f{i}") for i in range(7)], parents=False)
+    blob = synth.layer([tarwriter.file(f"f{i}") for i in range(7)], parents=False)
     scan_layer(
         io.BytesIO(blob),
         digest=None,
@@ -302,7 +306,7 @@ def test_entries_are_handed_over_in_batches():
 
 
 def test_on_read_counts_the_blob_bytes():
-    blob = synth.compress(SAMPLE, "gzip")
+    blob = tarwriter.compress(SAMPLE, "gzip")
     counted: list[int] = []
     scan(blob, on_read=counted.append)
     assert sum(counted) == len(blob)

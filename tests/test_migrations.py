@@ -14,7 +14,7 @@ from layerviz.images.models import Chain, Layer
 from layerviz.lib import synth
 from layerviz.lib.changes import MergedTree
 from layerviz.lib.layer import EntryBatch, scan_layer
-from layerviz.lib.synth import file, symlink, whiteout
+from layerviz.lib.tarwriter import file, symlink, whiteout
 
 from . import builder
 

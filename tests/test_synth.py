@@ -1,6 +1,7 @@
-"""The archive writer used by tests, benchmarks and demo data (``layerviz.lib.synth``): its
-bytes are reproducible, its digests real, and its layouts what Docker and containerd write.
-Checked with independent readers (``tarfile``, ``json``, ``hashlib``), not with our own."""
+"""The archive writer used by tests, benchmarks and demo data (``layerviz.lib.synth`` and its
+tar encoder ``layerviz.lib.tarwriter``): its bytes are reproducible, its digests real, and its
+layouts what Docker and containerd write. Checked with independent readers (``tarfile``,
+``json``, ``hashlib``), not with our own."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import tarfile
 
 import pytest
 
-from layerviz.lib import oci, synth
-from layerviz.lib.synth import directory, file, symlink, whiteout
+from layerviz.lib import oci, synth, tarwriter
+from layerviz.lib.tarwriter import directory, file, symlink, whiteout
 
 LAYERS = [
     synth.layer([file("etc/os-release", b"ID=synth\n"), symlink("bin/sh", "busybox")]),
@@ -85,7 +86,7 @@ def test_every_blob_of_a_layout_hashes_to_its_name_and_descriptors_match(tmp_pat
 
 def test_a_legacy_save_links_a_repeated_layer_and_names_images_like_docker():
     images = [synth.Image([LAYERS[0], LAYERS[1], LAYERS[0]], tags=["lv/app:1", "python:3"])]
-    files = members(synth.tar(synth.legacy_entries(images), parents=True))
+    files = members(tarwriter.tar(synth.legacy_entries(images), parents=True))
     (item,) = json.loads(files["manifest.json"])
     assert item["RepoTags"] == ["lv/app:1", "python:3"]
     first, _, third = item["Layers"]
@@ -100,7 +101,7 @@ def test_a_legacy_save_links_a_repeated_layer_and_names_images_like_docker():
 
 def test_a_docker25_save_is_an_oci_layout_of_uncompressed_blobs_sorted_before_index_json():
     image = synth.Image(LAYERS, compression="gzip", tags=["lv/app:1"])
-    data = synth.tar(synth.docker25_entries([image]), parents=True)
+    data = tarwriter.tar(synth.docker25_entries([image]), parents=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         names = [m.name for m in tf]
     assert names.index("index.json") > max(i for i, n in enumerate(names) if n.startswith("blobs"))
@@ -124,7 +125,7 @@ def test_a_containerd_save_can_leave_platforms_out_and_names_one_in_manifest_jso
     )
     built = index.build()
     files = members(
-        synth.tar(synth.containerd_entries([index], platform="linux/arm64"), parents=True)
+        tarwriter.tar(synth.containerd_entries([index], platform="linux/arm64"), parents=True)
     )
     (item,) = json.loads(files["manifest.json"])
     assert item["Config"] == built.images[1].config.path

@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from layerviz.lib import synth
+from layerviz.lib import synth, tarwriter
 from layerviz.lib.errors import FormatError, LimitExceeded
 from layerviz.lib.limits import Limits
 from layerviz.lib.tarwalk import CHUNK, DIR, REG, Header, TarReader, Truncated
@@ -31,11 +31,11 @@ def names(data: bytes) -> list[bytes]:
 def test_it_lists_names_types_sizes_and_modes_of_an_ordinary_layer():
     data = synth.layer(
         [
-            synth.file("etc/hosts", b"127.0.0.1 localhost\n", mode=0o600, uid=1000, gid=100),
-            synth.symlink("bin/sh", "busybox"),
-            synth.hardlink("bin/ls", "bin/sh"),
-            synth.device("dev/null", "char", 1, 3),
-            synth.fifo("run/pipe"),
+            tarwriter.file("etc/hosts", b"127.0.0.1 localhost\n", mode=0o600, uid=1000, gid=100),
+            tarwriter.symlink("bin/sh", "busybox"),
+            tarwriter.hardlink("bin/ls", "bin/sh"),
+            tarwriter.device("dev/null", "char", 1, 3),
+            tarwriter.fifo("run/pipe"),
         ]
     )
     headers = walk(data)
@@ -56,7 +56,7 @@ def test_it_lists_names_types_sizes_and_modes_of_an_ordinary_layer():
         0o600,
         1000,
         100,
-        synth.MTIME,
+        tarwriter.MTIME,
     )
     assert headers[3].linkname == b"busybox"
     assert headers[4].linkname == b"bin/sh"
@@ -67,7 +67,11 @@ def test_it_lists_names_types_sizes_and_modes_of_an_ordinary_layer():
 def test_it_agrees_with_tarfile_on_every_format_synth_writes(fmt):
     long_name = "deep/" * 30 + "file"  # 154 bytes: ustar needs the prefix field
     data = synth.layer(
-        [synth.file(long_name, b"x" * 700), synth.file("small", b""), synth.symlink("l", "small")],
+        [
+            tarwriter.file(long_name, b"x" * 700),
+            tarwriter.file("small", b""),
+            tarwriter.symlink("l", "small"),
+        ],
         fmt=fmt,
     )
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
@@ -78,7 +82,7 @@ def test_it_agrees_with_tarfile_on_every_format_synth_writes(fmt):
 def test_it_reads_gnu_long_names_long_links_and_base256_numbers():
     target = b"t" * 300
     data = synth.layer(
-        [synth.symlink(b"n" * 250, target), synth.file("big-uid", b"1", uid=10**10)],
+        [tarwriter.symlink(b"n" * 250, target), tarwriter.file("big-uid", b"1", uid=10**10)],
         fmt="gnu",
         parents=False,
     )
@@ -90,7 +94,7 @@ def test_it_reads_gnu_long_names_long_links_and_base256_numbers():
 def test_it_reads_pax_paths_numbers_and_xattrs():
     name = "ü/" + "x" * 120
     data = synth.layer(
-        [synth.file(name, b"1", uid=10**10, xattrs={"security.capability": b"\x01\x02"})],
+        [tarwriter.file(name, b"1", uid=10**10, xattrs={"security.capability": b"\x01\x02"})],
         parents=False,
     )
     (header,) = walk(data)
@@ -115,7 +119,7 @@ def test_it_rejects_two_pax_headers_in_a_row():
 
 def test_it_rejects_two_gnu_long_names_in_a_row():
     data = builder.tar_of(
-        synth.gnu_long("L", b"one"), synth.gnu_long("L", b"two"), builder.raw(b"x")
+        tarwriter.gnu_long("L", b"one"), tarwriter.gnu_long("L", b"two"), builder.raw(b"x")
     )
     with pytest.raises(FormatError, match="two GNU long-name headers"):
         walk(data)
@@ -138,8 +142,8 @@ def test_a_pax_global_header_renames_and_resizes_nothing_as_in_go():
 
 def test_it_rejects_a_global_header_between_an_extended_header_and_its_entry():
     data = builder.tar_of(
-        synth.pax_header({"path": b"p"}),
-        synth.pax_header({"uid": b"1"}, name=b"g", kind="g"),
+        tarwriter.pax_header({"path": b"p"}),
+        tarwriter.pax_header({"uid": b"1"}, name=b"g", kind="g"),
         builder.raw(b"x"),
     )
     with pytest.raises(FormatError, match="not followed by an entry"):
@@ -199,7 +203,7 @@ def test_a_stream_cut_mid_header_raises_truncated():
 
 def test_a_stream_ending_after_an_extended_header_raises_truncated():
     with pytest.raises(Truncated, match="after an extended header"):
-        walk(synth.pax_header({"path": b"p"}))
+        walk(tarwriter.pax_header({"path": b"p"}))
 
 
 def test_it_refuses_a_pax_header_over_the_cap_before_reading_it():
@@ -212,7 +216,7 @@ def test_it_refuses_a_pax_header_over_the_cap_before_reading_it():
 
 def test_a_pax_header_at_the_cap_is_read():
     limits = Limits(special_header_bytes=4096)
-    data = builder.tar_of(synth.pax_header({"comment": b"c" * 3000}), builder.raw(b"f"))
+    data = builder.tar_of(tarwriter.pax_header({"comment": b"c" * 3000}), builder.raw(b"f"))
     assert [h.name for h in walk(data, limits=limits)] == [b"f"]
     with pytest.raises(LimitExceeded):
         walk(data, limits=Limits(special_header_bytes=1024))
@@ -254,7 +258,8 @@ def test_it_rejects_a_nul_byte_in_a_pax_name_as_go_does(key):
 
 def test_it_rejects_a_malformed_pax_record():
     data = builder.tar_of(
-        synth.header(b"p", type="x", size=12) + synth.pad(b"99 path=x\n\n\n"), builder.raw(b"f")
+        tarwriter.header(b"p", type="x", size=12) + tarwriter.pad(b"99 path=x\n\n\n"),
+        builder.raw(b"f"),
     )
     with pytest.raises(FormatError, match="malformed PAX record"):
         walk(data)
@@ -262,20 +267,24 @@ def test_it_rejects_a_malformed_pax_record():
 
 def test_header_only_types_store_no_data_whatever_their_size_field_says():
     # Go ignores the size of links, directories, devices and FIFOs; so must we, or we desync.
-    data = builder.tar_of(synth.header(b"dir/", type=DIR, size=1024), builder.raw(b"next", b"n"))
+    data = builder.tar_of(
+        tarwriter.header(b"dir/", type=DIR, size=1024), builder.raw(b"next", b"n")
+    )
     assert [(h.name, h.data_size) for h in walk(data)] == [(b"dir/", 0), (b"next", 1)]
 
 
 def test_it_caps_the_length_of_names_and_link_targets():
     limits = Limits(path_bytes=50, link_bytes=10)
     with pytest.raises(LimitExceeded, match="entry name of 51 bytes"):
-        walk(synth.layer([synth.file("x" * 51)]), limits=limits)
+        walk(synth.layer([tarwriter.file("x" * 51)]), limits=limits)
     with pytest.raises(LimitExceeded, match="link target of 11 bytes"):
-        walk(synth.layer([synth.symlink("l", "t" * 11)]), limits=limits)
+        walk(synth.layer([tarwriter.symlink("l", "t" * 11)]), limits=limits)
 
 
 def test_data_can_be_read_fed_or_skipped_and_on_chunk_sees_every_byte():
-    data = synth.layer([synth.file("a", b"A" * 3000), synth.file("b", b"B" * 10), synth.file("c")])
+    data = synth.layer(
+        [tarwriter.file("a", b"A" * 3000), tarwriter.file("b", b"B" * 10), tarwriter.file("c")]
+    )
     seen = []
     reader = TarReader(io.BytesIO(data).read, on_chunk=seen.append, chunk=700)
     assert reader.next().name == b"a"
@@ -293,7 +302,7 @@ def test_data_can_be_read_fed_or_skipped_and_on_chunk_sees_every_byte():
 
 
 def test_drain_reads_whatever_follows_the_end_marker():
-    data = synth.layer([synth.file("a", b"1")]) + b"trailing"
+    data = synth.layer([tarwriter.file("a", b"1")]) + b"trailing"
     reader = TarReader(io.BytesIO(data).read)
     while reader.next() is not None:
         pass
@@ -301,7 +310,7 @@ def test_drain_reads_whatever_follows_the_end_marker():
 
 
 def test_with_seek_it_jumps_over_data_it_does_not_read():
-    data = synth.layer([synth.file("big", b"x" * CHUNK * 3), synth.file("after", b"1")])
+    data = synth.layer([tarwriter.file("big", b"x" * CHUNK * 3), tarwriter.file("after", b"1")])
     stream = io.BytesIO(data)
     reads = []
 

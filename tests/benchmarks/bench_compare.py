@@ -28,7 +28,7 @@ from django_setup import BENCH, fresh_database
 def build_store(count: int, files: int) -> None:
     from layerviz.images.ingest import ingest
     from layerviz.lib import synth
-    from layerviz.lib.synth import file
+    from layerviz.lib.tarwriter import file
 
     bases = [
         synth.layer(

@@ -24,7 +24,7 @@ from django_setup import BENCH, fresh_database
 
 def build(path: Path, files: int, layers: int) -> Path:
     from layerviz.lib import synth
-    from layerviz.lib.synth import file, whiteout
+    from layerviz.lib.tarwriter import file, whiteout
 
     per_layer = files // layers
     tars = []

@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from layerviz.images import efficiency
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.lib import dive
+from layerviz.lib import dive, dive_ci, goformat
 from layerviz.lib.units import human_bytes
 
 
@@ -40,9 +40,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ci-config", default=".dive-ci", help="YAML file with rules (default .dive-ci)"
         )
-        for rule in dive.RULES:
+        for rule in dive_ci.RULES:
             parser.add_argument(
-                f"--{rule}", dest=rule, default=None, help=f"default {dive.DEFAULT_RULES[rule]}"
+                f"--{rule}", dest=rule, default=None, help=f"default {dive_ci.DEFAULT_RULES[rule]}"
             )
 
     def handle(self, *args: object, **opts: object) -> None:
@@ -53,7 +53,7 @@ class Command(BaseCommand):
         if opts["json_file"]:
             result = efficiency.dive_analysis(image)
             Path(str(opts["json_file"])).write_text(
-                dive.dumps(dive.export(result)), encoding="utf-8"
+                goformat.dumps(dive.export(result)), encoding="utf-8"
             )
             return
         if opts["ci"] or _truthy(os.environ.get("CI")):
@@ -63,24 +63,24 @@ class Command(BaseCommand):
 
     def _rules(self, opts: dict) -> dict[str, str]:
         """Flags given on the command line win over the file, the file over the defaults."""
-        rules = dict(dive.DEFAULT_RULES)
+        rules = dict(dive_ci.DEFAULT_RULES)
         name = str(opts["ci_config"])
         path = Path(name)
         if path.exists():
             self.stdout.write(f"  Using CI config: {name}")
             try:
-                rules.update(dive.read_ci_config(path.read_text(encoding="utf-8")))
+                rules.update(dive_ci.read_ci_config(path.read_text(encoding="utf-8")))
             except OSError as exc:
                 self._config_error(
                     f"{'read' if path.is_dir() else 'open'} {name}: {exc.strerror.lower()}"
                 )
             except UnicodeDecodeError:
                 self._config_error("While parsing config: yaml: invalid UTF-8 in the file")
-            except dive.CiConfigError as exc:
+            except dive_ci.CiConfigError as exc:
                 self._config_error(str(exc))
         else:
             self.stdout.write("  Using default CI config")
-        for rule in dive.RULES:
+        for rule in dive_ci.RULES:
             if opts.get(rule) is not None:
                 rules[rule] = str(opts[rule])
         return rules
@@ -96,13 +96,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Image Source: layerviz://{names[0]}")
         self.stdout.write("Analyzing image...")
         result = efficiency.dive_analysis(image)
-        passed, results, misconfigured = dive.evaluate(result, rules)
+        passed, results, misconfigured = dive_ci.evaluate(result, rules)
         # dive prints a path's bytes as they are; a byte that is not UTF-8 is held here as a
         # surrogate escape, which a real stdout must be told to write back as that byte.
         reconfigure = getattr(self.stdout, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
-        self.stdout.write(dive.ci_report(result, results, passed, misconfigured))
+        self.stdout.write(dive_ci.ci_report(result, results, passed, misconfigured))
         if not passed:
             raise SystemExit(1)
 
@@ -112,12 +112,12 @@ class Command(BaseCommand):
         ratio = d["user_wasted_percent"]
         self.stdout.write("dive v0.13.1 figures:")
         self.stdout.write(f"  image size           {d['size']} bytes ({human_bytes(d['size'])})")
-        self.stdout.write(f"  efficiency           {dive.go_fixed(d['score'] * 100)} %")
+        self.stdout.write(f"  efficiency           {goformat.go_fixed(d['score'] * 100)} %")
         self.stdout.write(
             f"  wasted bytes         {d['wasted']} bytes ({human_bytes(d['wasted'])}), every copy counted"
         )
         self.stdout.write(
-            f"  user wasted percent  {'n/a' if ratio is None else dive.go_fixed(ratio * 100)} %"
+            f"  user wasted percent  {'n/a' if ratio is None else goformat.go_fixed(ratio * 100)} %"
         )
         self.stdout.write("layerviz figures:")
         self.stdout.write(
@@ -126,7 +126,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  reclaimable          {o['reclaimable']} bytes ({human_bytes(o['reclaimable'])}), each copy once"
         )
-        self.stdout.write(f"  efficiency           {dive.go_fixed(o['score'] * 100)} %")
+        self.stdout.write(f"  efficiency           {goformat.go_fixed(o['score'] * 100)} %")
         for reason, (size, files) in o["by_reason"].items():
             self.stdout.write(f"    {reason:<12} {human_bytes(size):>10} in {files} files")
         if analysis.advice:
