@@ -13,8 +13,9 @@ from layerviz.lib import reference as refs
 from layerviz.lib.errors import FormatError
 from layerviz.lib.streams import Readable
 
-from .archive import SpoolFiles, resolve_any
 from .base import LayerRef, OnMember, ResolvedImage, Source, SourceOptions
+from .files import SpoolFiles
+from .layouts import resolve_any
 
 
 class _ChunkReader:

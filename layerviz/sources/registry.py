@@ -16,8 +16,8 @@ from layerviz.lib.errors import DigestMismatch, FormatError, LimitExceeded, Sour
 from layerviz.lib.oci import Descriptor
 from layerviz.lib.streams import Readable
 
-from .archive import image_from_manifest
 from .base import LayerRef, ResolvedImage, Source, SourceOptions
+from .layouts import image_from_manifest
 
 
 class RegistrySource(Source):
