@@ -37,19 +37,6 @@ def _matches(want: str, names_: list[str], raw: str) -> bool:
         return False
 
 
-def _choose(
-    candidates: list[tuple[Descriptor, str]], options: SourceOptions, what: str
-) -> tuple[Descriptor, str]:
-    images = [(d, via) for d, via in candidates if not d.is_attestation]
-    if not images:
-        raise FormatError(f"{what} lists no image manifest")
-    if len(images) == 1 and options.platform is None:
-        return images[0]
-    wanted = options.platform or oci.host_platform()
-    chosen = oci.select_platform([d for d, _ in images], wanted, what)
-    return next((d, via) for d, via in images if d is chosen)
-
-
 class _Expander:
     """Manifests reachable from descriptors, each with the index it was found in.
 
@@ -226,7 +213,9 @@ def resolve_layout(
             # Say what is there instead (schema 1, an unknown artifact type...).
             types = ", ".join(sorted({d.media_type for d in descriptors}))
             raise Unsupported(f"{label} lists no image manifest, only {types}")
-        chosen, via = _choose(candidates, options, label)
+        chosen = oci.select_platform([d for d, _ in candidates], options.platform, label)
+        # The chooser sees descriptors only: the index the chosen one came from is found again.
+        via = next(via for d, via in candidates if d is chosen)
         names_ = _reference_names(raw_name)
         if chosen.digest in images:
             images[chosen.digest].references.extend(
