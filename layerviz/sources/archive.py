@@ -49,10 +49,14 @@ class ArchiveSource(Source):
         self._counted = _Counting(self._file)
         self.compression = sniff(self._file.read(6))
         self._file.seek(0)
-        self.streaming = self.compression != NONE
         self.files: Files | None = None
         if not self.streaming:
             self.files = TarFiles(self._file, options.limits, self.label)
+
+    @property
+    def streaming(self) -> bool:
+        # A compressed tar cannot be read at an offset: it is decompressed once, front to back.
+        return self.compression != NONE
 
     def resolve(self, files: Files) -> list[ResolvedImage]:
         raise NotImplementedError

@@ -53,8 +53,6 @@ def is_inspected(image: ResolvedImage, image_id: str) -> bool:
 
 
 class DaemonSource(Source):
-    streaming = True
-
     def __init__(self, spec: str, options: SourceOptions, ref: str) -> None:
         super().__init__(spec, options)
         self.ref = ref
@@ -64,6 +62,11 @@ class DaemonSource(Source):
                 ref=ref, platform=str(options.platform) if options.platform else None
             )
         self.inspect = docker_engine.image_inspect(ref=ref)
+
+    @property
+    def streaming(self) -> bool:
+        # ``docker save`` is a pipe from the engine, read once.
+        return True
 
     def identity(self) -> tuple[str, list[str]]:
         """The image ID and diff_ids the engine reports, known before any byte is streamed."""
