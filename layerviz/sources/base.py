@@ -38,7 +38,7 @@ digest.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 
 from layerviz.lib.layer import FileRange
@@ -149,8 +149,3 @@ class Source:
 
 # name, size of the member, a reader bounded to its data
 OnMember = Callable[[str, int, Readable], None]
-
-
-def iter_chunks(read: Callable[[int], bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := read(size):
-        yield chunk

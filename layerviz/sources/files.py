@@ -251,7 +251,6 @@ class SpoolFiles(_MemberTable):
         self.label = label
         self.limit = limits.json_bytes
         self.kept: dict[str, bytes] = {}
-        self.passed: set[str] = set()  # big members already handed to the indexer
         self.too_big: set[str] = set()  # JSON documents over limits.json_bytes, skipped
         kept_bytes = 0
         tar = TarReader(read, limits=limits)
@@ -295,7 +294,6 @@ class SpoolFiles(_MemberTable):
                     while tar.read(1 << 20):
                         pass
                 continue
-            self.passed.add(name)
             on_member(name, header.data_size, _Prefixed(head, tar))
             if tar.read(1):
                 raise FormatError(f"{name!r} was not read to its end")
