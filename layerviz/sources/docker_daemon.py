@@ -6,6 +6,7 @@ written to disk: layers are indexed as they pass, the manifests that sort last a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 
 from layerviz.adapters import docker_engine
@@ -19,7 +20,7 @@ from .layouts import resolve_any
 
 
 class _ChunkReader:
-    def __init__(self, chunks) -> None:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._buf = b""
         self.count = 0

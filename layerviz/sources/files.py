@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -246,7 +246,9 @@ class DirFiles(Files):
 class SpoolFiles(_MemberTable):
     """A stream walked once: small members kept, big ones handed to ``on_member``."""
 
-    def __init__(self, read, on_member: OnMember, limits: Limits, label: str) -> None:
+    def __init__(
+        self, read: Callable[[int], bytes], on_member: OnMember, limits: Limits, label: str
+    ) -> None:
         super().__init__()
         self.label = label
         self.limit = limits.json_bytes

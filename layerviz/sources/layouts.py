@@ -8,6 +8,8 @@ image from a manifest and its config wherever they came from (registries use it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from layerviz.lib import oci
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import FormatError, LimitExceeded, Unsupported
@@ -121,7 +123,7 @@ def image_from_manifest(
     index_digest: str,
     references: list[str],
     options: SourceOptions,
-    member_for=lambda digest: "",
+    member_for: Callable[[str], str] = lambda digest: "",
 ) -> ResolvedImage:
     config = oci.parse_config(config_bytes, manifest.config.digest, options.limits)
     check_platform(config.platform, options)
