@@ -15,8 +15,9 @@ from layerviz.lib.errors import IngestError, SourceError
 from layerviz.lib.limits import Limits
 from layerviz.lib.oci import host_platform
 from layerviz.sources import SourceOptions
-from layerviz.sources.archive import TarFiles, resolve_any
 from layerviz.sources.docker_daemon import is_inspected
+from layerviz.sources.files import TarFiles
+from layerviz.sources.layouts import resolve_any
 
 from .dive import dive_json
 

@@ -495,9 +495,30 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     return out
 
 
-def select_platform(candidates: list[Descriptor], wanted: Platform, what: str) -> Descriptor:
-    """The first entry matching ``wanted``, attestations skipped (image-index.md: first wins)."""
-    images = [d for d in candidates if not d.is_attestation]
+def select_platform(candidates: list[Descriptor], wanted: Platform | None, what: str) -> Descriptor:
+    """The image an index's entries offer for ``wanted`` (None: nothing asked for).
+
+    Every source that meets an index chooses here: a registry from one index at a time, a layout
+    from all the manifests its nested indexes expand to.
+
+    1. Attestations, and entries neither an image manifest nor an index, are passed over:
+       artifacts and signatures may sit in an index and must not cause an error. (Layouts pass
+       manifests only, their nested indexes already expanded, so there this drops attestations.)
+    2. When nothing is asked for and one image remains, it is taken whatever its platform:
+       with no choice to make, an image built for another machine is still read.
+    3. Otherwise the first entry matching ``wanted``, or else the host's platform, is taken
+       (image-index.md: first wins); an entry that names no platform matches any.
+    """
+    images = [
+        d
+        for d in candidates
+        if not d.is_attestation and d.media_type in (*MANIFEST_TYPES, *INDEX_TYPES)
+    ]
+    if not images:
+        raise FormatError(f"{what} lists no image manifest")
+    if len(images) == 1 and wanted is None:
+        return images[0]
+    wanted = wanted or host_platform()
     for descriptor in images:
         if descriptor.platform is None or wanted.matches(descriptor.platform):
             return descriptor

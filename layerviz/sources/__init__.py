@@ -7,6 +7,13 @@
 ``docker-daemon:REF``          an image in the local Docker engine
 ``docker://REF``               an image in a registry, no engine needed
 ==========================  ====================================================
+
+Each transport is one module (``docker_archive``, ``oci_layout``, ``docker_daemon``,
+``registry``) subclassing ``base.Source``, whose module docstring is the interface: the methods
+every source defines and the optional hooks, with their defaults. ``open_source`` picks the
+module by transport. What the archive and layout sources share lives beside them: ``archive``
+(a tar file on disk, read in place or streamed), ``files`` (the files of an archive or layout)
+and ``layouts`` (the images those files hold).
 """
 
 from __future__ import annotations

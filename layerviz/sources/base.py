@@ -1,6 +1,11 @@
-"""What every image source hands to the indexer.
+"""The interface every image source implements, and what it hands to the indexer.
 
-A source is one of two kinds:
+To add a source, copy the module of the closest one (``oci_layout`` for files on disk,
+``registry`` for a remote API, ``docker_daemon`` for a stream), subclass ``Source``, and name
+its transport in ``open_source`` (``__init__.py``). ``Source`` declares every method the indexer
+calls; the optional ones have defaults that are right for a source that does not know.
+
+A source is one of two kinds, told apart by its ``streaming`` property:
 
 * **random access** (archive files, OCI directories, registries): ``images()`` reads only the
   small JSON documents and returns the resolved images; ``open_layer()`` then opens the blobs
@@ -8,16 +13,32 @@ A source is one of two kinds:
 * **streaming** (``docker save`` from the engine, compressed archives): ``stream()`` walks the
   archive once; every member that may be a layer goes to ``on_member`` as it passes, and the
   resolved images come back at the end, once the manifests (which sort last) have been seen.
+  Members too small to be handed over were kept, and ``open_layer()`` reads them afterwards.
 
-Both return ``ResolvedImage`` objects whose config has already been checked against its digest.
+==================  =======================  ============================================
+method              asked of                 default
+==================  =======================  ============================================
+``streaming``       every source             False: random access
+``images()``        random access            required
+``open_layer()``    both kinds               required
+``layer_file()``    random access, optional  None: only ``open_layer()`` reads the blob
+``stream()``        streaming                required
+``size_hint()``     streaming, optional      0: size unknown
+``position()``      streaming, optional      None: no progress within the stream
+``identity()``      streaming, optional      None: image not known before streaming
+``references()``    with ``identity()``      []: no names to add
+``close()``         every source             nothing to release
+==================  =======================  ============================================
+
+Both kinds return ``ResolvedImage`` objects whose config has already been checked against its
+digest.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import ClassVar
 
 from layerviz.lib.layer import FileRange
 from layerviz.lib.limits import Limits
@@ -61,7 +82,7 @@ class ResolvedImage:
 
 
 class Source:
-    streaming: ClassVar[bool] = False
+    """An image source; the module docstring lists what each kind must define."""
 
     def __init__(self, spec: str, options: SourceOptions) -> None:
         self.spec = spec
@@ -71,10 +92,18 @@ class Source:
     def limits(self) -> Limits:
         return self.options.limits
 
+    @property
+    def streaming(self) -> bool:
+        """Whether the indexer must walk the source once with ``stream()`` rather than ask
+        ``images()`` and then ``open_layer()`` for the layers it lacks."""
+        return False
+
     def images(self) -> list[ResolvedImage]:
         raise NotImplementedError
 
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
+        """The layer's blob as stored (compressed or not); for a streaming source, only after
+        ``stream()`` and only for the members it kept rather than handed to ``on_member``."""
         raise NotImplementedError
 
     def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
@@ -90,20 +119,22 @@ class Source:
         so an image already indexed need not be streamed at all. None: not known."""
         return None
 
-    def references(self) -> list[str]:
-        """The names the source gives its image before reading it (with ``identity``)."""
-        return []
-
-    def position(self) -> int | None:
-        """Bytes of the stream read so far (None when not known)."""
-        return None
-
     def size_hint(self) -> int:
         """Bytes a streaming source will pass through ``on_member`` (0 when unknown)."""
         return 0
 
+    def position(self) -> int | None:
+        """Bytes of the source read so far while streaming, for progress against
+        ``size_hint()``; None when the source cannot tell."""
+        return None
+
+    def references(self) -> list[str]:
+        """Names (fully normalised) the source gives the image ``identity()`` names, added to it
+        when that image is found already indexed; asked only of sources with ``identity()``."""
+        return []
+
     def close(self) -> None:
-        pass
+        """Release what the source holds open; also called on leaving a ``with`` block."""
 
     def __enter__(self) -> Source:
         return self
@@ -114,8 +145,3 @@ class Source:
 
 # name, size of the member, a reader bounded to its data
 OnMember = Callable[[str, int, Readable], None]
-
-
-def iter_chunks(read: Callable[[int], bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := read(size):
-        yield chunk

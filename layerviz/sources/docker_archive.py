@@ -8,8 +8,10 @@ A gzip- or zstd-compressed archive (``docker save | gzip``) is streamed in one p
 
 from __future__ import annotations
 
-from .archive import ArchiveSource, Files, resolve_any
+from .archive import ArchiveSource
 from .base import ResolvedImage
+from .files import Files
+from .layouts import resolve_any
 
 
 class DockerArchiveSource(ArchiveSource):

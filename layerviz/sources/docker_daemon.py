@@ -6,6 +6,7 @@ written to disk: layers are indexed as they pass, the manifests that sort last a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 
 from layerviz.adapters import docker_engine
@@ -13,12 +14,13 @@ from layerviz.lib import reference as refs
 from layerviz.lib.errors import FormatError
 from layerviz.lib.streams import Readable
 
-from .archive import SpoolFiles, resolve_any
 from .base import LayerRef, OnMember, ResolvedImage, Source, SourceOptions
+from .files import SpoolFiles
+from .layouts import resolve_any
 
 
 class _ChunkReader:
-    def __init__(self, chunks) -> None:
+    def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
         self._buf = b""
         self.count = 0
@@ -52,8 +54,6 @@ def is_inspected(image: ResolvedImage, image_id: str) -> bool:
 
 
 class DaemonSource(Source):
-    streaming = True
-
     def __init__(self, spec: str, options: SourceOptions, ref: str) -> None:
         super().__init__(spec, options)
         self.ref = ref
@@ -63,6 +63,11 @@ class DaemonSource(Source):
                 ref=ref, platform=str(options.platform) if options.platform else None
             )
         self.inspect = docker_engine.image_inspect(ref=ref)
+
+    @property
+    def streaming(self) -> bool:
+        # ``docker save`` is a pipe from the engine, read once.
+        return True
 
     def identity(self) -> tuple[str, list[str]]:
         """The image ID and diff_ids the engine reports, known before any byte is streamed."""

@@ -13,8 +13,10 @@ from layerviz.lib.errors import SourceError
 from layerviz.lib.layer import FileRange
 from layerviz.lib.streams import Readable
 
-from .archive import ArchiveSource, DirFiles, Files, resolve_layout
+from .archive import ArchiveSource
 from .base import LayerRef, ResolvedImage, Source, SourceOptions
+from .files import DirFiles, Files
+from .layouts import resolve_layout
 
 
 class OciArchiveSource(ArchiveSource):

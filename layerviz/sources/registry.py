@@ -13,11 +13,10 @@ from layerviz.adapters import registry_http
 from layerviz.lib import oci
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import DigestMismatch, FormatError, LimitExceeded, SourceError
-from layerviz.lib.oci import Descriptor
 from layerviz.lib.streams import Readable
 
-from .archive import image_from_manifest
 from .base import LayerRef, ResolvedImage, Source, SourceOptions
+from .layouts import image_from_manifest
 
 
 class RegistrySource(Source):
@@ -55,7 +54,9 @@ class RegistrySource(Source):
             depth += 1
             index = oci.parse_index(fetched.data, f"index {self.ref}", media_type, limits)
             index_digest = index_digest or fetched.digest
-            chosen = self._choose(index.manifests, f"the index of {self.ref}")
+            chosen = oci.select_platform(
+                index.manifests, self.options.platform, f"the index of {self.ref}"
+            )
             fetched = self.client.manifest_get(repo=self.repo, ref=chosen.digest)
             if len(fetched.data) != chosen.size:
                 raise DigestMismatch(
@@ -84,20 +85,6 @@ class RegistrySource(Source):
                 options=self.options,
             )
         ]
-
-    def _choose(self, entries: list[Descriptor], what: str) -> Descriptor:
-        # Unknown media types in an index (artifacts, signatures) must not cause an error.
-        images = [
-            d
-            for d in entries
-            if not d.is_attestation and d.media_type in (*oci.MANIFEST_TYPES, *oci.INDEX_TYPES)
-        ]
-        if not images:
-            raise FormatError(f"{what} lists no image manifest")
-        if len(images) == 1 and self.options.platform is None:
-            return images[0]
-        wanted = self.options.platform or oci.host_platform()
-        return oci.select_platform(images, wanted, what)
 
     def _references(self, manifest_digest: str) -> list[str]:
         """The tag pulled (only when pulled by tag: a tag next to a digest was never checked)
