@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
@@ -18,7 +19,8 @@ from django.utils.translation import gettext as _
 from layerviz.images.filesystem import LAYER, Box
 from layerviz.lib import changes
 from layerviz.lib.changes import ChangeRow
-from layerviz.lib.units import human_bytes
+from layerviz.lib.figures import OurFigures
+from layerviz.lib.units import human_bytes, layer_no, layer_number
 
 ADDED = "#2e9e55"
 MODIFIED = "#d9a21b"
@@ -58,7 +60,7 @@ def layer_sizes(bars: list[LayerBar]) -> dict[str, Any]:
     sizes, since the top part alone is neither."""
     labels, details = [], []
     for bar in bars:
-        labels.append(f"#{bar.position + 1}")
+        labels.append(layer_no(bar.position))
         # position first: static/js/app.js opens the layer a click lands on from customdata[0].
         details.append(
             [
@@ -161,7 +163,7 @@ def _origin(row: ChangeRow, mode: str) -> str:
         return {changes.ADDED: _("added"), changes.MODIFIED: _("modified")}.get(
             row.kind, _("unchanged")
         )
-    n = row.depth + 1
+    n = layer_number(row.depth)
     if row.kind == changes.ADDED:
         return _("added in layer #%(n)s") % {"n": n}
     if row.kind == changes.MODIFIED:
@@ -243,7 +245,8 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         leaf = node.pk not in has_children
         hover.append(
             f"{node.diff_id[:19]}…<br>"
-            + _("layer %(n)s, %(size)s") % {"n": node.depth + 1, "size": human_bytes(node.size)}
+            + _("layer %(n)s, %(size)s")
+            % {"n": layer_number(node.depth), "size": human_bytes(node.size)}
             + "<br>"
             + (
                 _("shared by %(n)s images") % {"n": used_by}
@@ -377,18 +380,18 @@ REASON_COLOURS = {
 }
 
 
-def waste_by_reason(ours: dict, labels: dict[str, str]) -> dict[str, Any] | None:
+def waste_by_reason(ours: OurFigures, labels: Mapping[str, object]) -> dict[str, Any] | None:
     """Reclaimable bytes by why the copies do not survive."""
-    reasons = [r for r, (size, _files) in ours["by_reason"].items() if size]
+    reasons = [r for r, (size, _files) in ours.by_reason.items() if size]
     if not reasons:
         return None
     fig = go.Figure(
         go.Bar(
-            y=[labels[r] for r in reasons],
-            x=[ours["by_reason"][r][0] for r in reasons],
+            y=[str(labels[r]) for r in reasons],
+            x=[ours.by_reason[r][0] for r in reasons],
             orientation="h",
             marker_color=[REASON_COLOURS[r] for r in reasons],
-            customdata=[ours["by_reason"][r][1] for r in reasons],
+            customdata=[ours.by_reason[r][1] for r in reasons],
             hovertemplate="%{y}: %{x:.3s}B · %{customdata}<extra></extra>",
         )
     )
@@ -399,23 +402,22 @@ def waste_by_reason(ours: dict, labels: dict[str, str]) -> dict[str, Any] | None
     return _plain(fig)
 
 
-def waste_by_layer(ours: dict, instructions: dict[int, str]) -> dict[str, Any] | None:
+def waste_by_layer(ours: OurFigures, instructions: dict[int, str]) -> dict[str, Any] | None:
     """For each layer, the bytes it wrote that later layers undid, split by the undoing layer."""
-    rows = [row for row in ours["per_layer"] if row["wasted"]]
+    rows = ours.wasteful_layers()
     if not rows:
         return None
-    undoers = sorted({undone for row in rows for undone, _size in row["undone_by"]})
-    labels = [f"#{row['layer'] + 1}" for row in rows]
+    undoers = sorted({undone for row in rows for undone, _size in row.undone_by})
+    labels = [layer_no(row.layer) for row in rows]
     fig = go.Figure()
     for undone in undoers:
+        name = _("undone by #%(n)s") % {"n": layer_number(undone)}
         fig.add_bar(
             x=labels,
-            y=[dict(map(tuple, row["undone_by"])).get(undone, 0) for row in rows],
-            name=_("undone by #%(n)s") % {"n": undone + 1},
-            hovertext=[escape(instructions.get(row["layer"], "")[:120]) for row in rows],
-            hovertemplate="%{hovertext}<br>%{y:.3s}B<extra>"
-            + escape(_("undone by #%(n)s") % {"n": undone + 1})
-            + "</extra>",
+            y=[dict(row.undone_by).get(undone, 0) for row in rows],
+            name=name,
+            hovertext=[escape(instructions.get(row.layer, "")[:120]) for row in rows],
+            hovertemplate="%{hovertext}<br>%{y:.3s}B<extra>" + escape(name) + "</extra>",
         )
     fig.update_layout(
         barmode="stack",

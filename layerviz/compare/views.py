@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from layerviz import charts
+from layerviz.explorer import links
 from layerviz.explorer.templatetags import explorer as explorer_tags
 from layerviz.images import comparison, filediff, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
@@ -252,9 +253,7 @@ def _chart_links(forest: sharing.Forest) -> dict[str, str]:
     urls = {}
     for node in forest.nodes.values():
         owner = min(node.images)
-        urls[f"c{node.pk}"] = (
-            reverse("explorer:image", args=[digests[owner]]) + f"?layer={node.depth}&mode=layer"
-        )
+        urls[f"c{node.pk}"] = links.layer_url(digests[owner], node.depth)
     for image in forest.images:
         urls[f"i{image.pk}"] = reverse("explorer:image", args=[image.digest])
     return urls
@@ -263,15 +262,15 @@ def _chart_links(forest: sharing.Forest) -> dict[str, str]:
 def _layer_pages(layers: list, selection: ImageQuerySet) -> None:
     """Give each listed layer ``page``: the layer in the newest selected image that has it."""
     wanted = {layer.pk: layer for layer in layers}
-    links = (
+    newest_first = (
         ImageLayer.objects.filter(layer_id__in=wanted, image__in=selection)
         .order_by("layer_id", "-image__indexed_at")
         .values_list("layer_id", "image__digest", "position")
     )
-    for layer_id, digest, position in links:
+    for layer_id, digest, position in newest_first:
         layer = wanted[layer_id]
         if not hasattr(layer, "page"):
-            layer.page = reverse("explorer:image", args=[digest]) + f"?layer={position}&mode=layer"
+            layer.page = links.layer_url(digest, position)
 
 
 @require_GET

@@ -1,11 +1,32 @@
-"""The words of each kind of advice (``lib/advice.py`` findings carry only a code and data)."""
+"""The words of each kind of advice and waste (``lib/advice.py`` findings and ``lib/waste.py``
+reasons carry only a code and data)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from layerviz.lib import waste
+
+
+class Words(NamedTuple):
+    title: Promise
+    why: Promise  # why it matters
+    fix: Promise  # what to do
+
+
+# why the copies a later layer undid were wasted
+REASONS = {
+    waste.DELETED: _("deleted later"),
+    waste.OVERWRITTEN: _("overwritten later"),
+    waste.IDENTICAL: _("copied again, byte for byte"),
+    waste.METADATA: _("rewritten for mode/owner only"),
+}
+
 # code -> (title, why it matters, what to do)
-ADVICE = {
+_ADVICE = {
     "cache_apt": (
         _("APT package lists and archives left in the image"),
         _(
@@ -96,3 +117,4 @@ ADVICE = {
         ),
     ),
 }
+ADVICE = {code: Words(*words) for code, words in _ADVICE.items()}

@@ -22,7 +22,6 @@ from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
@@ -37,10 +36,10 @@ from layerviz.lib import changes
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.errors import SourceError
 from layerviz.lib.instructions import clean_instruction, keyword
-from layerviz.lib.units import human_bytes
+from layerviz.lib.units import human_bytes, layer_no, layer_number
 
 from . import change_words
-from .advice_text import ADVICE
+from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm
 from .templatetags import explorer as explorer_tags
 from .uploads import save_upload
@@ -348,7 +347,7 @@ class TreeNode:
         node.size_title = explorer_tags.exact(row.shown_size)
         node.mode = explorer_tags.mode_string(row.mode, row.type)
         own = row.depth == state.layer
-        n = (row.prev_depth or 0) + 1
+        n = layer_number(row.prev_depth or 0)
         if row.kind == changes.DELETED and own:
             node.note = escape(_("added in layer #%(n)s") % {"n": n})
         elif row.kind == changes.MODIFIED and own and row.prev_size is not None:
@@ -358,7 +357,7 @@ class TreeNode:
                     escape(_("was %(size)s in layer #%(n)s")) % {"size": size, "n": n}
                 )
         elif state.mode == filesystem.MERGED and not own:
-            node.note, node.note_from = f"#{row.depth + 1}", True
+            node.note, node.note_from = layer_no(row.depth), True
         return node
 
 
@@ -448,12 +447,6 @@ def _breadcrumbs(path: str) -> list[tuple[str, str]]:
 
 # --- efficiency ----------------------------------------------------------------------------
 
-REASONS = {
-    "deleted": gettext_lazy("deleted later"),
-    "overwritten": gettext_lazy("overwritten later"),
-    "identical": gettext_lazy("copied again, byte for byte"),
-    "metadata": gettext_lazy("rewritten for mode/owner only"),
-}
 FILE_SORTS = {
     "size": ("-dive_bytes", "path"),
     "reclaimable": ("-reclaimable", "path"),
@@ -481,42 +474,18 @@ def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
     sort, order = _file_order(request.GET.get("sort", "size"))
     files = Paginator(analysis.files.order_by(*order), 50).get_page(request.GET.get("page"))
     steps = image.instructions()
-    per_layer = [
-        {
-            **row,
-            "instruction": steps.get(row["layer"], ""),
-            "undone_by": [(u + 1, size) for u, size in row["undone_by"]],
-        }
-        for row in analysis.ours["per_layer"]
-        if row["wasted"]
-    ]
-    findings = []
-    for finding in analysis.advice:
-        title, why, fix = ADVICE[finding["code"]]
-        findings.append(
-            {
-                **finding,
-                "title": title,
-                "why": why,
-                "fix": fix,
-                "layer_numbers": [n + 1 for n in finding["layers"]],
-            }
-        )
-    reasons = [(key, label, *analysis.ours["by_reason"][key]) for key, label in REASONS.items()]
+    figures = analysis.figures
     context = {
         "image": image,
-        "analysis": analysis,
-        "dive": analysis.dive,
-        "ours": analysis.ours,
-        "reasons": reasons,
-        "per_layer": per_layer,
+        "dive": figures.dive,
+        "ours": figures.ours,
+        "reasons": [(key, label, *figures.ours.by_reason[key]) for key, label in REASONS.items()],
+        "per_layer": [(row, steps.get(row.layer, "")) for row in figures.ours.wasteful_layers()],
         "files": files,
         "sort": sort,
-        "findings": findings,
-        "reason_chart": charts.waste_by_reason(
-            analysis.ours, {k: str(v) for k, v in REASONS.items()}
-        ),
-        "layer_chart": charts.waste_by_layer(analysis.ours, steps),
+        "findings": [(finding, ADVICE[finding.code]) for finding in figures.advice],
+        "reason_chart": charts.waste_by_reason(figures.ours, REASONS),
+        "layer_chart": charts.waste_by_layer(figures.ours, steps),
     }
     # A history restore (htmx had no snapshot of a pushed URL) needs the whole page.
     if request.htmx and not request.htmx.history_restore_request:

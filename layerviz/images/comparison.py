@@ -20,6 +20,7 @@ from itertools import zip_longest
 from django.utils.translation import gettext as _
 
 from layerviz.lib.instructions import keyword
+from layerviz.lib.units import layer_number
 
 from . import filediff
 from .models import Image, ImageLayer
@@ -193,9 +194,9 @@ def _note(
     for side in sides:
         position = side.link.position
         if position in same_content:
-            side.note = content_note % {"n": same_content[position] + 1}
+            side.note = content_note % {"n": layer_number(same_content[position])}
         elif position in same_text:
-            side.note = text_note % {"n": same_text[position] + 1}
+            side.note = text_note % {"n": layer_number(same_text[position])}
 
 
 def _same_instruction(left: list[Side], right: list[Side]) -> dict[int, int]:

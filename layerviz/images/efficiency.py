@@ -6,13 +6,12 @@ row the first time it is asked for; an image never changes once indexed.
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections import defaultdict
 
 from django.db import transaction
 
 from layerviz.lib import advice, dive, names, waste
+from layerviz.lib.figures import DiveFigures, Figures, OurFigures
 from layerviz.lib.instructions import keyword
 from layerviz.lib.tarwalk import DIR, REG
 
@@ -97,11 +96,6 @@ def layer_infos(image: Image) -> list[advice.LayerInfo]:
     ]
 
 
-def _finite(value: float) -> float | None:
-    # JSON (and PostgreSQL's jsonb) has no NaN or infinity.
-    return value if math.isfinite(value) else None
-
-
 def analyze(image: Image, *, force: bool = False) -> Analysis:
     """The stored analysis of ``image``, computed now if missing or out of date."""
     existing = Analysis.objects.filter(image=image).first()
@@ -137,30 +131,27 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
             # Waste dive does not see: files under a deleted directory or an opaque one.
             rows[key] = InefficientFile(path=key, count=copies + 1, dive_bytes=0, reclaimable=size)
 
+    figures = Figures(
+        dive=DiveFigures(
+            size=result.size,
+            user_size=result.user_size,
+            wasted=result.wasted,
+            score=result.score,
+            user_wasted_percent=result.user_wasted_percent,
+            inefficient_files=len(result.inefficiencies),
+        ),
+        ours=OurFigures(
+            written=report.written,
+            reclaimable=report.reclaimable,
+            score=report.score,
+            by_reason={k: (v[0], v[1]) for k, v in report.by_reason.items()},
+            per_layer=waste.per_layer(report, image.layer_count),
+        ),
+        advice=findings,
+    )
     with transaction.atomic():
         Analysis.objects.filter(image=image).delete()
-        analysis = Analysis.objects.create(
-            image=image,
-            dive={
-                "size": result.size,
-                "user_size": result.user_size,
-                "wasted": result.wasted,
-                "score": result.score,
-                "user_wasted_percent": _finite(result.user_wasted_percent),
-                "inefficient_files": len(result.inefficiencies),
-            },
-            ours={
-                "written": report.written,
-                "reclaimable": report.reclaimable,
-                "score": report.score,
-                "by_reason": report.by_reason,
-                "per_layer": [
-                    {**row, "undone_by": [list(pair) for pair in row["undone_by"]]}
-                    for row in waste.per_layer(report, image.layer_count)
-                ],
-            },
-            advice=[dataclasses.asdict(f) for f in findings],
-        )
+        analysis = Analysis.objects.create(image=image, **figures.to_json())
         for row in rows.values():
             row.analysis = analysis
         InefficientFile.objects.bulk_create(rows.values(), batch_size=2000)

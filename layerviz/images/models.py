@@ -16,8 +16,11 @@ leaves nothing half-indexed behind (see ``claims.py``).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from django.db import models
 
+from layerviz.lib.figures import Figures
 from layerviz.lib.instructions import clean_instruction
 
 
@@ -343,7 +346,8 @@ class Analysis(models.Model):
     """Efficiency figures of one image, computed once (images do not change once indexed).
 
     ``dive`` holds dive v0.13.1's numbers, ``ours`` layerviz's own accounting, ``advice`` the
-    findings; the inefficient-file list is in ``InefficientFile`` rows.
+    findings, in the JSON of ``lib.figures.Figures``: read them as ``figures``. The
+    inefficient-file list is in ``InefficientFile`` rows.
     """
 
     VERSION = 2  # bump when a computation changes, so stored analyses are redone
@@ -357,6 +361,10 @@ class Analysis(models.Model):
 
     def __str__(self) -> str:
         return f"analysis of {self.image_id}"
+
+    @cached_property
+    def figures(self) -> Figures:
+        return Figures.from_json(self.dive, self.ours, self.advice)
 
 
 class InefficientFile(models.Model):

@@ -1,4 +1,5 @@
-"""Sizes for people: decimal units, like the docker CLI and dive (1 kB = 1000 bytes)."""
+"""Numbers for people: sizes in decimal units, like the docker CLI and dive (1 kB = 1000 bytes),
+and layer numbers."""
 
 from __future__ import annotations
 
@@ -17,3 +18,14 @@ def human_bytes(n: int | float | None) -> str:
             return f"-{text}" if negative else text
         value /= 1000
     raise AssertionError("unreachable")
+
+
+def layer_number(position: int) -> int:
+    """The number people see for a layer: positions are 0-based in data, layers count from 1
+    (like dive and the history of ``docker image history``, bottom first)."""
+    return position + 1
+
+
+def layer_no(position: int) -> str:
+    """A layer as the pages, charts and commands label it: "#1" for the bottom layer."""
+    return f"#{layer_number(position)}"

@@ -117,17 +117,25 @@ def account(versions: Iterable[Version]) -> WasteReport:
     return report
 
 
-def per_layer(report: WasteReport, layer_count: int) -> list[dict]:
-    """For each layer: the bytes it wrote that later layers undid, and which layers did it."""
-    rows: list[dict] = [
-        {"layer": i, "wasted": 0, "files": 0, "undone_by": defaultdict(int)}
-        for i in range(layer_count)
+@dataclasses.dataclass(frozen=True)
+class LayerWaste:
+    """The bytes one layer wrote that later layers undid, and which layers did it."""
+
+    layer: int  # position, 0-based
+    wasted: int
+    files: int
+    undone_by: tuple[tuple[int, int], ...]  # (layer, bytes), by layer
+
+
+def per_layer(report: WasteReport, layer_count: int) -> list[LayerWaste]:
+    """One ``LayerWaste`` per layer, bottom first (zeros for a layer nothing undid)."""
+    totals = [[0, 0] for _ in range(layer_count)]
+    undone: list[dict[int, int]] = [defaultdict(int) for _ in range(layer_count)]
+    for (added, by), (size, files) in report.by_step.items():
+        totals[added][0] += size
+        totals[added][1] += files
+        undone[added][by] += size
+    return [
+        LayerWaste(i, wasted, files, tuple(sorted(undone[i].items())))
+        for i, (wasted, files) in enumerate(totals)
     ]
-    for (added, undone), (size, files) in report.by_step.items():
-        row = rows[added]
-        row["wasted"] += size
-        row["files"] += files
-        row["undone_by"][undone] += size
-    for row in rows:
-        row["undone_by"] = sorted(row["undone_by"].items())
-    return rows

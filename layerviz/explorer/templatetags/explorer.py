@@ -1,4 +1,5 @@
-"""Formatting for the explorer pages: sizes, digests, instructions, change kinds."""
+"""Formatting for the explorer pages: sizes, digests, instructions, change kinds, layer numbers
+and links."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from layerviz.explorer import change_words, note_words
+from layerviz.explorer import change_words, links, note_words
 from layerviz.images import progress
-from layerviz.lib import changes, instructions
+from layerviz.lib import changes, instructions, units
 from layerviz.lib.tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, SYMLINK
 from layerviz.lib.units import human_bytes
 
@@ -88,6 +89,25 @@ def mode_string(mode: int, type_: str) -> str:
         part = (mode >> shift) & 7
         bits += (r if part & 4 else "-") + (w if part & 2 else "-") + (x if part & 1 else "-")
     return first + bits
+
+
+@register.filter
+def layer_no(position: int) -> str:
+    """A 0-based layer position as people read it: "#1" for the bottom layer."""
+    return units.layer_no(position)
+
+
+@register.filter
+def layer_number(position: int) -> int:
+    """A 0-based layer position as the number in a sentence ("Layer #{{ n }}")."""
+    return units.layer_number(position)
+
+
+@register.simple_tag
+def layer_url(image: object, position: int, path: str = "") -> str:
+    """The image page with layer ``position`` open; ``image`` is an Image or its digest."""
+    digest = image if isinstance(image, str) else image.digest  # type: ignore[attr-defined]
+    return links.layer_url(digest, position, path)
 
 
 @register.simple_tag

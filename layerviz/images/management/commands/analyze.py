@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from layerviz.images import efficiency
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.lib import dive, dive_ci, goformat
-from layerviz.lib.units import human_bytes
+from layerviz.lib.units import human_bytes, layer_no
 
 
 def _truthy(value: str | None) -> bool:
@@ -107,32 +107,31 @@ class Command(BaseCommand):
             raise SystemExit(1)
 
     def _summary(self, image) -> None:
-        analysis = efficiency.analyze(image)
-        d, o = analysis.dive, analysis.ours
-        ratio = d["user_wasted_percent"]
-        self.stdout.write("dive v0.13.1 figures:")
-        self.stdout.write(f"  image size           {d['size']} bytes ({human_bytes(d['size'])})")
-        self.stdout.write(f"  efficiency           {goformat.go_fixed(d['score'] * 100)} %")
-        self.stdout.write(
-            f"  wasted bytes         {d['wasted']} bytes ({human_bytes(d['wasted'])}), every copy counted"
+        figures = efficiency.analyze(image).figures
+        d, o = figures.dive, figures.ours
+        ratio = d.user_wasted_percent
+        write = self.stdout.write
+        write("dive v0.13.1 figures:")
+        write(f"  image size           {d.size} bytes ({human_bytes(d.size)})")
+        write(f"  efficiency           {goformat.go_fixed(d.score * 100)} %")
+        write(
+            f"  wasted bytes         {d.wasted} bytes ({human_bytes(d.wasted)}), every copy counted"
         )
-        self.stdout.write(
+        write(
             f"  user wasted percent  {'n/a' if ratio is None else goformat.go_fixed(ratio * 100)} %"
         )
-        self.stdout.write("layerviz figures:")
-        self.stdout.write(
-            f"  bytes written        {o['written']} bytes ({human_bytes(o['written'])})"
+        write("layerviz figures:")
+        write(f"  bytes written        {o.written} bytes ({human_bytes(o.written)})")
+        write(
+            f"  reclaimable          {o.reclaimable} bytes ({human_bytes(o.reclaimable)}), each copy once"
         )
-        self.stdout.write(
-            f"  reclaimable          {o['reclaimable']} bytes ({human_bytes(o['reclaimable'])}), each copy once"
-        )
-        self.stdout.write(f"  efficiency           {goformat.go_fixed(o['score'] * 100)} %")
-        for reason, (size, files) in o["by_reason"].items():
-            self.stdout.write(f"    {reason:<12} {human_bytes(size):>10} in {files} files")
-        if analysis.advice:
-            self.stdout.write("advice:")
-            for finding in analysis.advice:
-                layers = ", ".join(f"#{n + 1}" for n in finding["layers"])
-                self.stdout.write(
-                    f"  {finding['code']:<18} saves {human_bytes(finding['saving']):>10}  layers {layers}"
+        write(f"  efficiency           {goformat.go_fixed(o.score * 100)} %")
+        for reason, (size, files) in o.by_reason.items():
+            write(f"    {reason:<12} {human_bytes(size):>10} in {files} files")
+        if figures.advice:
+            write("advice:")
+            for finding in figures.advice:
+                layers = ", ".join(layer_no(n) for n in finding.layers)
+                write(
+                    f"  {finding.code:<18} saves {human_bytes(finding.saving):>10}  layers {layers}"
                 )
