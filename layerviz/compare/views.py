@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy
@@ -17,6 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from layerviz import charts
 from layerviz.explorer import links
 from layerviz.explorer.templatetags import explorer as explorer_tags
+from layerviz.http import HtmxHttpRequest
 from layerviz.images import comparison, filediff, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, ImageLayer, ImageQuerySet
@@ -48,7 +49,7 @@ class DiffState:
     q: str
 
     @classmethod
-    def from_request(cls, request: HttpRequest, a: Image, b: Image) -> DiffState:
+    def from_request(cls, request: HtmxHttpRequest, a: Image, b: Image) -> DiffState:
         sort = request.GET.get("sort", "name")
         known = {code for code, _label in DIFF_KINDS}
         return cls(
@@ -80,7 +81,7 @@ class DiffState:
 
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
-def compare(request: HttpRequest) -> HttpResponse:
+def compare(request: HtmxHttpRequest) -> HttpResponse:
     picked = request.GET.getlist("image")
     if len(picked) == 2 and not request.GET.get("a"):
         # Older first: "what changed in this release" reads from A to B.
@@ -187,7 +188,7 @@ def _diff_listing(files: comparison.FileLevel, state: DiffState) -> dict:
 
 
 @require_GET
-def compare_tree(request: HttpRequest) -> HttpResponse:
+def compare_tree(request: HtmxHttpRequest) -> HttpResponse:
     """The children of one directory of the diff (lazy expansion in place)."""
     a, b = _image_or_404(request.GET.get("a", "")), _image_or_404(request.GET.get("b", ""))
     pair = comparison.align(a, b)
@@ -199,7 +200,7 @@ def compare_tree(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def compare_api(request: HttpRequest) -> JsonResponse:
+def compare_api(request: HtmxHttpRequest) -> JsonResponse:
     try:
         a, b = find_image(request.GET.get("a", "")), find_image(request.GET.get("b", ""))
     except ImageNotFound as exc:
@@ -232,7 +233,7 @@ def compare_api(request: HttpRequest) -> JsonResponse:
 # --- the store ---------------------------------------------------------------------------
 
 
-def _selection(request: HttpRequest) -> tuple[ImageQuerySet, str, str]:
+def _selection(request: HtmxHttpRequest) -> tuple[ImageQuerySet, str, str]:
     """The images the store page is about, newest first, as a queryset: the figures count all of
     them in the database, only the charts take the first LAYERVIZ_STORE_CHART_IMAGES."""
     query = request.GET.get("q", "").strip()
@@ -274,7 +275,7 @@ def _layer_pages(layers: list, selection: ImageQuerySet) -> None:
 
 
 @require_GET
-def store(request: HttpRequest) -> HttpResponse:
+def store(request: HtmxHttpRequest) -> HttpResponse:
     selection, query, base = _selection(request)
     selected = selection.count()
     images = list(selection[: settings.LAYERVIZ_STORE_CHART_IMAGES])
@@ -316,7 +317,7 @@ def store(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def store_api(request: HttpRequest) -> JsonResponse:
+def store_api(request: HtmxHttpRequest) -> JsonResponse:
     selection, query, base = _selection(request)
     chosen = selection if (query or base) else None
     totals = sharing.totals(chosen)

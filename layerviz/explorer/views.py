@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import escape
@@ -28,6 +28,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from layerviz import charts
 from layerviz.adapters import docker_engine
+from layerviz.http import HtmxHttpRequest
 from layerviz.images import deletion, efficiency, filesystem
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
@@ -49,7 +50,7 @@ def write_access(view):
     """Write actions may be limited to logged-in users (``LAYERVIZ_REQUIRE_LOGIN_TO_WRITE``)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HtmxHttpRequest, *args, **kwargs) -> HttpResponse:
         if settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE and not request.user.is_authenticated:
             # Back to the page the action was started from: the action's own URL is POST-only.
             login = redirect_to_login(_page_of(request))
@@ -63,7 +64,7 @@ def write_access(view):
     return wrapper
 
 
-def _page_of(request: HttpRequest) -> str:
+def _page_of(request: HtmxHttpRequest) -> str:
     """The page a write action was sent from, when it is one of ours; else the image list."""
     page = request.htmx.current_url if request.htmx else request.headers.get("Referer", "")
     if page and url_has_allowed_host_and_scheme(page, {request.get_host()}):
@@ -84,7 +85,7 @@ def _get_image_or_404(digest: str) -> Image:
 
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
-def images(request: HttpRequest) -> HttpResponse:
+def images(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     found = Image.objects.newest().search(query)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
@@ -103,7 +104,7 @@ def images(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def engine_images(request: HttpRequest) -> HttpResponse:
+def engine_images(request: HtmxHttpRequest) -> HttpResponse:
     """The local engine's images: for the "add" form, loaded once that source is chosen; and,
     without JavaScript, a page of its own with an "Add" button per image."""
     try:
@@ -120,7 +121,7 @@ def engine_images(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @write_access
-def add_image(request: HttpRequest) -> HttpResponse:
+def add_image(request: HtmxHttpRequest) -> HttpResponse:
     form = AddImageForm(
         request.POST, request.FILES, too_large=getattr(request, "upload_too_large", False)
     )
@@ -143,7 +144,7 @@ def add_image(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def job(request: HttpRequest, pk: int) -> HttpResponse:
+def job(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(IngestJob, pk=pk)
     template = "explorer/_job.html" if request.htmx else "explorer/job.html"
     return render(request, template, {"job": job})
@@ -151,22 +152,15 @@ def job(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @write_access
-def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
+def delete_image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """GET asks for confirmation (what goes, what stays); POST deletes. With JavaScript the
     buttons post straight away after the browser's own confirmation."""
     image = _get_image_or_404(digest)
     if request.method == "GET":
-        removed, kept = deletion.deletion_plan(image)
         return render(
             request,
             "explorer/delete.html",
-            {
-                "image": image,
-                "removed": removed,
-                "kept": kept,
-                "removed_bytes": sum(layer.size for layer in removed),
-                "kept_bytes": sum(layer.size for layer in kept),
-            },
+            {"image": image, "plan": deletion.deletion_plan(image)},
         )
     name = str(image)
     deletion.delete_image(image)
@@ -179,7 +173,7 @@ def delete_image(request: HttpRequest, digest: str) -> HttpResponse:
 
 
 @require_GET
-def find(request: HttpRequest) -> HttpResponse:
+def find(request: HtmxHttpRequest) -> HttpResponse:
     """``/find?ref=python:3.12`` — any reference or digest, to the image's page."""
     ref = request.GET.get("ref", "")
     try:
@@ -204,7 +198,7 @@ class PanelState:
     q: str
 
     @classmethod
-    def from_request(cls, request: HttpRequest, layer_count: int) -> PanelState:
+    def from_request(cls, request: HtmxHttpRequest, layer_count: int) -> PanelState:
         try:
             layer = int(request.GET.get("layer", layer_count - 1))
         except ValueError:
@@ -277,7 +271,7 @@ def _stack(image: Image) -> tuple[list[StackRow], list]:
 
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
-def image(request: HttpRequest, digest: str) -> HttpResponse:
+def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     image = _get_image_or_404(digest)
     stack, image_layers = _stack(image)
     state = PanelState.from_request(request, len(image_layers))
@@ -385,7 +379,7 @@ def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int
 
 @require_GET
 @vary_on_headers("HX-Request")
-def tree(request: HttpRequest, digest: str) -> HttpResponse:
+def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """The children of one directory: swapped in place by htmx (lazy expansion, "more"), or,
     without JavaScript, a page of its own that pages through a big directory."""
     image = _get_image_or_404(digest)
@@ -423,7 +417,7 @@ def tree(request: HttpRequest, digest: str) -> HttpResponse:
 
 
 @require_GET
-def file_history(request: HttpRequest, digest: str) -> HttpResponse:
+def file_history(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     image = _get_image_or_404(digest)
     path = request.GET.get("path", "").strip("/")
     image_layers = list(image.layers_in_order())
@@ -467,7 +461,7 @@ def _file_order(sort: str) -> tuple[str, tuple[str, ...]]:
 
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target", "HX-History-Restore-Request")
-def efficiency_page(request: HttpRequest, digest: str) -> HttpResponse:
+def efficiency_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """dive's figures beside ours, the waste chart, the inefficient files, the advice."""
     image = _get_image_or_404(digest)
     analysis = efficiency.analyze(image)

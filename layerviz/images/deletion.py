@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -12,18 +13,34 @@ from django.db import transaction
 from .models import Blob, Chain, DirChanges, EntryChunk, Image, ImageLayer, Layer
 
 
-def deletion_plan(image: Image) -> tuple[list[Layer], list[Layer]]:
+@dataclasses.dataclass
+class DeletionPlan:
     """The image's layers split into those deleting it removes (no other image uses them)
     and those it keeps (shared with another image), each bottom to top, each layer once."""
+
+    removed: list[Layer]
+    kept: list[Layer]
+
+    @property
+    def removed_bytes(self) -> int:
+        return sum(layer.size for layer in self.removed)
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(layer.size for layer in self.kept)
+
+
+def deletion_plan(image: Image) -> DeletionPlan:
     layers = {il.layer_id: il.layer for il in image.layers_in_order().select_related("layer")}
     shared = set(
         ImageLayer.objects.filter(layer_id__in=layers)
         .exclude(image=image)
         .values_list("layer_id", flat=True)
     )
-    removed = [layer for pk, layer in layers.items() if pk not in shared]
-    kept = [layer for pk, layer in layers.items() if pk in shared]
-    return removed, kept
+    return DeletionPlan(
+        removed=[layer for pk, layer in layers.items() if pk not in shared],
+        kept=[layer for pk, layer in layers.items() if pk in shared],
+    )
 
 
 def delete_image(image: Image) -> None:

@@ -307,6 +307,8 @@ class JobState(models.TextChoices):
 class IngestJob(models.Model):
     """One request to ingest a source, with the progress a page can poll."""
 
+    State = JobState  # for templates: {% if job.state == job.State.DONE %}
+
     source = models.TextField()
     platform = models.CharField(max_length=60, blank=True)
     options = models.JSONField(default=dict, blank=True)

@@ -14,7 +14,7 @@ from typing import TextIO
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from .models import IngestJob
+from .models import IngestJob, JobState
 
 # The phases an ingest goes through: stored as codes (with their parameters), and these words,
 # the one place they are, printed by the command or translated on the page (``words``).
@@ -144,7 +144,9 @@ class JobProgress(Progress):
         )
 
     def start(self) -> None:
-        IngestJob.objects.filter(pk=self.job.pk).update(state="running", started_at=timezone.now())
+        IngestJob.objects.filter(pk=self.job.pk).update(
+            state=JobState.RUNNING, started_at=timezone.now()
+        )
 
 
 def _human(n: float) -> str:

@@ -175,14 +175,28 @@ class PullStep:
     have: bool
 
 
-def pull_plan(have: list[Image], target: Image) -> tuple[list[PullStep], int, int]:
+@dataclasses.dataclass
+class PullPlan:
+    steps: list[PullStep]  # the target's layers, bottom first
+
+    @property
+    def download(self) -> int:
+        """Bytes to download: the compressed blobs of the layers the host lacks."""
+        return sum(s.link.blob_size for s in self.steps if not s.have)
+
+    @property
+    def total(self) -> int:
+        """Bytes of the whole image's blobs, what a host with nothing downloads."""
+        return sum(s.link.blob_size for s in self.steps)
+
+
+def pull_plan(have: list[Image], target: Image) -> PullPlan:
     """Which of ``target``'s layers a host holding ``have`` must download, and the bytes.
 
     A layer is on the host when one of its images has the same chain (the same layer on the
     same parent), which is how an engine keys the layers it has unpacked.
     """
     on_host = set(ImageLayer.objects.filter(image__in=have).values_list("chain_id", flat=True))
-    steps = [PullStep(il.position, il, il.chain_id in on_host) for il in target.layers_in_order()]
-    download = sum(s.link.blob_size for s in steps if not s.have)
-    total = sum(s.link.blob_size for s in steps)
-    return steps, download, total
+    return PullPlan(
+        [PullStep(il.position, il, il.chain_id in on_host) for il in target.layers_in_order()]
+    )
