@@ -7,9 +7,8 @@ link reproduces the view and the pages work without JavaScript.
 
 from __future__ import annotations
 
-import dataclasses
 from functools import wraps
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,9 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -33,16 +30,11 @@ from layerviz.images import deletion, efficiency, filesystem
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
-from layerviz.lib import changes
-from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.errors import SourceError
-from layerviz.lib.instructions import clean_instruction, keyword
-from layerviz.lib.units import human_bytes, layer_no, layer_number
 
-from . import change_words
+from . import change_words, panel
 from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm
-from .templatetags import explorer as explorer_tags
 from .uploads import save_upload
 
 
@@ -186,95 +178,12 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
 # --- one image ---------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class PanelState:
-    """What the layer panel shows; all of it lives in the query string."""
-
-    layer: int
-    mode: str
-    path: str
-    sort: str
-    kinds: list[str]
-    q: str
-
-    @classmethod
-    def from_request(cls, request: HtmxHttpRequest, layer_count: int) -> PanelState:
-        try:
-            layer = int(request.GET.get("layer", layer_count - 1))
-        except ValueError:
-            layer = layer_count - 1
-        layer = min(max(layer, 0), max(layer_count - 1, 0))
-        mode = request.GET.get("mode", filesystem.LAYER)
-        if mode not in (filesystem.LAYER, filesystem.MERGED):
-            mode = filesystem.LAYER
-        sort = request.GET.get("sort", "name")
-        if sort not in ("name", "size"):
-            sort = "name"
-        kinds = [k for k in request.GET.getlist("kind") if k in change_words.KINDS]
-        return cls(
-            layer=layer,
-            mode=mode,
-            path=request.GET.get("path", "").strip("/"),
-            sort=sort,
-            kinds=kinds,
-            q=request.GET.get("q", "").strip(),
-        )
-
-    def query(self, **changes: object) -> str:
-        state = dataclasses.replace(self, **changes)
-        params: list[tuple[str, object]] = [("layer", state.layer), ("mode", state.mode)]
-        if state.path:
-            params.append(("path", state.path))
-        if state.sort != "name":
-            params.append(("sort", state.sort))
-        params.extend(("kind", k) for k in state.kinds)
-        if state.q:
-            params.append(("q", state.q))
-        return urlencode(params)
-
-
-@dataclasses.dataclass
-class StackRow:
-    index: int  # history index
-    instruction: str
-    keyword: str
-    created: str
-    layer: object | None  # ImageLayer
-    position: int | None
-
-    @property
-    def rest(self) -> str:
-        """The instruction without its keyword (the keyword is shown as a badge)."""
-        return self.instruction[len(self.keyword) :].strip() if self.keyword else self.instruction
-
-
-def _stack(image: Image) -> tuple[list[StackRow], list]:
-    """History steps in build order, each with the layer it made; metadata steps stay as rows
-    without a layer. Layers the history does not account for (no history, or history that does
-    not match the layers) come first, in layer order, without an instruction."""
-    image_layers = list(image.layers_in_order())
-    rows: list[StackRow] = []
-    placed = set()
-    for step in image.history.all():
-        il = image_layers[step.position] if step.position is not None else None
-        text = clean_instruction(step.created_by) or step.comment
-        rows.append(StackRow(step.index, text, keyword(text), step.created, il, step.position))
-        if step.position is not None:
-            placed.add(step.position)
-    unplaced = [
-        StackRow(-1, "", "", "", il, il.position)
-        for il in image_layers
-        if il.position not in placed
-    ]
-    return unplaced + rows, image_layers
-
-
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     image = _get_image_or_404(digest)
-    stack, image_layers = _stack(image)
-    state = PanelState.from_request(request, len(image_layers))
+    stack, image_layers = panel.layer_stack(image)
+    state = panel.PanelState.from_request(request, len(image_layers))
     context = {
         "image": image,
         "stack": stack,
@@ -283,98 +192,13 @@ def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "kind_choices": change_words.CHOICES,
         "max_layer_size": max((il.layer.size for il in image_layers), default=0) or 1,
     }
-    context.update(_panel(image, image_layers, state))
+    context.update(panel.layer_panel(image_layers, state))
     if request.htmx and request.htmx.target == "layer-panel":
         return render(request, "explorer/image.html#layer-panel", context)
-    steps = image.instructions()
-    context["size_chart"] = charts.layer_sizes(
-        [
-            charts.LayerBar(il.position, steps.get(il.position, ""), il.blob_size, il.layer.size)
-            for il in image_layers
-        ]
-    )
+    context["size_chart"] = panel.size_chart(image, image_layers)
     context["other_images"] = Image.objects.newest().exclude(pk=image.pk)[:200]
     context["references"] = list(image.references.all())
     return render(request, "explorer/image.html", context)
-
-
-def _panel(image: Image, image_layers: list, state: PanelState) -> dict:
-    if not image_layers:
-        return {"selected": None}
-    chains = [il.chain for il in image_layers]
-    selected = image_layers[state.layer]
-    context: dict = {"selected": selected, "chains": chains}
-    if state.q:
-        rows, total = filesystem.search(chains, state.layer, state.mode, state.q)
-        context.update(search_rows=[TreeNode.of(row, state) for row in rows], search_total=total)
-    else:
-        context["tree"], context["tree_more"] = _expanded_tree(chains, state)
-    boxes = filesystem.treemap_boxes(chains, state.layer, state.mode)
-    context["treemap"] = charts.treemap(boxes, state.layer, state.mode)
-    return context
-
-
-@dataclasses.dataclass
-class TreeNode:
-    """A row of the layer tree with what its line shows worked out here: a directory of 500
-    entries is 500 lines, and a template tag per field on each cost more than the query."""
-
-    row: ChangeRow
-    children: list[TreeNode] | None  # None: not expanded
-    more: int = 0  # children not shown on this page
-    query: str = ""  # the panel's state with this path open
-    badge: str = ""  # safe HTML
-    size: str = ""
-    size_title: str = ""
-    mode: str = ""
-    note: str = ""  # safe HTML
-    note_from: bool = False  # the note is "from layer #n" (merged view, a lower layer)
-
-    @classmethod
-    def of(
-        cls, row: ChangeRow, state: PanelState, children: list[TreeNode] | None = None, more=0
-    ) -> TreeNode:
-        node = cls(row, children, more, badge=explorer_tags.kind_badge(row, state))
-        if row.type == DIR:
-            node.query = state.query(path=row.path)
-        node.size = human_bytes(row.shown_size)
-        node.size_title = explorer_tags.exact(row.shown_size)
-        node.mode = explorer_tags.mode_string(row.mode, row.type)
-        own = row.depth == state.layer
-        n = layer_number(row.prev_depth or 0)
-        if row.kind == changes.DELETED and own:
-            node.note = escape(_("added in layer #%(n)s") % {"n": n})
-        elif row.kind == changes.MODIFIED and own and row.prev_size is not None:
-            if row.type != DIR:
-                size = explorer_tags.human(row.prev_size)
-                node.note = mark_safe(
-                    escape(_("was %(size)s in layer #%(n)s")) % {"size": size, "n": n}
-                )
-        elif state.mode == filesystem.MERGED and not own:
-            node.note, node.note_from = layer_no(row.depth), True
-        return node
-
-
-def _expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]:
-    """The root listing with every directory on ``state.path`` expanded, so that a link to a
-    deep path shows the same tree a person had clicked open."""
-    wanted = state.path.split("/") if state.path else []
-
-    def level(directory: str, depth: int) -> tuple[list[TreeNode], int]:
-        rows, total = filesystem.listing(
-            chains, state.layer, state.mode, directory, sort=state.sort, kinds=set(state.kinds)
-        )
-        nodes = []
-        for row in rows:
-            children = None
-            if depth < len(wanted) and row.name == wanted[depth] and row.is_dir:
-                children, more = level(row.path, depth + 1)
-                nodes.append(TreeNode.of(row, state, children, more))
-                continue
-            nodes.append(TreeNode.of(row, state, children))
-        return nodes, total - len(rows)
-
-    return level("", 0)
 
 
 @require_GET
@@ -384,7 +208,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     without JavaScript, a page of its own that pages through a big directory."""
     image = _get_image_or_404(digest)
     image_layers = list(image.layers_in_order())
-    state = PanelState.from_request(request, len(image_layers))
+    state = panel.PanelState.from_request(request, len(image_layers))
     if not image_layers:
         raise Http404(_("This image has no layers."))
     chains = [il.chain for il in image_layers]
@@ -401,7 +225,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         kinds=set(state.kinds),
         offset=offset,
     )
-    nodes = [TreeNode.of(row, state) for row in rows]
+    nodes = [panel.TreeNode.of(row, state) for row in rows]
     context = {
         "image": image,
         "state": state,
