@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -73,19 +75,17 @@ class AddImageForm(forms.Form):
         self.too_large = too_large
 
     def clean_platform(self) -> str:
-        value = self.cleaned_data["platform"].strip()
-        if value:
-            try:
-                Platform.parse(value)
-            except ValueError as exc:
-                raise forms.ValidationError(str(exc)) from None
-        return value
+        return self._checked("platform", Platform.parse)
 
     def clean_tag(self) -> str:
-        value = self.cleaned_data["tag"].strip()
+        return self._checked("tag", refs.parse)
+
+    def _checked(self, field: str, parse: Callable[[str], object]) -> str:
+        """The field's text, stripped, once ``parse`` accepts it (its message names the fault)."""
+        value = self.cleaned_data[field].strip()
         if value:
             try:
-                refs.parse(value)
+                parse(value)
             except ValueError as exc:
                 raise forms.ValidationError(str(exc)) from None
         return value

@@ -14,6 +14,8 @@ from typing import TextIO
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from layerviz.lib.units import compact_bytes
+
 from .models import IngestJob, JobState
 
 # The phases an ingest goes through: stored as codes (with their parameters), and these words,
@@ -113,7 +115,7 @@ class TerminalProgress(Progress):
         fraction = min(1.0, self.done / self.total) if self.total else 0.0
         bar = "#" * int(width * fraction) + "-" * (width - int(width * fraction))
         layer = f" layer {self.layer}/{self.layers}" if self.layers else ""
-        size = f" {_human(self.done)}/{_human(self.total)}" if self.total else ""
+        size = f" {compact_bytes(self.done)}/{compact_bytes(self.total)}" if self.total else ""
         line = f"\r[{bar}] {words(self.phase_code, self.phase_args)}{layer}{size}"
         self.stream.write(line[:120].ljust(120))
         self.stream.flush()
@@ -147,11 +149,3 @@ class JobProgress(Progress):
         IngestJob.objects.filter(pk=self.job.pk).update(
             state=JobState.RUNNING, started_at=timezone.now()
         )
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}TB"

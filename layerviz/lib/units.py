@@ -20,6 +20,11 @@ def human_bytes(n: int | float | None) -> str:
     raise AssertionError("unreachable")
 
 
+def compact_bytes(n: int | float) -> str:
+    """A size without the space ("1.5MB"), for progress lines and terminal tables."""
+    return human_bytes(n).replace(" ", "")
+
+
 def layer_number(position: int) -> int:
     """The number people see for a layer: positions are 0-based in data, layers count from 1
     (like dive and the history of ``docker image history``, bottom first)."""

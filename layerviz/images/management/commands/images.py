@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
+from layerviz.lib.units import compact_bytes
 
 
 class Command(BaseCommand):
@@ -31,7 +32,7 @@ class Command(BaseCommand):
                         image.short_id,
                         image.platform,
                         str(image.layer_count),
-                        _human(image.size),
+                        compact_bytes(image.size),
                     )
                 )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -39,11 +40,3 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             )
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
-        n /= 1000
-    return f"{n:.1f}TB"
