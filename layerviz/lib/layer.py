@@ -343,7 +343,7 @@ def _scan(
         current.uid.append(header.uid)
         current.gid.append(header.gid)
         current.mtime.append(header.mtime)
-        # As written: dive shows it so, changes.py cleans hard links.
+        # As written: dive shows it so, merged.py cleans hard links.
         current.link.append(to_text(header.linkname))
         current.sha256.append(digest)
         current.flags.append(flags)
