@@ -166,7 +166,7 @@ def touch_of(touched: Touched, path: str, lower: Node | None) -> Touch:
     touch = touched.get(path)
     if touch is None:
         touch = touched[path] = Touch(lower)
-    elif type(touch) is int:
+    elif isinstance(touch, int):
         seq, touch = touch, Touch(None)
         touch.seq = seq
         touch.kind = ADDED
@@ -183,7 +183,7 @@ class LayerChanges:
     applied.
     """
 
-    def __init__(self, tree: MergedTree, touched: Touched, summary: LayerSummary):
+    def __init__(self, tree: MergedTree, touched: Touched, summary: LayerSummary) -> None:
         self._tree = tree
         self._touched = touched
         self.summary = summary
@@ -211,7 +211,7 @@ class LayerChanges:
         nodes = tree.nodes
         for path, touch in list(touched.items()):
             final = nodes.get(path)
-            if type(touch) is int:  # a new path: added, if it is still there
+            if isinstance(touch, int):  # a new path: added, if it is still there
                 if final is None:
                     del touched[path]
                 continue
@@ -247,9 +247,11 @@ class LayerChanges:
         # Summed per directory first, then carried up level by level.
         sums: dict[str, list[int]] = {}  # dir -> written, removed bytes, removed files, A, M, D
         for path, touch in touched.items():
-            plain = type(touch) is int
-            kind = ADDED if plain else touch.kind
-            node = touch.lower if kind == DELETED else nodes[path]
+            if isinstance(touch, int):  # a new path, written by the entry ``touch``
+                kind, written, node = ADDED, True, nodes[path]
+            else:
+                kind, written = touch.kind, touch.seq is not None
+                node = touch.lower if kind == DELETED else nodes[path]
             if node is None or node.type == DIR:
                 continue
             directory = path.rpartition("/")[0]
@@ -264,7 +266,7 @@ class LayerChanges:
                 summary.deleted += 1
                 summary.deleted_bytes += size
                 continue
-            if plain or touch.seq is not None:
+            if written:
                 acc[0] += size
             if kind == ADDED:
                 acc[3] += 1
@@ -292,17 +294,18 @@ class LayerChanges:
 
     def _row_of(self, path: str, touch: Touch | int) -> ChangeRow:
         tree = self._tree
-        if type(touch) is int:
+        if isinstance(touch, int):
             row = _row(path, tree.nodes[path], ADDED, "", touch, None, 0, tree.depth)
             kind = ADDED
         else:
             kind = touch.kind
             if kind == DELETED:
                 node = prev = touch.lower
+                assert node is not None  # _classify kept deletions only of what was below
             else:
                 node = tree.nodes[path]
                 prev = None if kind == ADDED else touch.lower
-            row = _row(path, node, kind, touch.detail, touch.seq, prev, touch.flags, tree.depth)  # type: ignore[arg-type]
+            row = _row(path, node, kind, touch.detail, touch.seq, prev, touch.flags, tree.depth)
         if row.type != DIR:
             if kind != DELETED:
                 row.layer_bytes = row.size
@@ -331,7 +334,11 @@ def _row(
     d, _, n = path.rpartition("/")
     mode, uid, gid, xattrs = node.meta
     typ = node.type
-    had = prev is not None and kind != ADDED
+    if prev is not None and kind != ADDED:
+        prev_depth: int | None = prev.depth
+        prev_size: int | None = prev.size
+    else:
+        prev_depth = prev_size = None
     # Positional: this runs once per path of every layer.
     return ChangeRow(
         d,
@@ -347,8 +354,8 @@ def _row(
         node.link,
         node.digest,
         seq,
-        prev.depth if had else None,  # type: ignore[union-attr]
-        prev.size if had else None,  # type: ignore[union-attr]
+        prev_depth,
+        prev_size,
         0,
         0,
         0,

@@ -52,6 +52,9 @@ from .tarwalk import DIR, LINK, SYMLINK
 
 _SKIP = AUFS_META | OPAQUE | WHITEOUT
 
+# A node's attributes: mode (permission bits), uid, gid, xattrs as sorted (name, value) pairs.
+Meta = tuple[int, int, int, tuple[tuple[str, str], ...]]
+
 
 @dataclasses.dataclass(slots=True)
 class Node:
@@ -60,7 +63,7 @@ class Node:
 
     type: str
     size: int
-    meta: tuple[int, int, int, tuple[tuple[str, str], ...]]
+    meta: Meta
     mtime: int
     link: str
     digest: bytes  # sha256 of a regular file's content, b"" for anything else
@@ -125,7 +128,7 @@ class MergedTree:
         self.tree_files: dict[str, int] = {ROOT: 0}
         self.depth = -1
         # Shared values: a few hundred distinct attribute sets and mtimes serve a whole image.
-        self._metas: dict[tuple, tuple] = {}
+        self._metas: dict[Meta, Meta] = {}
         self._ints: dict[int, int] = {}
         # Size changes not yet added to the directories above them: (bytes, files) by parent.
         self._pending: dict[str, list[int]] = {}
@@ -135,8 +138,8 @@ class MergedTree:
 
     # --- primitive updates that keep children and aggregates right ----------------------
 
-    def _meta(self, mode: int, uid: int, gid: int, xattrs: dict[str, str] | None) -> tuple:
-        key = (mode & 0o7777, uid, gid, tuple(sorted(xattrs.items())) if xattrs else ())
+    def _meta(self, mode: int, uid: int, gid: int, xattrs: dict[str, str] | None) -> Meta:
+        key: Meta = (mode & 0o7777, uid, gid, tuple(sorted(xattrs.items())) if xattrs else ())
         return self._metas.setdefault(key, key)
 
     def _note(self, parent: str, bytes_: int, files: int) -> None:
@@ -261,8 +264,8 @@ class MergedTree:
 
         # 2. The layer's own entries, in tar order.
         ints = self._ints
-        meta_key = None
-        meta = ()
+        meta_key: tuple[int, int, int] | None = None
+        meta: Meta  # set by the first entry, as meta_key starts as None
         parent_ok = None  # the last parent known to be a directory of the merged view
         forward: list[tuple[str, str]] = []
         for batch in batches:

@@ -156,8 +156,8 @@ class Platform:
         arch = value.get("architecture")
         if not isinstance(os_, str) or not isinstance(arch, str):
             return None
-        variant = value.get("variant") if isinstance(value.get("variant"), str) else ""
-        return cls(os_, arch, variant)
+        variant = value.get("variant")
+        return cls(os_, arch, variant if isinstance(variant, str) else "")
 
     def normalized(self) -> Platform:
         """containerd's normalisation (platforms/database.go), so x86_64 matches amd64."""

@@ -60,7 +60,9 @@ def unpack_rows(
     listed = names_.split(NAME_SEPARATOR) if names_ else []
     if not len(listed) == len(kinds) == packing.count_of(blob):
         raise packing.PackError(f"the stored listing of {directory or '/'} is damaged")
+    # ``values`` are the packed fields, in ChangeRow's order of them (CHANGE_SCHEMA's); mypy
+    # cannot count a starred list, so it sees too many arguments.
     return [
-        ChangeRow(directory, name, kind, *values, depth)
+        ChangeRow(directory, name, kind, *values, depth)  # type: ignore[call-arg]
         for name, kind, *values in zip(listed, kinds, *(columns[f] for f in _PACKED), strict=True)
     ]
