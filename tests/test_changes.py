@@ -1,4 +1,4 @@
-"""Stacking layers into a merged view (``layerviz.lib.changes.MergedTree``), following the OCI
+"""Stacking layers into a merged view (``layerviz.lib.merged.MergedTree``), following the OCI
 layer rules (``image-format.md`` §2), and saying what each layer did to every path."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from layerviz.lib.changes import (
     UNCHANGED,
     ChangeRow,
     LayerSummary,
-    MergedTree,
 )
 from layerviz.lib.layer import EntryBatch, scan_layer
+from layerviz.lib.merged import MergedTree
 from layerviz.lib.tarwriter import directory, file, hardlink, opaque, symlink, whiteout
 
 from . import builder

@@ -12,8 +12,8 @@ from django.db.migrations.executor import MigrationExecutor
 from layerviz.images import packed
 from layerviz.images.models import Chain, Layer
 from layerviz.lib import synth
-from layerviz.lib.changes import MergedTree
 from layerviz.lib.layer import EntryBatch, scan_layer
+from layerviz.lib.merged import MergedTree
 from layerviz.lib.tarwriter import file, symlink, whiteout
 
 from . import builder

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from layerviz.adapters.registry_http import Challenge, parse_challenges, plain_http_allowed
+from layerviz.adapters.registry_http.auth import Challenge, parse_challenges
+from layerviz.adapters.registry_http.transport import plain_http_allowed
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import SourceError
 from layerviz.sources import SourceOptions, open_source

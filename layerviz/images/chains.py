@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from layerviz.lib import oci
-from layerviz.lib.changes import MergedTree, cycle_collection_paused
 from layerviz.lib.limits import Limits
+from layerviz.lib.merged import MergedTree, cycle_collection_paused
 
 from . import claims, packed
 from . import progress as progress_text

@@ -19,7 +19,8 @@ from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat, StrIndex
 
 from layerviz.lib import changes
-from layerviz.lib.changes import DIR, NAME_SEPARATOR, ChangeRow
+from layerviz.lib.changes import DIR, ChangeRow
+from layerviz.lib.packed_changes import NAME_SEPARATOR
 
 from . import packed
 from .models import Chain, DirChanges

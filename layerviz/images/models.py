@@ -126,7 +126,7 @@ class Chain(Claimed):
 class DirChanges(models.Model):
     """What one layer, on its chain, did to the children of one directory (see
     ``lib/changes.py``): one row per directory, the children packed column by column
-    (``lib.changes.CHANGE_SCHEMA``), sorted by name.
+    (``lib.packed_changes.CHANGE_SCHEMA``), sorted by name.
 
     Every page lists one directory at a time, so one row is one listing of one layer; the
     merged view of a directory as of layer *k* is the rows of chains 0..*k* for it. ``names``

@@ -12,15 +12,9 @@ from collections.abc import Iterable, Iterator
 from itertools import repeat
 
 from layerviz.lib import packing
-from layerviz.lib.changes import (
-    CHANGE_SCHEMA,
-    NAME_SEPARATOR,
-    ChangeRow,
-    LayerChanges,
-    pack_rows,
-    unpack_rows,
-)
+from layerviz.lib.changes import ChangeRow, LayerChanges
 from layerviz.lib.layer import EntryBatch, EntryRecord
+from layerviz.lib.packed_changes import CHANGE_SCHEMA, NAME_SEPARATOR, pack_rows, unpack_rows
 
 from . import bulk
 from .models import DirChanges, EntryChunk

@@ -212,7 +212,7 @@ def advise(
             r"(^|\s)\.(/)?(\s|$)", copy.instruction
         ):
             continue
-        later = next(
+        installer = next(
             (
                 layer
                 for layer in layers
@@ -220,13 +220,13 @@ def advise(
             ),
             None,
         )
-        if later is not None:
+        if installer is not None:
             findings.append(
                 Finding(
                     "cache_order",
-                    later.size,
-                    [copy.depth, later.depth],
-                    params={"copy": copy.instruction, "install": later.instruction},
+                    installer.size,
+                    [copy.depth, installer.depth],
+                    params={"copy": copy.instruction, "install": installer.instruction},
                 )
             )
             break

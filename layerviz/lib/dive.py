@@ -208,9 +208,10 @@ class Tree:
         for name in path.strip("/").split("/"):
             if name == "":
                 continue
-            node = node.children.get(name)
-            if node is None:
+            child = node.children.get(name)
+            if child is None:
                 return None
+            node = child
         return node
 
     def remove_path(self, path: str) -> None:

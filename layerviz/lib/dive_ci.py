@@ -103,6 +103,7 @@ def _not_a_mapping(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         what = "!!seq"
     else:
+        assert isinstance(node, yaml.ScalarNode)  # no mapping comes here, nor any other node
         tag = _yaml_plain(node.value)[0] if node.style is None else "!!str"
         value = node.value if len(node.value) <= 10 else node.value[:7] + "..."
         what = f"{tag} `{value}`"
@@ -150,6 +151,7 @@ def read_ci_config(text: str) -> dict[str, str]:
             "While parsing config: yaml: unmarshal errors:\n  " + "\n  ".join(errors)
         )
 
+    assert isinstance(root, yaml.MappingNode)  # anything else was refused above
     top = _lowered(root)
     section = top.get("rules")
     found: dict[str, str] = {}

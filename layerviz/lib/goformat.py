@@ -110,6 +110,7 @@ def go_float(value: float) -> str:
     if value == 0:
         return "0"
     sign, digits, exponent = decimal.Decimal(repr(value)).as_tuple()
+    assert isinstance(exponent, int)  # only NaN and the infinities have a letter, returned above
     text = "".join(map(str, digits)).rstrip("0") or "0"
     point = len(digits) + exponent  # position of the decimal point in the digit string
     exp = point - 1

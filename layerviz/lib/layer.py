@@ -104,6 +104,20 @@ class EntryBatch:
     """Consecutive tar entries of one layer, column by column (``ENTRY_SCHEMA``)."""
 
     __slots__ = (*ENTRY_SCHEMA.names, "first_seq")
+    # The columns, one list each, as __init__ sets them from ENTRY_SCHEMA's names.
+    path: list[str]
+    raw: list[str]
+    type: list[str]
+    size: list[int]
+    mode: list[int]
+    uid: list[int]
+    gid: list[int]
+    mtime: list[int]
+    link: list[str]
+    sha256: list[bytes]
+    flags: list[int]
+    xattrs: list[dict[str, str] | None]
+    offset: list[int]
 
     def __init__(self, first_seq: int, columns: dict[str, list] | None = None) -> None:
         self.first_seq = first_seq
@@ -343,7 +357,7 @@ def _scan(
         current.uid.append(header.uid)
         current.gid.append(header.gid)
         current.mtime.append(header.mtime)
-        # As written: dive shows it so, changes.py cleans hard links.
+        # As written: dive shows it so, merged.py cleans hard links.
         current.link.append(to_text(header.linkname))
         current.sha256.append(digest)
         current.flags.append(flags)

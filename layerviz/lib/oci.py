@@ -21,7 +21,6 @@ from .limits import DEFAULT, Limits
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -157,8 +156,8 @@ class Platform:
         arch = value.get("architecture")
         if not isinstance(os_, str) or not isinstance(arch, str):
             return None
-        variant = value.get("variant") if isinstance(value.get("variant"), str) else ""
-        return cls(os_, arch, variant)
+        variant = value.get("variant")
+        return cls(os_, arch, variant if isinstance(variant, str) else "")
 
     def normalized(self) -> Platform:
         """containerd's normalisation (platforms/database.go), so x86_64 matches amd64."""

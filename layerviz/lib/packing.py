@@ -35,8 +35,9 @@ import struct
 import sys
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain
+from typing import Any
 
 from isal import isal_zlib
 
@@ -87,11 +88,12 @@ class Schema:
         return struct.Struct(f"<BBI{len(self.others)}I")
 
 
-def _encode(kind: str, values: Sequence[object]) -> bytes:
+# Column values are Any: a column's kind in the schema, not an annotation, says what they are.
+def _encode(kind: str, values: Sequence[Any]) -> bytes:
     if kind == TEXT:
-        return "\0".join(values).encode("utf-8")  # type: ignore[arg-type]
+        return "\0".join(values).encode("utf-8")
     if kind == DIGEST:
-        return b"".join(v or _ZERO_DIGEST for v in values)  # type: ignore[misc]
+        return b"".join(v or _ZERO_DIGEST for v in values)
     if kind == JSON:
         if not any(values):
             return b"\0" * (len(values) - 1) if values else b""
@@ -125,7 +127,7 @@ def _compressor() -> zstd.ZstdCompressor:
     return found
 
 
-def pack(schema: Schema, columns: dict[str, Sequence[object]]) -> bytes:
+def pack(schema: Schema, columns: Mapping[str, Sequence[Any]]) -> bytes:
     """One blob holding every column of ``schema`` (all of the same length)."""
     count = len(columns[schema.columns[0][0]])
     for name, _ in schema.columns:
@@ -167,7 +169,8 @@ def unpack(
             body = zstd.decompress(body)
         elif codec == ZLIB:
             body = isal_zlib.decompress(body)
-    except (zstd.ZstdError, isal_zlib.error) as exc:
+    # isal's stub declares ``error`` an Exception instance; it is the module's exception class.
+    except (zstd.ZstdError, isal_zlib.error) as exc:  # type: ignore[misc]
         raise PackError(f"packed records do not decompress: {exc}") from None
     width = 8 * count * len(schema.integers)
     if len(body) != width + sum(lengths):

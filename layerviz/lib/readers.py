@@ -47,7 +47,7 @@ def _send(stream: Any, value: object) -> None:
     stream.flush()
 
 
-def _receive(stream: Any) -> object:
+def _receive(stream: Any) -> Any:  # whatever the other end pickled
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         raise EOFError
@@ -65,7 +65,7 @@ def serve() -> None:
     jobs, results = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            args, kwargs = _receive(jobs)  # type: ignore[misc]
+            args, kwargs = _receive(jobs)
         except EOFError:
             return
         try:
@@ -122,7 +122,7 @@ class LayerReaders:
                 continue
             try:
                 _send(proc.stdin, (args, kwargs))
-                status, value = _receive(proc.stdout)  # type: ignore[misc]
+                status, value = _receive(proc.stdout)
             except (EOFError, OSError, ValueError):  # the process is gone (or was stopped)
                 try:
                     code = proc.wait(timeout=10)  # its pipe closed first: let it be reaped
@@ -135,7 +135,7 @@ class LayerReaders:
             if status == "ok":
                 future.set_result(value)
             else:
-                future.set_exception(value)  # type: ignore[arg-type]
+                future.set_exception(value)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the workers: after their current layer, or (``wait=False``) at once, since a
@@ -159,10 +159,12 @@ class LayerReaders:
         for thread in self._threads:
             thread.join()
         for proc in self._procs:
+            # Both pipes are there: every worker is started with stdin and stdout piped.
+            assert proc.stdin is not None and proc.stdout is not None
             with contextlib.suppress(OSError, ValueError):
-                proc.stdin.close()  # type: ignore[union-attr]
+                proc.stdin.close()
             proc.wait()
-            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stdout.close()
 
 
 def readers_for(layers: int, total_bytes: int, *, min_bytes: int) -> LayerReaders | None:

@@ -359,7 +359,7 @@ def legacy_entries(images: Sequence[Image]) -> list[Entry]:
     members: dict[str, Entry] = {}
     stored: dict[str, str] = {}  # diff_id -> v1 id holding the tar
     manifest_json = []
-    tags_to_ids = []
+    tags_to_ids: list[tuple[str, str]] = []
     for image in images:
         image = dataclasses.replace(image, compression="none")
         built = image.build()
@@ -402,7 +402,7 @@ def docker25_entries(images: Sequence[Image]) -> list[Entry]:
     blobs: list[Blob] = []
     index = []
     manifest_json = []
-    tags_to_ids = []
+    tags_to_ids: list[tuple[str, str]] = []
     for image in images:
         image = dataclasses.replace(image, compression="none")
         built = image.build()
@@ -484,7 +484,7 @@ def oci_entries(images: Sequence[Image | ImageIndex], *, omit: Collection[str] =
     verbatim in ``org.opencontainers.image.ref.name`` (skopeo writes a bare ``latest``; a
     full reference is allowed too)."""
     blobs: list[Blob] = []
-    index = []
+    index: list[dict[str, Any]] = []
     for image in images:
         built = image.build()
         if isinstance(built, BuiltIndex):

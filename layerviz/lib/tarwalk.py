@@ -15,8 +15,9 @@ ambiguous cases outright (``image-format.md`` §5.1, §5.2):
 * numeric fields are parsed like Go (octal with only leading/trailing spaces or NULs, or
   base-256; PAX numbers as Go's ``strconv.ParseInt``), anything else is an error.
 
-It never seeks and never allocates more than one chunk plus one special header, so memory does
-not grow with the archive. Data of the current entry can be read, fed to a callback, or skipped.
+It reads forward only and never holds more than one chunk plus one special header, so memory
+does not grow with the archive. Data of the current entry can be read, fed to a callback, or
+skipped (jumped over when the caller gives a ``seek``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ MAGIC_GNU = b"ustar "
 VERSION_GNU = b" \x00"
 TRAILER_STAR = b"tar\x00"
 _INT64 = 1 << 63  # Go parses every number as an int64
+_OCTAL_DIGITS = b"01234567"
 XATTR_PREFIX = "SCHILY.xattr."
 
 
@@ -97,9 +99,6 @@ def _parse_numeric(field: bytes, what: str, offset: int) -> int:
     if text.translate(None, _OCTAL_DIGITS):  # anything left is not an octal digit
         raise FormatError(f"invalid {what} field {field!r} in tar header at offset {offset}")
     return int(text, 8)
-
-
-_OCTAL_DIGITS = b"01234567"
 
 
 def _cstring(field: bytes) -> bytes:

@@ -281,8 +281,8 @@ def encode(entry: Entry, fmt: str = "pax") -> bytes:
             if _octal(value, widths[key]) is None:
                 records[key] = b"%d" % value
                 fields[key] = 0
-        for key, value in sorted((entry.xattrs or {}).items()):
-            records[f"SCHILY.xattr.{key}"] = value
+        for attribute, data in sorted((entry.xattrs or {}).items()):
+            records[f"SCHILY.xattr.{attribute}"] = data
         if records:
             head, _, base = entry.path.rstrip(b"/").rpartition(b"/")
             pax_name = (head + b"/" if head else b"") + b"PaxHeaders.0/" + base

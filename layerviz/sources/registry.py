@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 
-from layerviz.adapters import registry_http
+from layerviz.adapters.registry_http.client import RegistryClient
 from layerviz.lib import oci
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import DigestMismatch, FormatError, LimitExceeded, SourceError
@@ -27,7 +27,7 @@ class RegistrySource(Source):
         except ValueError as exc:
             raise SourceError(f"{spec}: {exc}") from None
         self.repo = self.ref.path
-        self.client = registry_http.RegistryClient(
+        self.client = RegistryClient(
             host=self.ref.api_host,
             username=options.username,
             password=options.password,

@@ -7,7 +7,8 @@ import itertools
 import django.db.models.deletion
 from django.db import migrations, models
 
-from layerviz.lib.changes import ChangeRow, pack_rows, unpack_rows
+from layerviz.lib.changes import ChangeRow
+from layerviz.lib.packed_changes import pack_rows, unpack_rows
 from layerviz.lib.layer import EntryBatch
 
 CHUNK = 5000
