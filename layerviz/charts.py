@@ -286,7 +286,9 @@ def chain_sankey(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     if not forest.nodes:
         return None
     index: dict[str, int] = {}
-    labels, colours, links = [], [], []
+    labels: list[str] = []
+    colours: list[str] = []
+    links: list[str] = []
 
     def node(key: str, label: str, colour: str) -> int:
         if key not in index:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -61,7 +62,7 @@ class DiffState:
             q=request.GET.get("q", "").strip(),
         )
 
-    def query(self, **changes: object) -> str:
+    def query(self, **changes: Any) -> str:
         state = dataclasses.replace(self, **changes)
         params: list[tuple[str, str]] = [("a", state.a), ("b", state.b)]
         params.extend(("kind", k) for k in state.kinds)

@@ -56,18 +56,23 @@ class AddImageForm(forms.Form):
     def ingest_request(self, upload: str = "") -> IngestRequest:
         """What the valid form asks for; ``upload`` is where the uploaded archive was saved."""
         data = self.cleaned_data
-        common = {"platform": data.get("platform") or "", "tag": data.get("tag") or ""}
+        platform, tag = data.get("platform") or "", data.get("tag") or ""
         if data["kind"] == "upload":
             label = f"upload:{data['archive'].name}"
-            return IngestRequest(f"docker-archive:{upload}", label=label, **common)
+            return IngestRequest(
+                f"docker-archive:{upload}", platform=platform, tag=tag, label=label
+            )
         if data["kind"] == "engine":
-            return IngestRequest(f"docker-daemon:{data['reference']}", pull=data["pull"], **common)
+            return IngestRequest(
+                f"docker-daemon:{data['reference']}", platform=platform, tag=tag, pull=data["pull"]
+            )
         return IngestRequest(
             f"docker://{data['reference']}",
+            platform=platform,
+            tag=tag,
             insecure=data["insecure"],
             username=data["username"],
             password=data["password"],
-            **common,
         )
 
     def __init__(self, *args, too_large: bool = False, **kwargs) -> None:
@@ -91,7 +96,7 @@ class AddImageForm(forms.Form):
         return value
 
     def clean(self) -> dict:
-        data = super().clean()
+        data = super().clean() or {}
         kind = data.get("kind")
         if kind in ("registry", "engine"):
             ref = (data.get("reference") or "").strip()

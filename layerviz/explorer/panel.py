@@ -8,6 +8,7 @@ render; nothing here reads the request beyond ``PanelState.from_request``.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 from urllib.parse import urlencode
 
 from django.utils.html import escape
@@ -61,7 +62,7 @@ class PanelState:
             q=request.GET.get("q", "").strip(),
         )
 
-    def query(self, **changes: object) -> str:
+    def query(self, **changes: Any) -> str:
         state = dataclasses.replace(self, **changes)
         params: list[tuple[str, object]] = [("layer", state.layer), ("mode", state.mode)]
         if state.path:

@@ -24,7 +24,7 @@ class CappedUploadHandler(TemporaryFileUploadHandler):
         self.received += len(raw_data)
         if self.received > settings.LAYERVIZ_MAX_UPLOAD_BYTES:
             # The view sees the flag and says why; the rest of the body is read and dropped.
-            self.request.upload_too_large = True
+            self.request.upload_too_large = True  # type: ignore[union-attr]  # set for each upload
             raise StopUpload(connection_reset=False)
         return super().receive_data_chunk(raw_data, start)
 

@@ -19,11 +19,15 @@ def insert(
     """Insert ``rows`` (tuples in ``fields`` order; JSON fields as Python values)."""
     meta = model._meta
     quote = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
+    # by name or attname ("layer" or "layer_id"), as get_field takes them, but only columns
+    concrete = {key: f for f in meta.concrete_fields for key in (f.name, f.attname)}
+    columns = [concrete[name] for name in fields]
     json_at = [i for i, field in enumerate(columns) if isinstance(field, models.JSONField)]
     if json_at:
         rows = [_with_json(row, json_at) for row in rows]
-    names = ", ".join(quote(f.column) for f in columns)
+    db_columns = [f.column for f in columns]
+    assert all(db_columns), "a concrete field always has a column"
+    names = ", ".join(quote(c) for c in db_columns if c)
     if connection.vendor == "postgresql":
         sql = f"COPY {quote(meta.db_table)} ({names}) FROM STDIN"
         with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
@@ -33,7 +37,8 @@ def insert(
     marks = ", ".join("%s" for _ in columns)
     sql = f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES ({marks})"
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        # A generator streams the rows: the backends iterate, they need no list of them all.
+        cursor.executemany(sql, rows)  # type: ignore[arg-type]
 
 
 def _with_json(row: Sequence[object], positions: list[int]) -> tuple:

@@ -19,10 +19,10 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from layerviz.lib.errors import IngestError
@@ -30,6 +30,11 @@ from layerviz.lib.errors import IngestError
 from .models import BuildState, Claimed
 
 M = TypeVar("M", bound=Claimed)
+
+
+def _rows(model: type[M]) -> models.Manager[M]:
+    # django-stubs types an abstract model's manager by the abstract class; the rows are M's.
+    return cast("models.Manager[M]", model._default_manager)
 
 
 class Outcome(enum.Enum):
@@ -83,17 +88,17 @@ def claim(model: type[M], key: dict[str, str], owner: str, defaults: dict) -> tu
     for _ in range(5):
         try:
             with transaction.atomic():
-                row = model.objects.create(
+                created = _rows(model).create(
                     **key,
                     **defaults,
                     state=BuildState.BUILDING,
                     owner=owner,
                     heartbeat_at=timezone.now(),
                 )
-            return Outcome.MINE, row
+            return Outcome.MINE, created
         except IntegrityError:
             pass
-        row = model.objects.filter(**key).first()
+        row = _rows(model).filter(**key).first()
         if row is None:
             continue  # deleted between our insert and our read: try again
         if row.state == BuildState.READY:
@@ -101,9 +106,11 @@ def claim(model: type[M], key: dict[str, str], owner: str, defaults: dict) -> tu
         if row.owner == owner:
             return Outcome.MINE, row
         if is_stale(row):
-            taken = model.objects.filter(
-                pk=row.pk, owner=row.owner, state=BuildState.BUILDING
-            ).update(owner=owner, heartbeat_at=timezone.now())
+            taken = (
+                _rows(model)
+                .filter(pk=row.pk, owner=row.owner, state=BuildState.BUILDING)
+                .update(owner=owner, heartbeat_at=timezone.now())
+            )
             if taken:
                 row.owner = owner
                 return Outcome.MINE, row
@@ -144,7 +151,7 @@ def wait_until_ready(
 ) -> M | None:
     """Wait for another worker's row. Returns it when ready, None when its owner died."""
     while True:
-        row = model.objects.filter(pk=pk).first()
+        row = _rows(model).filter(pk=pk).first()
         if row is None:
             return None
         if row.state == BuildState.READY:

@@ -126,7 +126,7 @@ def env_changes(a: Image, b: Image) -> list[tuple[str, str | None, str | None]]:
 
 @dataclasses.dataclass
 class Side:
-    link: ImageLayer | None
+    link: ImageLayer
     instruction: str
     keyword: str
     note: str = ""
@@ -244,6 +244,10 @@ def forget_file_levels() -> None:
         _recent.clear()
 
 
+def _stack_key(image: Image) -> str:
+    return image.top_chain.chain_id if image.top_chain is not None else "no layers"
+
+
 def file_level(pair: StackPair, a: Image, b: Image) -> FileLevel:
     """The file diff of two images, its tree and summary, computed once per process.
 
@@ -252,7 +256,7 @@ def file_level(pair: StackPair, a: Image, b: Image) -> FileLevel:
     exact stack of layers, so the diff of two never changes; database ids would not do as a
     key, they can be reused after a delete.
     """
-    key = f"{a.top_chain.chain_id} {b.top_chain.chain_id}"
+    key = f"{_stack_key(a)} {_stack_key(b)}"
     with _recent_lock:
         if key in _recent:
             _recent.move_to_end(key)

@@ -109,7 +109,7 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
             for row in merged_files(image.top_chain).values()
             if row.type != DIR
         ]
-        if image.top_chain_id
+        if image.top_chain is not None
         else []
     )
     findings = advice.advise(files, layer_infos(image), report)

@@ -242,6 +242,8 @@ def treemap_boxes(chains: list[Chain], depth: int, mode: str) -> list[Box]:
     if total <= 0:
         return []
     boxes = [Box("/", "", total)]
+    # (directory, its box, its size, its depth, its biggest children when already known)
+    queue: list[tuple[str, str, int, int, list[tuple[ChangeRow, int]] | None]]
     queue = [("", "/", total, 0, top)]
     while queue and len(boxes) < TREEMAP_NODES:
         directory, node_id, size, level, children = queue.pop(0)

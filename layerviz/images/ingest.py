@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -154,7 +155,7 @@ class _Run:
         for index, pk in busy:
             layer = image.layers[index]
             self.writer.wait(
-                pk, layer.label(count), retry=lambda layer=layer: self._retry(source, image, layer)
+                pk, layer.label(count), retry=functools.partial(self._retry, source, image, layer)
             )
         return self.finish_image(image, source, builder)
 

@@ -41,14 +41,14 @@ def find_image(text: str) -> Image:
                 return ref.image
         else:
             prefix = f"sha256:{hexpart}"
-            found = list(
+            matches = list(
                 Image.objects.filter(
                     Q(digest__startswith=prefix) | Q(image_id__startswith=prefix)
                 ).distinct()[:2]
             )
-            if len(found) == 1:
-                return found[0]
-            if len(found) > 1:
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
                 raise ImageNotFound(f"{text!r} matches more than one image; give more digits")
     try:
         name = refs.normalize(text)

@@ -158,7 +158,8 @@ _STATE_COLUMNS = State._fields[1:]
 _STATE_ONLY = frozenset(_STATE_COLUMNS)
 
 
-Packed = tuple[int, str, str, bytes]  # a directory's row of one chain: depth, names, kinds, data
+# a directory's row of one chain: depth, names, kinds, data (PostgreSQL gives a memoryview)
+Packed = tuple[int, str, str, bytes | memoryview]
 
 
 def raw_dirs(
@@ -184,8 +185,8 @@ def raw_dirs(
         for depth, directory, names, kinds, data in rows.iterator(chunk_size=200):
             if wanted is None or directory in wanted:
                 out[directory].append((depth, names, kinds, data))
-    for rows in out.values():
-        rows.sort(key=_depth)
+    for packed_rows in out.values():
+        packed_rows.sort(key=_depth)
     return out
 
 

@@ -67,7 +67,7 @@ def _analyze(images: list[Image]) -> None:
             logger.exception("efficiency analysis of %s failed", image.digest)
 
 
-def _finish(job: IngestJob, state: str, error: str = "") -> None:
+def _finish(job: IngestJob, state: JobState, error: str = "") -> None:
     # Credentials were only needed for the run; do not keep them in the database.
     options = {k: v for k, v in (job.options or {}).items() if k != "password"}
     IngestJob.objects.filter(pk=job.pk).update(

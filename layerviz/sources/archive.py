@@ -61,11 +61,16 @@ class ArchiveSource(Source):
     def resolve(self, files: Files) -> list[ResolvedImage]:
         raise NotImplementedError
 
+    def _opened(self) -> Files:
+        if self.files is None:  # the indexer asks a streamed archive only after stream()
+            raise RuntimeError("a compressed archive's members are known only after stream()")
+        return self.files
+
     def images(self) -> list[ResolvedImage]:
-        return self.resolve(self.files)
+        return self.resolve(self._opened())
 
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
-        return self.files.open(layer.member)
+        return self._opened().open(layer.member)
 
     def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
         return self.files.location(layer.member) if self.files is not None else None

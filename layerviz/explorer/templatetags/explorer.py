@@ -129,7 +129,7 @@ def badge(row, state=None) -> dict:
 @register.filter
 def kind_word(code: str) -> str:
     """What a layer did to a path, in a word (``change_words``)."""
-    return change_words.KINDS[code][1]
+    return str(change_words.KINDS[code][1])
 
 
 @register.simple_tag

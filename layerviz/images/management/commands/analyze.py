@@ -72,7 +72,7 @@ class Command(BaseCommand):
                 rules.update(dive_ci.read_ci_config(path.read_text(encoding="utf-8")))
             except OSError as exc:
                 self._config_error(
-                    f"{'read' if path.is_dir() else 'open'} {name}: {exc.strerror.lower()}"
+                    f"{'read' if path.is_dir() else 'open'} {name}: {(exc.strerror or str(exc)).lower()}"
                 )
             except UnicodeDecodeError:
                 self._config_error("While parsing config: yaml: invalid UTF-8 in the file")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -46,7 +47,8 @@ class Command(BaseCommand):
         if opts["password_stdin"]:
             # Like ``docker login --password-stdin``: piped in, never asked for on a terminal.
             password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
-        progress = TerminalProgress(self.stderr._out)
+        # The stream under Django's wrapper: progress redraws its line with "\r", unwrapped.
+        progress = TerminalProgress(cast(TextIO, self.stderr._out))
         request = IngestRequest(
             str(opts["source"]),
             platform=str(opts["platform"] or ""),
