@@ -114,3 +114,33 @@ def test_rows_of_an_index_made_before_0005_are_packed_and_unpacked_unchanged():
 def _latest() -> str:
     executor = MigrationExecutor(connection)
     return max(name for app, name in executor.loader.graph.leaf_nodes() if app == "images")
+
+
+def test_image_text_stored_before_0007_reads_back_the_same_after_it_and_back_again():
+    before = [("images", "0006_progress_and_notes_as_codes")]
+    after = [("images", "0007_image_text_escaped")]
+    apps = _migrate(before)
+    OldImage = apps.get_model("images", "Image")
+    OldStep = apps.get_model("images", "HistoryStep")
+    # What SQLite held before: a backslash and a NUL as they were (PostgreSQL refused NUL, so
+    # its old rows hold none).
+    nul = "\x00" if connection.vendor == "sqlite" else ""
+    created_by = f"RUN printf 'a\\\\b\\x00' {nul}"
+    config = {"Env": [f"A=\\x00{nul}"], "Labels": {"back\\slash": "c:\\dir"}}
+    image = OldImage.objects.create(
+        digest="sha256:" + "1" * 64, image_id="sha256:" + "2" * 64, media_type="m", os="linux",
+        architecture="amd64", config=config,
+    )  # fmt: skip
+    OldStep.objects.create(image=image, index=0, created_by=created_by)
+
+    _migrate(after)
+    from layerviz.images.models import HistoryStep, Image
+
+    assert Image.objects.get(pk=image.pk).config == config
+    assert HistoryStep.objects.get(image_id=image.pk).created_by == created_by
+
+    apps = _migrate(before)
+    assert apps.get_model("images", "Image").objects.get(pk=image.pk).config == config
+    step = apps.get_model("images", "HistoryStep").objects.get(image_id=image.pk)
+    assert step.created_by == created_by
+    _migrate([("images", "0007_image_text_escaped")])

@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from layerviz import charts
-from layerviz.http import HtmxHttpRequest
+from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import filesystem
 from layerviz.images.models import Image
 from layerviz.lib import changes
@@ -41,11 +41,8 @@ class PanelState:
 
     @classmethod
     def from_request(cls, request: HtmxHttpRequest, layer_count: int) -> PanelState:
-        try:
-            layer = int(request.GET.get("layer", layer_count - 1))
-        except ValueError:
-            layer = layer_count - 1
-        layer = min(max(layer, 0), max(layer_count - 1, 0))
+        top = max(layer_count - 1, 0)
+        layer = int_param(request, "layer", default=top, low=0, high=top)
         mode = request.GET.get("mode", filesystem.LAYER)
         if mode not in (filesystem.LAYER, filesystem.MERGED):
             mode = filesystem.LAYER

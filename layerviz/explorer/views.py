@@ -25,12 +25,13 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from layerviz import charts
 from layerviz.adapters import docker_engine
-from layerviz.http import HtmxHttpRequest
+from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import deletion, efficiency, filesystem
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
 from layerviz.lib.errors import SourceError
+from layerviz.lib.limits import Limits
 
 from . import change_words, panel
 from .advice_text import ADVICE, REASONS
@@ -212,10 +213,8 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     if not image_layers:
         raise Http404(_("This image has no layers."))
     chains = [il.chain for il in image_layers]
-    try:
-        offset = max(int(request.GET.get("offset", 0)), 0)
-    except ValueError:
-        offset = 0
+    # No directory holds more entries than an image may hold paths.
+    offset = int_param(request, "offset", default=0, low=0, high=Limits.from_env().paths_per_image)
     rows, total = filesystem.listing(
         chains,
         state.layer,

@@ -23,6 +23,8 @@ from django.db import models
 from layerviz.lib.figures import Figures
 from layerviz.lib.instructions import clean_instruction
 
+from .fields import ImageJSONField, ImageTextField
+
 
 class BuildState(models.TextChoices):
     BUILDING = "building", "building"
@@ -56,7 +58,7 @@ class Layer(Claimed):
     size = models.BigIntegerField(default=0, help_text="sum of entry sizes (dive's layer size)")
     tar_bytes = models.BigIntegerField(default=0, help_text="length of the uncompressed tar")
     entry_count = models.IntegerField(default=0)
-    flags = models.JSONField(default=list, blank=True)
+    flags = ImageJSONField(default=list, blank=True)
     indexed_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:
@@ -117,7 +119,7 @@ class Chain(Claimed):
     deleted_bytes = models.BigIntegerField(default=0)
     total_bytes = models.BigIntegerField(default=0, help_text="merged filesystem as of this layer")
     total_files = models.IntegerField(default=0)
-    notes = models.JSONField(default=list, blank=True)
+    notes = ImageJSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return self.chain_id
@@ -181,14 +183,14 @@ class Image(models.Model):
     architecture = models.CharField(max_length=40)
     variant = models.CharField(max_length=20, blank=True)
     created = models.DateTimeField(null=True)
-    author = models.TextField(blank=True)
-    config = models.JSONField(default=dict, blank=True)
-    manifest = models.JSONField(default=dict, blank=True)
+    author = ImageTextField(blank=True)
+    config = ImageJSONField(default=dict, blank=True)
+    manifest = ImageJSONField(default=dict, blank=True)
     size = models.BigIntegerField(default=0, help_text="sum of its layers' sizes")
     compressed_size = models.BigIntegerField(default=0)
     layer_count = models.IntegerField(default=0)
     top_chain = models.ForeignKey(Chain, null=True, on_delete=models.PROTECT, related_name="+")
-    source = models.TextField(blank=True, help_text="where it was first ingested from")
+    source = ImageTextField(blank=True, help_text="where it was first ingested from")
     indexed_at = models.DateTimeField(auto_now_add=True)
 
     objects = ImageQuerySet.as_manager()
@@ -246,7 +248,7 @@ class ImageLayer(models.Model):
     blob_digest = models.CharField(max_length=140)
     blob_size = models.BigIntegerField()
     media_type = models.CharField(max_length=120)
-    member = models.TextField(blank=True, help_text="its name in the archive it came from, if any")
+    member = ImageTextField(blank=True, help_text="its name in the archive it came from, if any")
 
     class Meta:
         constraints = [
@@ -261,10 +263,10 @@ class ImageLayer(models.Model):
 class HistoryStep(models.Model):
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="history")
     index = models.IntegerField()
-    created = models.TextField(blank=True)
-    created_by = models.TextField(blank=True)
-    comment = models.TextField(blank=True)
-    author = models.TextField(blank=True)
+    created = ImageTextField(blank=True)
+    created_by = ImageTextField(blank=True)
+    comment = ImageTextField(blank=True)
+    author = ImageTextField(blank=True)
     empty_layer = models.BooleanField(default=False)
     position = models.IntegerField(null=True, help_text="the layer it made, if any")
 
@@ -309,18 +311,18 @@ class IngestJob(models.Model):
 
     State = JobState  # for templates: {% if job.state == job.State.DONE %}
 
-    source = models.TextField()
+    source = ImageTextField()
     platform = models.CharField(max_length=60, blank=True)
-    options = models.JSONField(default=dict, blank=True)
-    upload = models.TextField(blank=True, help_text="path of an uploaded archive to delete after")
+    options = ImageJSONField(default=dict, blank=True)
+    upload = ImageTextField(blank=True, help_text="path of an uploaded archive to delete after")
     state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
     phase = models.CharField(max_length=20, blank=True, help_text="a code of progress.PHASE_WORDS")
-    phase_args = models.JSONField(default=dict, blank=True)
+    phase_args = ImageJSONField(default=dict, blank=True)
     layer_index = models.IntegerField(default=0)
     layer_count = models.IntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
-    error = models.TextField(blank=True)
+    error = ImageTextField(blank=True)
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -359,7 +361,7 @@ class Analysis(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
     dive = models.JSONField(default=dict)
     ours = models.JSONField(default=dict)
-    advice = models.JSONField(default=list)
+    advice = ImageJSONField(default=list)
 
     def __str__(self) -> str:
         return f"analysis of {self.image_id}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 
+from django.db import OperationalError
 from django.db.models import Count, Q, QuerySet, Sum
 
 from .models import Image, ImageLayer, Layer
@@ -131,12 +132,27 @@ def _links(images: QuerySet[Image] | list[Image] | None) -> QuerySet[ImageLayer]
     )
 
 
+def exact_sum(rows: QuerySet, field: str) -> int:
+    """The sum of a size column, exact however large.
+
+    PostgreSQL sums bigints as numeric, exactly. SQLite's SUM stops at 2**63 with "integer
+    overflow", which apparent sizes reach: each image's sum stays below it (``lib.layer`` caps a
+    layer's share), but a store's sum over images need not. Then Python adds them, exactly.
+    """
+    try:
+        return int(rows.aggregate(total=Sum(field))["total"] or 0)
+    except OperationalError as exc:
+        if "overflow" not in str(exc):
+            raise
+        return sum(rows.values_list(field, flat=True))
+
+
 def totals(images: QuerySet[Image] | list[Image] | None = None) -> Totals:
     """Logical size (every image counted in full) against stored size (each layer once)."""
     links = _links(images)
-    logical = links.aggregate(total=Sum("layer__size"))["total"] or 0
+    logical = exact_sum(links, "layer__size")
     layer_ids = links.values("layer_id").distinct()
-    stored = Layer.objects.filter(pk__in=layer_ids).aggregate(total=Sum("size"))["total"] or 0
+    stored = exact_sum(Layer.objects.filter(pk__in=layer_ids), "size")
     if images is None:
         image_count = Image.objects.count()
     elif isinstance(images, QuerySet):

@@ -132,6 +132,11 @@ def _str_map(value: Any, what: str) -> dict[str, str]:
 # --- platforms ------------------------------------------------------------------------------
 
 
+# What names an os, architecture or variant ("linux", "arm64", "v8", "ppc64le"): Go's and the
+# OCI spec's values all fit, and a config naming anything else is refused before it is stored.
+PLATFORM_WORD = re.compile(r"[A-Za-z0-9._-]{1,40}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Platform:
     os: str
@@ -150,6 +155,7 @@ class Platform:
 
     @classmethod
     def from_json(cls, value: Any) -> Platform | None:
+        """The platform of an index entry; None when it names none we could match or store."""
         if not isinstance(value, dict):
             return None
         os_ = value.get("os")
@@ -157,7 +163,10 @@ class Platform:
         if not isinstance(os_, str) or not isinstance(arch, str):
             return None
         variant = value.get("variant")
-        return cls(os_, arch, variant if isinstance(variant, str) else "")
+        variant = variant if isinstance(variant, str) else ""
+        if not all(PLATFORM_WORD.fullmatch(v) for v in (os_, arch, variant) if v):
+            return None
+        return cls(os_, arch, variant)
 
     def normalized(self) -> Platform:
         """containerd's normalisation (platforms/database.go), so x86_64 matches amd64."""
@@ -443,6 +452,12 @@ def parse_config(data: bytes, digest: str, limits: Limits = DEFAULT) -> ImageCon
     if not isinstance(os_, str) or not isinstance(arch, str):
         raise FormatError(f"{what} does not say its os and architecture")
     variant = _text(doc, "variant", what)
+    for key, value in (("os", os_), ("architecture", arch), ("variant", variant)):
+        if value and not PLATFORM_WORD.fullmatch(value):
+            raise FormatError(
+                f"{what} has {key} {value[:60]!r}: a platform is named by letters, digits, "
+                "'.', '_' and '-', at most 40 of them"
+            )
     config = doc.get("config")
     if config is None:
         config = {}

@@ -67,7 +67,12 @@ def layer(entries: Iterable[Entry], *, fmt: str = "pax", parents: bool = True) -
 
 def dump(doc: Any) -> bytes:
     """Compact JSON with keys in the order given: digests are of these exact bytes."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (hostile-input tests) has no UTF-8 form; JSON's \ud800 escape does.
+        return json.dumps(doc, separators=(",", ":")).encode()
 
 
 # --- images ----------------------------------------------------------------------------------
