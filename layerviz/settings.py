@@ -64,8 +64,9 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "layerviz.access.RefuseAnonymousWrites",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -151,6 +152,10 @@ LOGOUT_REDIRECT_URL = "/"
 # Write actions (ingest, upload, delete) can be limited to logged-in users.
 LAYERVIZ_REQUIRE_LOGIN_TO_WRITE = envbool("LAYERVIZ_REQUIRE_LOGIN_TO_WRITE", False)
 LAYERVIZ_MAX_UPLOAD_BYTES = envint("LAYERVIZ_MAX_UPLOAD_BYTES", 8 * 1024**3)
+# All uploads on disk and not indexed yet (being received, or waiting for a worker), together.
+LAYERVIZ_MAX_UPLOADS_IN_FLIGHT_BYTES = envint(
+    "LAYERVIZ_MAX_UPLOADS_IN_FLIGHT_BYTES", 2 * LAYERVIZ_MAX_UPLOAD_BYTES
+)
 # How long a claim on a layer being indexed lasts without a heartbeat before another worker
 # may take the layer over (a worker on the same host that has died is detected at once).
 LAYERVIZ_LEASE_SECONDS = envint("LAYERVIZ_LEASE_SECONDS", 120)

@@ -11,6 +11,8 @@ from layerviz.lib import reference as refs
 from layerviz.lib.oci import Platform
 from layerviz.lib.units import human_bytes
 
+from . import uploads
+
 
 class AddImageForm(forms.Form):
     KINDS = [
@@ -75,9 +77,9 @@ class AddImageForm(forms.Form):
             password=data["password"],
         )
 
-    def __init__(self, *args, too_large: bool = False, **kwargs) -> None:
+    def __init__(self, *args, upload_refused: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.too_large = too_large
+        self.upload_refused = upload_refused  # why the upload handler stopped, if it did
 
     def clean_platform(self) -> str:
         return self._checked("platform", Platform.parse)
@@ -110,11 +112,20 @@ class AddImageForm(forms.Form):
                 except ValueError as exc:
                     self.add_error("reference", str(exc))
             data["reference"] = ref
-        if kind == "upload" and self.too_large:
+        if kind == "upload" and self.upload_refused == uploads.TOO_LARGE:
             self.add_error(
                 "archive",
                 _("The archive is larger than the %(limit)s upload limit.")
                 % {"limit": human_bytes(settings.LAYERVIZ_MAX_UPLOAD_BYTES)},
+            )
+        elif kind == "upload" and self.upload_refused == uploads.DISK_BUSY:
+            self.add_error(
+                "archive",
+                _(
+                    "Uploads waiting to be indexed already hold close to %(limit)s of disk, "
+                    "the most allowed at once: try again once they are indexed."
+                )
+                % {"limit": human_bytes(settings.LAYERVIZ_MAX_UPLOADS_IN_FLIGHT_BYTES)},
             )
         elif kind == "upload" and not data.get("archive"):
             self.add_error("archive", _("Choose an archive file to upload."))

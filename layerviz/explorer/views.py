@@ -7,23 +7,19 @@ link reproduces the view and the pages work without JavaScript.
 
 from __future__ import annotations
 
-from functools import wraps
-from urllib.parse import urlsplit
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from layerviz import charts
+from layerviz.access import write_access
 from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import deletion, efficiency, filesystem
@@ -37,33 +33,6 @@ from . import change_words, panel
 from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm
 from .uploads import save_upload
-
-
-def write_access(view):
-    """Write actions may be limited to logged-in users (``LAYERVIZ_REQUIRE_LOGIN_TO_WRITE``)."""
-
-    @wraps(view)
-    def wrapper(request: HtmxHttpRequest, *args, **kwargs) -> HttpResponse:
-        if settings.LAYERVIZ_REQUIRE_LOGIN_TO_WRITE and not request.user.is_authenticated:
-            # Back to the page the action was started from: the action's own URL is POST-only.
-            login = redirect_to_login(_page_of(request))
-            if request.htmx:
-                # A plain redirect would be followed inside the htmx request and the login
-                # page swapped into a fragment; the whole window has to go there.
-                return HttpResponseClientRedirect(login["Location"])
-            return login
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-def _page_of(request: HtmxHttpRequest) -> str:
-    """The page a write action was sent from, when it is one of ours; else the image list."""
-    page = request.htmx.current_url if request.htmx else request.headers.get("Referer", "")
-    if page and url_has_allowed_host_and_scheme(page, {request.get_host()}):
-        parts = urlsplit(page)
-        return parts.path + (f"?{parts.query}" if parts.query else "")
-    return reverse("explorer:images")
 
 
 def _get_image_or_404(digest: str) -> Image:
@@ -116,7 +85,7 @@ def engine_images(request: HtmxHttpRequest) -> HttpResponse:
 @write_access
 def add_image(request: HtmxHttpRequest) -> HttpResponse:
     form = AddImageForm(
-        request.POST, request.FILES, too_large=getattr(request, "upload_too_large", False)
+        request.POST, request.FILES, upload_refused=getattr(request, "upload_refused", "")
     )
     if not form.is_valid():
         context = {"form": form, "max_upload": settings.LAYERVIZ_MAX_UPLOAD_BYTES}
