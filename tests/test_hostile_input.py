@@ -156,3 +156,18 @@ def test_store_totals_past_two_to_the_63_stay_exact(client, tmp_path):
     for url in ("/store", "/api/store", "/"):
         assert client.get(url).status_code == 200, url
     assert client.get("/api/store").json()["logical_bytes"] == totals.logical_bytes
+
+
+def test_an_image_with_no_layers_is_shown_and_compared_without_errors(client, tmp_path):
+    empty = ingest_image(tmp_path, "lv/empty:1", [], [synth.Step("CMD x", empty_layer=True)])
+    other = ingest_image(tmp_path, "lv/other:1", [synth.layer([file("a", b"1")])])
+    pairs = [(empty, other), (other, empty), (empty, empty)]
+
+    for a, b in pairs:
+        query = f"a={a.digest}&b={b.digest}"
+        for url in (f"/compare?{query}", f"/compare/tree?{query}", f"/api/compare?{query}"):
+            assert client.get(url).status_code == 200, url
+    for page in ("", "efficiency", "file?path=a"):
+        assert client.get(f"/images/{empty.digest}/{page}").status_code == 200, page
+    assert client.get(f"/images/{empty.digest}/tree").status_code == 404  # nothing to list
+    assert client.get("/store").status_code == 200
