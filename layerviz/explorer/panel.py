@@ -19,7 +19,7 @@ from layerviz import charts
 from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import filesystem
 from layerviz.images.models import Image
-from layerviz.lib import changes
+from layerviz.lib import changes, stored_text
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.instructions import clean_instruction, keyword
 from layerviz.lib.units import human_bytes, layer_no, layer_number
@@ -96,7 +96,7 @@ def layer_stack(image: Image) -> tuple[list[StackRow], list]:
     placed = set()
     for step in image.history.all():
         il = image_layers[step.position] if step.position is not None else None
-        text = clean_instruction(step.created_by) or step.comment
+        text = clean_instruction(step.created_by) or stored_text.visible(step.comment)
         rows.append(StackRow(step.index, text, keyword(text), step.created, il, step.position))
         if step.position is not None:
             placed.add(step.position)

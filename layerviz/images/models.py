@@ -17,9 +17,11 @@ leaves nothing half-indexed behind (see ``claims.py``).
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from django.db import models
 
+from layerviz.lib import stored_text
 from layerviz.lib.figures import Figures
 from layerviz.lib.instructions import clean_instruction
 
@@ -206,6 +208,12 @@ class Image(models.Model):
     @property
     def short_id(self) -> str:
         return self.image_id.partition(":")[2][:12]
+
+    @property
+    def shown_config(self) -> dict[str, Any]:
+        """The config as a page shows it: control characters escaped (``stored_text.visible``),
+        so a hostile Env or Label is shown as it is, not as what it pretends to be."""
+        return stored_text.visible_json(self.config)
 
     @property
     def names(self) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .stored_text import visible
+
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
 _SHELL = re.compile(r"^(?:/bin/sh|/bin/bash|cmd /S /C) -c\s+")
 _BUILD_ARGS = re.compile(r"^\|\d+(?:\s+[A-Za-z_][A-Za-z0-9_]*=\S*)*\s+")
@@ -20,6 +22,12 @@ _KEYWORDS = (
 
 
 def clean_instruction(created_by: str) -> str:
+    """The instruction as people read it, with control characters shown escaped
+    (``stored_text.visible``): every page and chart shows instructions through this."""
+    return visible(_clean(created_by))
+
+
+def _clean(created_by: str) -> str:
     text = created_by.strip()
     if not text:
         return ""

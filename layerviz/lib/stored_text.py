@@ -81,3 +81,8 @@ def visible(text: str) -> str:
         ),
         text,
     )
+
+
+def visible_json(value: Any) -> Any:
+    """``value`` (decoded JSON) with every string in it, keys too, made ``visible``."""
+    return _walk(value, visible)

@@ -269,6 +269,16 @@ def _fresh_database(tmp: str, postgres: str | None, n: int) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def _drop_database(postgres: str | None, url: str) -> None:
+    # Each run's database goes with its run, so no benchmark leaves databases behind.
+    if postgres is None:
+        return
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {urlsplit(url).path.lstrip('/')} WITH (FORCE)")
+
+
 def run(name: str, runs: int, postgres: str | None) -> dict:
     path = archive(name)
     entries = 0
@@ -309,6 +319,7 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
             )
             keys = ("sizeBytes", "inefficientBytes", "efficiencyScore")
             same = same and all(a[k] == b[k] for k in keys)
+            _drop_database(postgres, url)
 
     def median(values: list[tuple[float, float, float]], i: int) -> float:
         return statistics.median(v[i] for v in values)

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from layerviz.explorer import change_words, links, note_words
 from layerviz.images import progress
-from layerviz.lib import changes, instructions, units
+from layerviz.lib import changes, instructions, stored_text, units
 from layerviz.lib.tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, SYMLINK
 from layerviz.lib.units import human_bytes
 
@@ -73,6 +73,12 @@ def digest(value: str, length: int = 12) -> str:
 @register.filter
 def instruction(created_by: str) -> str:
     return instructions.clean_instruction(created_by)
+
+
+@register.filter
+def visible(text: str) -> str:
+    """Image text with its control characters shown escaped (``stored_text.visible``)."""
+    return stored_text.visible(str(text))
 
 
 @register.filter
