@@ -419,3 +419,44 @@ def test_hostile_link_targets_config_values_and_layer_notes_render_as_text(
     assert f"EVIL={evil}" in config and f"evil={evil}" in config and evil in config
     notes = soup(pages[1]).select_one("ul.notes").get_text()
     assert f"whiteout for etc/{evil} deletes nothing" in notes
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"layer": 2, "mode": "layer", "q": "a", "kind": "D"}, ["app/cache", "app/cache/blob"]),
+        ({"layer": 2, "mode": "layer", "q": "passwd", "kind": "M"}, ["etc/passwd"]),
+        ({"layer": 2, "mode": "layer", "q": "passwd", "kind": "A"}, []),
+        ({"layer": 2, "mode": "merged", "q": "main", "kind": "U"}, ["app/main.py"]),
+        ({"layer": 2, "mode": "merged", "q": "main", "kind": "A"}, []),
+        ({"layer": 1, "mode": "layer", "q": "main", "kind": ["A", "D"]}, ["app/main.py"]),
+    ],
+)
+def test_a_path_search_lists_only_the_kinds_ticked(client: Client, app_image, params, expected):
+    url = reverse("explorer:image", args=[app_image.digest])
+    page = soup(client.get(url, params))
+
+    assert [a.get_text(strip=True) for a in page.select(".tree.flat .name")] == expected
+    assert page.select_one("#tree .hint").get_text(strip=True).startswith(f"{len(expected)} path")
+
+
+def test_a_path_search_with_more_matches_than_a_page_pages_through_all_of_them(
+    client: Client, tmp_path
+):
+    image = ingest_image(
+        tmp_path, "lv/many:1", [synth.layer([file(f"d/n{i:04}", b"") for i in range(1200)])]
+    )
+    url = reverse("explorer:image", args=[image.digest])
+    seen: list[str] = []
+    query = "layer=0&mode=layer&q=n"
+    pagers = []
+    while query:
+        page = soup(client.get(f"{url}?{query}"))
+        seen += [a.get_text(strip=True) for a in page.select(".tree.flat .name")]
+        pager = page.select_one("#tree .pager")
+        pagers.append(pager.find("span").get_text(strip=True))
+        following = [a for a in pager.find_all("a") if a.get_text(strip=True) == "Next"]
+        query = following[0]["href"].lstrip("?") if following else ""
+
+    assert seen == [f"d/n{i:04}" for i in range(1200)]
+    assert pagers == ["Paths 1–500 of 1200", "Paths 501–1000 of 1200", "Paths 1001–1200 of 1200"]

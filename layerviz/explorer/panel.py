@@ -22,6 +22,7 @@ from layerviz.images.models import Image
 from layerviz.lib import changes, stored_text
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.instructions import clean_instruction, keyword
+from layerviz.lib.limits import Limits
 from layerviz.lib.units import human_bytes, layer_no, layer_number
 
 from . import change_words
@@ -38,6 +39,7 @@ class PanelState:
     sort: str
     kinds: list[str]
     q: str
+    offset: int = 0  # the first search result shown
 
     @classmethod
     def from_request(cls, request: HtmxHttpRequest, layer_count: int) -> PanelState:
@@ -57,10 +59,16 @@ class PanelState:
             sort=sort,
             kinds=kinds,
             q=request.GET.get("q", "").strip(),
+            # A search finds at most an image's paths.
+            offset=int_param(
+                request, "offset", default=0, low=0, high=Limits.from_env().paths_per_image
+            ),
         )
 
     def query(self, **changes: Any) -> str:
-        state = dataclasses.replace(self, **changes)
+        """The query string of this state with ``changes``; a page of search results is kept
+        only when asked for, since any other change starts the results again."""
+        state = dataclasses.replace(self, **{"offset": 0, **changes})
         params: list[tuple[str, object]] = [("layer", state.layer), ("mode", state.mode)]
         if state.path:
             params.append(("path", state.path))
@@ -69,6 +77,8 @@ class PanelState:
         params.extend(("kind", k) for k in state.kinds)
         if state.q:
             params.append(("q", state.q))
+        if state.offset:
+            params.append(("offset", state.offset))
         return urlencode(params)
 
 
@@ -116,13 +126,48 @@ def layer_panel(image_layers: list, state: PanelState) -> dict:
     selected = image_layers[state.layer]
     context: dict = {"selected": selected, "chains": chains}
     if state.q:
-        rows, total = filesystem.search(chains, state.layer, state.mode, state.q)
-        context.update(search_rows=[TreeNode.of(row, state) for row in rows], search_total=total)
+        rows, total = filesystem.search(
+            chains, state.layer, state.mode, state.q, kinds=set(state.kinds), offset=state.offset
+        )
+        context.update(
+            search_rows=[TreeNode.of(row, state) for row in rows],
+            search_total=total,
+            search_page=SearchPage(state, len(rows), total),
+        )
     else:
         context["tree"], context["tree_more"] = expanded_tree(chains, state)
     boxes = filesystem.treemap_boxes(chains, state.layer, state.mode)
     context["treemap"] = charts.treemap(boxes, state.layer, state.mode)
     return context
+
+
+@dataclasses.dataclass
+class SearchPage:
+    """Which search results a page shows, of how many, and the links to the pages around."""
+
+    state: PanelState
+    shown: int
+    total: int
+
+    @property
+    def first(self) -> int:
+        return self.state.offset + 1 if self.shown else 0
+
+    @property
+    def last(self) -> int:
+        return self.state.offset + self.shown
+
+    @property
+    def next_query(self) -> str:
+        if self.last >= self.total:
+            return ""
+        return self.state.query(offset=self.last)
+
+    @property
+    def previous_query(self) -> str:
+        if not self.state.offset:
+            return ""
+        return self.state.query(offset=max(self.state.offset - filesystem.PAGE, 0))
 
 
 @dataclasses.dataclass

@@ -136,10 +136,19 @@ def keeps(row: ChangeRow, kinds: set[str], mode: str, depth: int) -> bool:
 
 
 def search(
-    chains: list[Chain], depth: int, mode: str, needle: str, *, limit: int | None = PAGE
+    chains: list[Chain],
+    depth: int,
+    mode: str,
+    needle: str,
+    *,
+    kinds: set[str] | None = None,
+    offset: int = 0,
+    limit: int | None = PAGE,
 ) -> tuple[list[ChangeRow], int]:
-    """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path:
-    the first ``limit`` of them (all when None) and how many there are.
+    """Paths containing ``needle`` anywhere, as a flat list (the filter box), sorted by path,
+    of the ``kinds`` asked for (every kind when empty; in the merged view a path from a layer
+    below is unchanged by this one): ``limit`` of them from ``offset`` (all when None) and how
+    many there are.
 
     1. The database keeps only the directories where a match can be: the directory's own
        path holds the needle, or one of its children's names does (or, for a needle with a
@@ -160,10 +169,10 @@ def search(
             in_dir=StrIndex(F("dir"), needle_value), in_names=StrIndex(F("names"), needle_value)
         ).filter(Q(in_dir__gt=0) | Q(in_names__gt=0))
     groups: dict[str, list[tuple[int, str, str, int]]] = {}
-    for directory, row_depth, names, kinds, pk in qs.values_list(
+    for directory, row_depth, names, codes, pk in qs.values_list(
         "dir", "depth", "names", "kinds", "pk"
     ).iterator(chunk_size=2000):
-        groups.setdefault(directory, []).append((row_depth, names, kinds, pk))
+        groups.setdefault(directory, []).append((row_depth, names, codes, pk))
     gone = changes.DELETED
     total = 0
     page: list[tuple[int, int]] = []  # (DirChanges pk, index of the child) in path order
@@ -171,33 +180,35 @@ def search(
         rows = sorted(groups[directory])
         prefix = f"{directory}/" if directory else ""
         if len(rows) == 1:
-            row_depth, names, kinds, pk = rows[0]
+            row_depth, names, codes, pk = rows[0]
             listed = names.split(NAME_SEPARATOR) if names else []
+            below = mode == MERGED and row_depth < depth
             found = [
-                (name, i, pk, kinds[i])
+                (name, i, pk, codes[i], changes.UNCHANGED if below else codes[i])
                 for i, name in enumerate(listed)
                 if (needle in name if "/" not in needle else needle in prefix + name)
                 or needle in directory
             ]
-            drop = mode == MERGED and row_depth < depth
-            if drop:
+            if below:
                 found = [f for f in found if f[3] != gone]
         else:
             latest: dict[str, tuple[int, int, str, int]] = {}  # name -> index, pk, kind, depth
-            for row_depth, names, kinds, pk in rows:
+            for row_depth, names, codes, pk in rows:
                 for i, name in enumerate(names.split(NAME_SEPARATOR) if names else []):
-                    latest[name] = (i, pk, kinds[i], row_depth)
+                    latest[name] = (i, pk, codes[i], row_depth)
             found = [
-                (name, i, pk, kind)
+                (name, i, pk, kind, changes.UNCHANGED if row_depth < depth else kind)
                 for name, (i, pk, kind, row_depth) in sorted(latest.items())
                 if (needle in prefix + name)
                 and not (mode == MERGED and kind == gone and row_depth < depth)
             ]
+        if kinds:
+            found = [f for f in found if f[4] in kinds]
+        end = None if limit is None else offset + limit
+        if end is None or total < end:
+            page.extend((pk, i) for _name, i, pk, _kind, _shown in found)
         total += len(found)
-        if limit is None or len(page) < limit:
-            page.extend((pk, i) for _name, i, pk, _kind in found)
-    if limit is not None:
-        page = page[:limit]
+    page = page[offset:] if limit is None else page[offset : offset + limit]
     wanted = {pk for pk, _ in page}
     unpacked = {pk: rows for pk, rows in packed.rows_by_pk(wanted).items()}
     out = [unpacked[pk][i] for pk, i in page]
