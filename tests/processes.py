@@ -40,19 +40,20 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def manage(*args: str, **popen) -> subprocess.Popen:
+    """``manage.py ARGS`` with its output piped, unless ``popen`` says otherwise (a
+    pseudo-terminal as ``stdout``, say)."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True} | popen
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=components.ROOT,
-        env=popen.pop("env", None) or env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **popen,
+        env=options.pop("env", None) or env(),
+        **options,
     )
 
 
-def run_worker() -> None:
-    """Run the background worker until the queue is empty; it must exit cleanly."""
-    worker = manage(*WORKER)
+def run_worker(**extra_env: str) -> None:
+    """Run the background worker until the queue is empty; it must exit cleanly.
+    ``extra_env``: settings for it, on top of this process's environment."""
+    worker = manage(*WORKER, env=env(**extra_env))
     _out, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
