@@ -164,6 +164,11 @@ LAYERVIZ_LEASE_SECONDS = envint("LAYERVIZ_LEASE_SECONDS", 120)
 # point at.
 LAYERVIZ_STORE_CHART_IMAGES = envint("LAYERVIZ_STORE_CHART_IMAGES", 250)
 LAYERVIZ_STORE_HEATMAP_IMAGES = envint("LAYERVIZ_STORE_HEATMAP_IMAGES", 60)
+# Registry downloads have deadlines: LAYERVIZ_REGISTRY_MIN_RATE (bytes a second a registry must
+# keep up, default 64 KiB; 0 for none) after LAYERVIZ_REGISTRY_DEADLINE_FLOOR (seconds, default
+# 60). They are not read here but, like the LAYERVIZ_MAX_* input caps, by lib/limits.Limits
+# (one definition), when a job's source options are made, so that a worker sees them as set for
+# its run and a test can pass its own.
 # Layers that lie in files are read by worker processes, side by side, once an image has this
 # many bytes of layers to read (starting a worker costs ~50 ms).
 LAYERVIZ_PARALLEL_READ_BYTES = envint("LAYERVIZ_PARALLEL_READ_BYTES", 64 * 1024**2)

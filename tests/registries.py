@@ -7,6 +7,10 @@ on free 127.0.0.1 ports with temporary storage, started once per session.
   gets a pull token; ``USER``/``PASSWORD`` may also push.
 * ``fault_proxy``: a real HTTP server in front of the token registry that forwards every
   request and injects, on demand, the faults the registry itself never makes (``Faults``).
+* ``TrickleRegistry``: no registry binary, a server of our own speaking just enough of the
+  Distribution API (``/v2/``, manifests, blobs, a token realm) to serve one generated image,
+  and sending one of its documents slowly, a few bytes at a time, as a hostile or broken
+  registry would.
 
 Images go in with ``Registry.push``: ``skopeo copy`` of an archive, as a person would do it.
 
@@ -23,6 +27,7 @@ import base64
 import dataclasses
 import datetime as dt
 import json
+import re
 import secrets
 import socket
 import subprocess
@@ -35,6 +40,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
+from layerviz.lib import synth
 
 from . import components
 
@@ -463,6 +470,106 @@ class FaultProxy(Server):
         super().stop()
         self.store.stop()
         self.client.close()
+
+
+# --- a registry of our own, that trickles -----------------------------------------------------
+
+# As long as a real one (a JWT is about a kilobyte), so that a token too can be trickled.
+TRICKLE_TOKEN = "trickle-" + "t" * 1000
+API_PATH = re.compile(r"/v2/(?P<repo>.+)/(?P<kind>manifests|blobs)/(?P<ref>[^/]+)")
+
+
+class TrickleHandler(Handler):
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        app: TrickleRegistry = self.server.app  # type: ignore[attr-defined]
+        path = urlsplit(self.path).path
+        if path == "/token":
+            body = json.dumps({"token": TRICKLE_TOKEN, "expires_in": 300}).encode()
+            self._send("token", body, {"Content-Type": "application/json"})
+            return
+        if app.token_auth and self.headers.get("Authorization") != f"Bearer {TRICKLE_TOKEN}":
+            challenge = f'Bearer realm="http://{app.host}/token",service="trickle"'
+            self.reply(401, b"", {"WWW-Authenticate": challenge})
+            return
+        if path == "/v2/":
+            self.reply(200, b"{}", {"Content-Type": "application/json"})
+            return
+        match = API_PATH.fullmatch(path)
+        blob = (
+            app.find(match["kind"], match["ref"]) if match and match["repo"] == app.repo else None
+        )
+        if blob is None:
+            body = b'{"errors":[{"code":"NAME_UNKNOWN","message":"not here"}]}'
+            self.reply(404, body, {"Content-Type": "application/json"})
+            return
+        headers = {"Content-Type": blob.media_type, "Docker-Content-Digest": blob.digest}
+        self._send(app.kind_of(blob), blob.data, headers)
+
+    def _send(self, kind: str, body: bytes, headers: dict[str, str]) -> None:
+        """The answer, at once, or ``piece`` bytes at a time at ``rate`` when ``kind`` is the
+        one to trickle."""
+        app: TrickleRegistry = self.server.app  # type: ignore[attr-defined]
+        app.served.append(kind)
+        if kind != app.trickle:
+            self.reply(200, body, headers)
+            return
+        self.send_response(200)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if app.cut_at is not None:
+            body = body[: app.cut_at]
+            self.close_connection = True  # hang up once that much is sent
+        try:
+            for at in range(0, len(body), app.piece):
+                self.wfile.write(body[at : at + app.piece])
+                time.sleep(app.piece / app.rate)
+        except OSError:
+            self.close_connection = True  # the client gave up on it, as it should
+
+
+class TrickleRegistry(Server):
+    """One image (``built``) as ``repo:tag``, its ``trickle`` document ("manifest", "config",
+    "layer 1" for the bottom layer, "layer 2"…, or "token"; "" for none) sent ``piece`` bytes
+    at a time at ``rate`` bytes a second, and only its first ``cut_at`` bytes when that is set
+    (the connection is then closed).
+    With ``token_auth`` every API request needs a Bearer token from its own realm. ``served``
+    records the kind of each document it began to send."""
+
+    def __init__(self, built: synth.BuiltImage, *, repo: str = "lv/slow", tag: str = "1.0") -> None:
+        self.built, self.repo, self.tag = built, repo, tag
+        self.trickle = ""
+        self.rate = 1000.0
+        self.piece = 100
+        self.cut_at: int | None = None
+        self.token_auth = False
+        self.served: list[str] = []
+        super().__init__(TrickleHandler)
+
+    @property
+    def reference(self) -> str:
+        return f"docker://{self.host}/{self.repo}:{self.tag}"
+
+    def find(self, kind: str, ref: str) -> synth.Blob | None:
+        if kind == "manifests":
+            return self.built.manifest if ref in (self.tag, self.built.manifest.digest) else None
+        return next((b for b in (self.built.config, *self.built.layers) if b.digest == ref), None)
+
+    def kind_of(self, blob: synth.Blob) -> str:
+        if blob is self.built.manifest:
+            return "manifest"
+        if blob is self.built.config:
+            return "config"
+        return f"layer {[b.digest for b in self.built.layers].index(blob.digest) + 1}"
 
 
 # --- session fixtures -------------------------------------------------------------------------

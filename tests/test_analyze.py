@@ -230,6 +230,62 @@ def test_a_misconfigured_rule_fails_the_run_as_dive_does(ci_archive, dive, tmp_p
     ) in our_out
 
 
+# --- file names a terminal would act on ----------------------------------------------------
+
+# Each name, then what a terminal shows in its place (lib/terminal.escaped).
+HOSTILE_NAMES = {
+    # Clear the screen, cursor home. (No colour: the dive tests strip dive's own colours.)
+    "srv/\x1b[2J\x1b[Hhome": "srv/\\x1b[2J\\x1b[Hhome",
+    "srv/\x1b]0;owned\x07title": "srv/\\x1b]0;owned\\x07title",  # retitle the window
+    "srv/\u009b31mc1": "srv/\\x9b31mc1",  # a C1 CSI on its own
+    "srv/del\x7f-over\rwrite": "srv/del\\x7f-over\\x0dwrite",
+    "srv/gnp.\u202eexe": "srv/gnp.\\u202eexe",  # shown as "srv/exe.png"
+}
+
+
+@pytest.fixture
+def hostile_archive(tmp_path) -> tuple[Path, str]:
+    """A generated image whose wasted files have the names above: its archive and digest."""
+    names = list(HOSTILE_NAMES)
+    layers = [
+        synth.layer([file(name, b"a" * (100 + i)) for i, name in enumerate(names)]),
+        synth.layer([file(name, b"b" * (200 + i)) for i, name in enumerate(names)]),
+    ]
+    archive = write_archive(tmp_path, "lv/hostile:1", layers)
+    [image] = ingest(f"docker-archive:{archive}")
+    return archive, image.digest
+
+
+def test_ci_mode_not_on_a_terminal_prints_hostile_names_byte_for_byte_as_dive_does(
+    hostile_archive, dive, tmp_path, monkeypatch
+):
+    archive, digest = hostile_archive
+
+    dive_code, dive_out = _dive_ci(archive, tmp_path)
+    our_code, our_out = _ours_ci(digest, tmp_path, monkeypatch=monkeypatch)
+
+    assert _ci_lines(our_out) == _ci_lines(dive_out)
+    assert our_code == dive_code
+    for name in HOSTILE_NAMES:
+        assert f"/{name}" in our_out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ci_mode_on_a_terminal_shows_the_control_characters_of_names_escaped(hostile_archive):
+    _archive, digest = hostile_archive
+
+    code, shown, err = processes.manage_on_a_terminal("analyze", digest, "--ci")
+
+    text = shown.decode()
+    assert code == 1, err  # the image wastes too much: dive's rules fail it
+    files = text[text.index("Inefficient Files:") : text.index("Results:")]
+    for escaped in HOSTILE_NAMES.values():
+        assert f"  /{escaped}\n" in files
+    # Nothing a terminal would act on reached it: no ESC, no C1, no bidi override, no CR.
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+    assert "Result:FAIL" in text
+
+
 # --- dive's quirks, on generated archives, still against the real dive --------------------
 
 QUIRKS = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+from collections.abc import Callable
 
 import yaml
 
@@ -246,9 +247,15 @@ def _check(key: str, value: str, analysis: Analysis) -> tuple[bool, str]:
 
 
 def ci_report(
-    analysis: Analysis, results: list[RuleResult], passed: bool, misconfigured: bool
+    analysis: Analysis,
+    results: list[RuleResult],
+    passed: bool,
+    misconfigured: bool,
+    show: Callable[[str], str],
 ) -> str:
-    """The text dive prints in CI mode, after its "Analyzing image..." line."""
+    """The text dive prints in CI mode, after its "Analyzing image..." line, each path in it
+    passed through ``show`` (``terminal.for_stream``: as it is, for dive's bytes, or escaped
+    for a terminal)."""
     lines = [
         f"  efficiency: {go_fixed(analysis.score * 100)} %",
         f"  wastedBytes: {analysis.wasted} bytes ({human(analysis.wasted)})",
@@ -261,7 +268,7 @@ def ci_report(
     if not listed:
         lines.append("None")
     for r in listed:
-        lines.append(f"{r.count:>5}  {human(r.cumulative):>12}  {r.path}")
+        lines.append(f"{r.count:>5}  {human(r.cumulative):>12}  {show(r.path)}")
     lines.append("Results:")
     for result in results:
         if result.message:

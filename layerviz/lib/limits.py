@@ -1,7 +1,9 @@
 """Caps on everything an input can make us read, parse or store.
 
 Values follow ``image-format.md`` §0.7 and §5.3; each can be changed with an environment variable
-``LAYERVIZ_MAX_<NAME>`` (for example ``LAYERVIZ_MAX_ENTRIES_PER_LAYER=5000000``).
+``LAYERVIZ_MAX_<NAME>`` (for example ``LAYERVIZ_MAX_ENTRIES_PER_LAYER=5000000``), except the
+two that bound how long a registry may take, which are not maxima and are named for what they
+are (``LAYERVIZ_REGISTRY_MIN_RATE``, ``LAYERVIZ_REGISTRY_DEADLINE_FLOOR``).
 """
 
 from __future__ import annotations
@@ -43,13 +45,23 @@ class Limits:
     expansion_ratio: int = 2_000
     ratio_floor_bytes: int = 1 * GiB
     outer_members: int = 1_000_000
+    # A registry request (a blob, a manifest, a token) may keep us waiting this many seconds
+    # plus its size at this many bytes a second, and must keep up that rate as it arrives
+    # (adapters/registry_http/transport.Deadline); a rate of 0 sets no deadline.
+    registry_min_rate: int = dataclasses.field(
+        default=64 * KiB, metadata={"env": "LAYERVIZ_REGISTRY_MIN_RATE"}
+    )
+    registry_deadline_floor: int = dataclasses.field(
+        default=60, metadata={"env": "LAYERVIZ_REGISTRY_DEADLINE_FLOOR"}
+    )
 
     @classmethod
     def from_env(cls) -> Limits:
-        """The defaults, with every ``LAYERVIZ_MAX_<NAME>`` set in the environment applied."""
+        """The defaults, with every ``LAYERVIZ_MAX_<NAME>`` (or the name a field gives as its
+        ``env``) set in the environment applied."""
         values = {}
         for field in dataclasses.fields(cls):
-            name = f"LAYERVIZ_MAX_{field.name.upper()}"
+            name = env_name(field.name)
             raw = os.environ.get(name, "").strip()
             if not raw:
                 continue
@@ -60,6 +72,12 @@ class Limits:
             if values[field.name] < 0:
                 raise ConfigError(f"{name} must not be negative, not {raw!r}")
         return cls(**values)
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets the field ``field`` of ``Limits``."""
+    metadata = next(f.metadata for f in dataclasses.fields(Limits) if f.name == field)
+    return metadata.get("env") or f"LAYERVIZ_MAX_{field.upper()}"
 
 
 # The built-in values, for code that reads without a source (tests, benchmarks); sources take

@@ -57,7 +57,7 @@ class RegistrySource(Source):
             chosen = oci.select_platform(
                 index.manifests, self.options.platform, f"the index of {self.ref}"
             )
-            fetched = self.client.manifest_get(repo=self.repo, ref=chosen.digest)
+            fetched = self.client.manifest_get(repo=self.repo, ref=chosen.digest, size=chosen.size)
             if len(fetched.data) != chosen.size:
                 raise DigestMismatch(
                     f"{what} is {len(fetched.data)} bytes but the index says {chosen.size}"
@@ -71,7 +71,7 @@ class RegistrySource(Source):
         config_bytes = config.data
         if config_bytes is None:
             config_bytes = self.client.blob_get(
-                repo=self.repo, digest=config.digest, limit=limits.json_bytes
+                repo=self.repo, digest=config.digest, size=config.size, limit=limits.json_bytes
             )
             oci.verify_blob(config_bytes, config.digest, config.size, f"the config of {what}")
         return [
@@ -98,7 +98,9 @@ class RegistrySource(Source):
     def open_layer(self, image: ResolvedImage, layer: LayerRef) -> AbstractContextManager[Readable]:
         # Always from the registry: descriptor ``urls`` are never fetched (foreign layers with
         # urls are refused by image_from_manifest already).
-        return self.client.blob_open(repo=self.repo, digest=layer.descriptor.digest)
+        return self.client.blob_open(
+            repo=self.repo, digest=layer.descriptor.digest, size=layer.descriptor.size
+        )
 
     def close(self) -> None:
         self.client.close()

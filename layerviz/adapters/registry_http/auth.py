@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from layerviz.lib.errors import LimitExceeded, SourceError
+from layerviz.lib.limits import Limits
 
 from . import transport
 
@@ -89,11 +90,14 @@ class Authenticator:
     """The ``Authorization`` for one registry's requests: the challenge it answers, the
     credentials, the tokens fetched so far."""
 
-    def __init__(self, *, host: str, username: str | None, password: str, insecure: bool) -> None:
+    def __init__(
+        self, *, host: str, username: str | None, password: str, insecure: bool, limits: Limits
+    ) -> None:
         self.host = host
         self.username = username
         self.password = password
         self.insecure = insecure
+        self.limits = limits
         self.challenge: Challenge | None = None
         self._tokens: dict[tuple[str, str, str], _Token] = {}
 
@@ -142,16 +146,20 @@ class Authenticator:
             params["service"] = service
         headers = {"Authorization": self._basic()} if self.username else {}
         request = http.build_request("GET", realm, params=params, headers=headers)
+        deadline = transport.Deadline.of(
+            f"the token for {repo} from {realm}", self.limits, most=transport.ERROR_BODY_BYTES
+        )
         try:
-            response = http.send(request, stream=True)
+            with deadline.waiting():
+                response = http.send(request, stream=True)
             try:
                 if response.status_code != 200:
                     who = f"user {self.username!r}" if self.username else "anonymous access"
                     raise SourceError(
                         f"registry {self.host} refused access to {repo} (its token service "
-                        f"{realm} refused {who}: {transport.explain(response)})"
+                        f"{realm} refused {who}: {transport.explain(response, deadline)})"
                     )
-                body = _token_body(response, realm)
+                body = _token_body(response, realm, deadline)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
@@ -170,10 +178,14 @@ class Authenticator:
         return value
 
 
-def _token_body(response: httpx.Response, realm: str) -> dict[str, Any]:
+def _token_body(
+    response: httpx.Response, realm: str, deadline: transport.Deadline
+) -> dict[str, Any]:
     try:
         body = json.loads(
-            transport.read_capped(response, transport.ERROR_BODY_BYTES, f"the answer of {realm}")
+            transport.read_capped(
+                response, transport.ERROR_BODY_BYTES, f"the answer of {realm}", deadline
+            )
         )
     except LimitExceeded as exc:
         raise SourceError(exc.message) from None

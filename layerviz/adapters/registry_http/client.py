@@ -55,7 +55,7 @@ class RegistryClient:
         self.limits = limits
         self._scheme: str | None = None
         self._auth = Authenticator(
-            host=host, username=username, password=password or "", insecure=insecure
+            host=host, username=username, password=password or "", insecure=insecure, limits=limits
         )
 
     @functools.cached_property
@@ -73,8 +73,9 @@ class RegistryClient:
 
     # --- public calls ---------------------------------------------------------------------
 
-    def manifest_get(self, *, repo: str, ref: str) -> FetchedManifest:
-        """The manifest or index ``ref`` (a tag or a digest) names, verified by digest.
+    def manifest_get(self, *, repo: str, ref: str, size: int | None = None) -> FetchedManifest:
+        """The manifest or index ``ref`` (a tag or a digest) names, verified by digest; ``size``
+        (an index entry's) sets its deadline, else the cap on JSON does.
 
         1. For a tag, HEAD gives the digest (``Docker-Content-Digest``); a refused HEAD, or one
            without the header, is not an error: GET still carries it on most registries.
@@ -84,18 +85,21 @@ class RegistryClient:
         what = f"manifest {repo}{'@' if ':' in ref else ':'}{ref}"
         path = f"/v2/{repo}/manifests/{ref}"
         claims: list[str] = [ref] if ":" in ref else []
+        # One deadline for the HEAD and the GET: together they bring one manifest.
+        deadline = self._deadline(what, size=size, most=self.limits.json_bytes)
         if not claims:
-            with self._request("HEAD", path, repo=repo, what=what, accept=ACCEPT) as head:
+            with self._request("HEAD", path, deadline, repo=repo, what=what, accept=ACCEPT) as head:
                 if head.status_code == 429:
-                    self._check(head, repo, what)  # retried already; GET would be refused too
+                    # retried already; GET would be refused too
+                    self._check(head, repo, what, deadline)
                 if head.status_code == 200 and head.headers.get("docker-content-digest"):
                     claims.append(self._header_digest(head, what))
-        with self._request("GET", path, repo=repo, what=what, accept=ACCEPT) as response:
-            self._check(response, repo, what)
+        with self._request("GET", path, deadline, repo=repo, what=what, accept=ACCEPT) as response:
+            self._check(response, repo, what, deadline)
             if response.headers.get("docker-content-digest"):
                 claims.append(self._header_digest(response, what))
             data = transport.read_capped(
-                response, self.limits.json_bytes, f"{what} from registry {self.host}"
+                response, self.limits.json_bytes, f"{what} from registry {self.host}", deadline
             )
             media_type = transport.media_type(response)
         digest = oci.digest_of(data, claims[0] if claims else "sha256:")
@@ -111,28 +115,49 @@ class RegistryClient:
             digest=digest,
         )
 
-    def blob_get(self, *, repo: str, digest: str, limit: int) -> bytes:
-        """A small blob (an image config) read whole, at most ``limit`` bytes; not verified."""
+    def blob_get(self, *, repo: str, digest: str, size: int, limit: int) -> bytes:
+        """A small blob (an image config) of ``size`` bytes, as its descriptor says, read whole,
+        at most ``limit`` bytes; not verified."""
         what = f"blob {digest[:19]}… of {repo}"
-        with self._request("GET", f"/v2/{repo}/blobs/{digest}", repo=repo, what=what) as response:
-            self._check(response, repo, what)
-            return transport.read_capped(response, limit, f"{what} from registry {self.host}")
+        deadline = self._deadline(what, size=size, most=limit)
+        path = f"/v2/{repo}/blobs/{digest}"
+        with self._request("GET", path, deadline, repo=repo, what=what) as response:
+            self._check(response, repo, what, deadline)
+            return transport.read_capped(
+                response, limit, f"{what} from registry {self.host}", deadline
+            )
 
     @contextmanager
-    def blob_open(self, *, repo: str, digest: str) -> Iterator[transport.BodyReader]:
-        """A blob as a stream; the reader of it verifies digest and size."""
+    def blob_open(self, *, repo: str, digest: str, size: int) -> Iterator[transport.BodyReader]:
+        """A blob of ``size`` bytes (which sets its deadline) as a stream; the reader of it
+        verifies digest and size."""
         what = f"blob {digest[:19]}… of {repo}"
-        with self._request("GET", f"/v2/{repo}/blobs/{digest}", repo=repo, what=what) as response:
-            self._check(response, repo, what)
-            yield transport.BodyReader(response, f"{what} from registry {self.host}")
+        deadline = self._deadline(what, size=size, most=size)
+        path = f"/v2/{repo}/blobs/{digest}"
+        with self._request("GET", path, deadline, repo=repo, what=what) as response:
+            self._check(response, repo, what, deadline)
+            yield transport.BodyReader(response, f"{what} from registry {self.host}", deadline)
 
     # --- requests ---------------------------------------------------------------------------
 
+    def _deadline(self, what: str, *, size: int | None, most: int) -> transport.Deadline:
+        return transport.Deadline.of(
+            f"{what} from registry {self.host}", self.limits, size=size, most=most
+        )
+
     @contextmanager
     def _request(
-        self, method: str, path: str, *, repo: str, what: str, accept: str | None = None
+        self,
+        method: str,
+        path: str,
+        deadline: transport.Deadline,
+        *,
+        repo: str,
+        what: str,
+        accept: str | None = None,
     ) -> Iterator[httpx.Response]:
-        """Send one API request, authenticated, redirects followed by hand, 429s retried.
+        """Send one API request, authenticated, redirects followed by hand, 429s retried, every
+        hop's wait for an answer counted against ``deadline`` (the waits a 429 asks for not).
 
         Yields the final response, whatever its status, with the body not yet read.
         """
@@ -151,7 +176,9 @@ class RegistryClient:
             # Authorization on a redirect to another host).
             if authorization and transport.origin(url) == home:
                 headers["Authorization"] = authorization
-            response = self._send(method, url, headers, what)
+            # The wait for the answer counts; it is checked as the answer's body is read.
+            with deadline.waiting():
+                response = self._send(method, url, headers, what)
             status = response.status_code
             if status in REDIRECTS and "location" in response.headers:
                 response.close()
@@ -203,11 +230,13 @@ class RegistryClient:
                 f"cannot fetch {what} from registry {self.host}: {transport.reason(exc)}"
             ) from None
 
-    def _check(self, response: httpx.Response, repo: str, what: str) -> None:
+    def _check(
+        self, response: httpx.Response, repo: str, what: str, deadline: transport.Deadline
+    ) -> None:
         status = response.status_code
         if 200 <= status < 300:
             return
-        why = transport.explain(response)
+        why = transport.explain(response, deadline)
         if status in (401, 403):
             raise SourceError(f"registry {self.host} refused access to {repo} ({why})")
         if status == 404:

@@ -5,6 +5,10 @@
   their defaults and its ``.dive-ci`` file — prints PASS/FAIL/SKIP per rule and exits non-zero
   when one fails, so it can stand in for dive in a pipeline;
 * otherwise it prints dive's figures beside layerviz's own accounting and the advice.
+
+Paths and names go out as dive prints them, byte for byte, when the output is not a terminal
+(dive parity, for pipelines); on a terminal their control characters are shown as escapes
+(``lib/terminal``), so that a hostile file name cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from layerviz.images import efficiency
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.lib import dive, dive_ci, goformat
+from layerviz.lib import dive, dive_ci, goformat, terminal
 from layerviz.lib.units import human_bytes, layer_no
 
 
@@ -27,7 +31,11 @@ def _truthy(value: str | None) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Efficiency of an indexed image: dive's numbers, layerviz's, and advice."
+    help = (
+        "Efficiency of an indexed image: dive's numbers, layerviz's, and advice. With --ci, "
+        "paths are printed byte for byte as dive prints them when the output is not a "
+        "terminal; on a terminal their control characters are shown escaped (\\x1b, \\u202e)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("ref", help="name, digest or image ID of an indexed image")
@@ -93,7 +101,8 @@ class Command(BaseCommand):
     def _ci(self, image, opts: dict) -> None:
         rules = self._rules(opts)
         names = image.names or [image.digest]
-        self.stdout.write(f"Image Source: layerviz://{names[0]}")
+        show = terminal.for_stream(self.stdout)
+        self.stdout.write(f"Image Source: layerviz://{show(names[0])}")
         self.stdout.write("Analyzing image...")
         result = efficiency.dive_analysis(image)
         passed, results, misconfigured = dive_ci.evaluate(result, rules)
@@ -102,7 +111,7 @@ class Command(BaseCommand):
         reconfigure = getattr(self.stdout, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
-        self.stdout.write(dive_ci.ci_report(result, results, passed, misconfigured))
+        self.stdout.write(dive_ci.ci_report(result, results, passed, misconfigured, show))
         if not passed:
             raise SystemExit(1)
 

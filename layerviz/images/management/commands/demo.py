@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from layerviz import demo
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
+from layerviz.lib.terminal import escaped
 
 
 class Command(BaseCommand):
@@ -21,5 +22,5 @@ class Command(BaseCommand):
             return
         for path in demo.write_archives(settings.DATA_DIR / "demo"):
             for image in ingest(f"docker-archive:{path}", label=f"demo:{path.name}"):
-                names = ", ".join(image.names)
+                names = ", ".join(map(escaped, image.names))
                 self.stdout.write(f"demo image {names}")

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
+from layerviz.lib.terminal import escaped
 from layerviz.lib.units import compact_bytes
 
 
@@ -28,9 +29,9 @@ class Command(BaseCommand):
             for name in names:
                 rows.append(
                     (
-                        name,
+                        escaped(name),
                         image.short_id,
-                        image.platform,
+                        escaped(image.platform),
                         str(image.layer_count),
                         compact_bytes(image.size),
                     )

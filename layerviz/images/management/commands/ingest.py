@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from layerviz.images.progress import TerminalProgress
 from layerviz.images.requests import IngestRequest
 from layerviz.lib.errors import IngestError
+from layerviz.lib.terminal import escaped
 
 
 class Command(BaseCommand):
@@ -62,8 +63,8 @@ class Command(BaseCommand):
             images = request.run(progress)
         except IngestError as exc:
             progress.finish()
-            raise CommandError(str(exc).replace("\n", " ")) from None
+            raise CommandError(escaped(str(exc).replace("\n", " "))) from None
         progress.finish()
         for image in images:
             names = image.names or ["<untagged>"]
-            self.stdout.write(f"{', '.join(names)} {image.digest}")
+            self.stdout.write(f"{', '.join(map(escaped, names))} {image.digest}")
