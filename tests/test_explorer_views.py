@@ -13,7 +13,7 @@ from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, IngestJob, Layer
 from layerviz.lib import synth
 from layerviz.lib.synth import Step
-from layerviz.lib.tarwriter import file, symlink, whiteout
+from layerviz.lib.tarwriter import directory, file, symlink, whiteout
 
 from .helpers import HTMX, ingest_image, soup
 
@@ -460,3 +460,33 @@ def test_a_path_search_with_more_matches_than_a_page_pages_through_all_of_them(
 
     assert seen == [f"d/n{i:04}" for i in range(1200)]
     assert pagers == ["Paths 1–500 of 1200", "Paths 501–1000 of 1200", "Paths 1001–1200 of 1200"]
+
+
+def test_modes_show_setuid_setgid_and_sticky_bits_as_ls_does(client: Client, tmp_path):
+    image = ingest_image(
+        tmp_path,
+        "lv/modes:1",
+        [
+            synth.layer(
+                [
+                    directory("tmp", mode=0o1777),
+                    file("usr/bin/passwd", b"\x7fELF", mode=0o4755),
+                    file("usr/bin/wall", b"\x7fELF", mode=0o2755),
+                ]
+            )
+        ],
+    )
+    url = reverse("explorer:image", args=[image.digest])
+    root = soup(client.get(url, {"layer": 0, "path": "usr/bin"}))
+    modes = {
+        li.select_one(".name").get_text(strip=True): li.select_one(".mode").get_text(strip=True)
+        for li in root.select(".tree li")
+    }
+    history = soup(
+        client.get(reverse("explorer:file", args=[image.digest]), {"path": "usr/bin/passwd"})
+    )
+
+    assert modes["tmp/"] == "drwxrwxrwt"
+    assert modes["passwd"] == "-rwsr-xr-x"
+    assert modes["wall"] == "-rwxr-sr-x"
+    assert "-rwsr-xr-x" in history.get_text()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import api, views
 
 app_name = "explorer"
 
@@ -17,4 +17,5 @@ urlpatterns = [
     path("images/<str:digest>/file", views.file_history, name="file"),
     path("images/<str:digest>/delete", views.delete_image, name="delete"),
     path("images/<str:digest>/efficiency", views.efficiency_page, name="efficiency"),
+    path("api/images/<path:ref>", api.images_api, name="api-image"),
 ]

@@ -35,6 +35,18 @@ ADDED, MODIFIED, DELETED, UNCHANGED = "A", "M", "D", "U"
 CONTENT, TYPE, METADATA = "c", "t", "m"
 IDENTICAL, PARENT = "i", "p"
 BY_WHITEOUT, BY_OPAQUE, BY_REPLACEMENT = "w", "o", "r"
+# The codes' words where a machine reads them (the JSON API); pages translate their own.
+KIND_NAMES = {ADDED: "added", MODIFIED: "modified", DELETED: "deleted", UNCHANGED: "unchanged"}
+DETAIL_NAMES = {
+    CONTENT: "content",
+    TYPE: "type",
+    METADATA: "metadata",
+    IDENTICAL: "identical",
+    PARENT: "parent",
+    BY_WHITEOUT: "whiteout",
+    BY_OPAQUE: "opaque",
+    BY_REPLACEMENT: "replaced",
+}
 
 # Row flags.
 IMPLICIT = 1  # the directory has no entry of its own in this layer's tar

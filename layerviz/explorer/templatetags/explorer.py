@@ -10,8 +10,7 @@ from django.utils.translation import gettext as _
 
 from layerviz.explorer import change_words, links, note_words
 from layerviz.images import progress
-from layerviz.lib import changes, instructions, stored_text, units
-from layerviz.lib.tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, SYMLINK
+from layerviz.lib import changes, filemode, instructions, stored_text, units
 from layerviz.lib.units import human_bytes
 
 register = template.Library()
@@ -88,13 +87,8 @@ def keyword(text: str) -> str:
 
 @register.filter
 def mode_string(mode: int, type_: str) -> str:
-    """``drwxr-xr-x``-style permissions."""
-    first = {DIR: "d", SYMLINK: "l", LINK: "h", CHAR: "c", BLOCKDEV: "b", FIFO: "p"}.get(type_, "-")
-    bits = ""
-    for shift, (r, w, x) in ((6, "rwx"), (3, "rwx"), (0, "rwx")):
-        part = (mode >> shift) & 7
-        bits += (r if part & 4 else "-") + (w if part & 2 else "-") + (x if part & 1 else "-")
-    return first + bits
+    """``-rwsr-xr-x``-style permissions (``lib/filemode``)."""
+    return filemode.mode_string(mode, type_)
 
 
 @register.filter

@@ -1,0 +1,155 @@
+"""The explorer's data as JSON, for scripts, CI and tests: an image's layer stack, a layer's
+changes or the merged tree, a file's history.
+
+``/api/images/REF``, ``/api/images/REF/tree`` and ``/api/images/REF/history``, where REF is
+anything ``/find?ref=`` accepts, slashes and all. The rows come from the functions the pages
+list them with (``filesystem.listing``, ``filesystem.search``, ``filesystem.path_history``),
+so the two cannot disagree. Layer numbers are 1-based, as the pages show them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from layerviz.http import HtmxHttpRequest, int_param
+from layerviz.images import filesystem
+from layerviz.images.lookup import ImageNotFound, find_image
+from layerviz.images.models import Image
+from layerviz.images.report import image_summary
+from layerviz.lib import changes, filemode, stored_text
+from layerviz.lib.changes import ChangeRow
+from layerviz.lib.instructions import clean_instruction
+from layerviz.lib.limits import Limits
+
+MAX_LIMIT = 5000  # rows per answer; more with offset
+
+
+def _error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def images_api(request: HtmxHttpRequest, ref: str) -> JsonResponse:
+    """Dispatches on the last segment: a name may hold slashes, so ``lv/app/tree`` is the tree
+    of ``lv/app`` when that names an image, and the image ``lv/app/tree`` otherwise."""
+    head, _, last = ref.rpartition("/")
+    if head and last in VIEWS:
+        try:
+            return VIEWS[last](request, find_image(head))
+        except ImageNotFound:
+            pass
+    try:
+        image = find_image(ref)
+    except ImageNotFound as exc:
+        return _error(str(exc), 404)
+    return _stack(request, image)
+
+
+def _stack(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    summary = image_summary(image)
+    summary["history"] = [
+        {
+            "instruction": clean_instruction(step.created_by),
+            "created_by": stored_text.visible(step.created_by),
+            "created": stored_text.visible(step.created) or None,  # as the config wrote it
+            "comment": stored_text.visible(step.comment),
+            "empty_layer": step.empty_layer,
+            "layer": None if step.position is None else step.position + 1,
+        }
+        for step in image.history.all()
+    ]
+    return JsonResponse(summary)
+
+
+def _layer(request: HtmxHttpRequest, count: int) -> int:
+    """The 0-based position of ``?layer=N`` (1-based, the top by default)."""
+    return int_param(request, "layer", default=count, low=1, high=max(count, 1)) - 1
+
+
+def _tree(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    chains = [il.chain for il in image.layers_in_order()]
+    if not chains:
+        return _error(f"{image.name} has no layers", 404)
+    depth = _layer(request, len(chains))
+    mode = request.GET.get("mode", filesystem.LAYER)
+    if mode not in (filesystem.LAYER, filesystem.MERGED):
+        return _error(f"mode must be {filesystem.LAYER} or {filesystem.MERGED}", 400)
+    sort = request.GET.get("sort", "name")
+    if sort not in ("name", "size"):
+        return _error("sort must be name or size", 400)
+    kinds = set()
+    for word in request.GET.getlist("kind"):
+        code = _KIND_CODES.get(word, word if word in changes.KIND_NAMES else None)
+        if code is None:
+            return _error(f"unknown kind {word!r}: one of {', '.join(_KIND_CODES)}", 400)
+        kinds.add(code)
+    path = request.GET.get("path", "").strip("/")
+    q = request.GET.get("q", "").strip()
+    offset = int_param(request, "offset", default=0, low=0, high=Limits.from_env().paths_per_image)
+    limit = int_param(request, "limit", default=filesystem.PAGE, low=1, high=MAX_LIMIT)
+    if q:
+        rows, total = filesystem.search(
+            chains, depth, mode, q, kinds=kinds, offset=offset, limit=limit
+        )
+    else:
+        rows, total = filesystem.listing(
+            chains, depth, mode, path, sort=sort, kinds=kinds, offset=offset, limit=limit
+        )
+    return JsonResponse(
+        {
+            "image": image.digest,
+            "layer": depth + 1,
+            "mode": mode,
+            "path": path,
+            "q": q,
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "rows": [row_json(row) for row in rows],
+        }
+    )
+
+
+def _history(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    path = request.GET.get("path", "").strip("/")
+    if not path:
+        return _error("give the file's path: ?path=usr/bin/python3", 400)
+    chains = [il.chain for il in image.layers_in_order()]
+    rows = filesystem.path_history(chains, path)
+    if not rows:
+        return _error(f"no layer of {image.name} holds {path}", 404)
+    steps = image.instructions()
+    return JsonResponse(
+        {
+            "image": image.digest,
+            "path": path,
+            "rows": [{**row_json(row), "instruction": steps.get(row.depth, "")} for row in rows],
+        }
+    )
+
+
+def row_json(row: ChangeRow) -> dict[str, Any]:
+    """One path as a layer's changes or the merged tree lists it."""
+    return {
+        "path": row.path,
+        "kind": changes.KIND_NAMES[row.kind],
+        "detail": changes.DETAIL_NAMES.get(row.detail, row.detail) or None,
+        "type": filemode.TYPE_NAMES.get(row.type, row.type),
+        "size": row.size,
+        "shown_size": row.shown_size,
+        "mode": row.mode,
+        "mode_string": filemode.mode_string(row.mode, row.type),
+        "uid": row.uid,
+        "gid": row.gid,
+        "mtime": row.mtime,
+        "sha256": row.sha256 or None,
+        "link": row.link or None,
+        "layer": row.depth + 1,
+    }
+
+
+_KIND_CODES = {word: code for code, word in changes.KIND_NAMES.items()}
+VIEWS = {"tree": _tree, "history": _history}
