@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 
@@ -31,9 +32,12 @@ def nul_problem(request: HttpRequest) -> str:
 
 def reject_nul(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable:
     def middleware(request: HttpRequest) -> HttpResponse:
-        problem = nul_problem(request)
-        if problem:
-            return render(request, "400.html", {"problem": problem}, status=400)
+        # Before the locale middleware (nothing may read the session first), so the refusal
+        # picks the reader's language itself.
+        with translation.override(translation.get_language_from_request(request)):
+            problem = nul_problem(request)
+            if problem:
+                return render(request, "400.html", {"problem": problem}, status=400)
         return get_response(request)
 
     return middleware

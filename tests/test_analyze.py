@@ -798,5 +798,5 @@ def test_the_summary_command_prints_dive_figures_beside_ours(tmp_path, monkeypat
 def test_an_unknown_reference_is_a_clear_command_error():
     from django.core.management.base import CommandError
 
-    with pytest.raises(CommandError, match="no indexed image is named"):
+    with pytest.raises(CommandError, match="No indexed image is named"):
         call_command("analyze", "lv/none:1")

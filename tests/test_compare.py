@@ -177,7 +177,7 @@ def test_both_platforms_of_a_tag_keep_it_and_the_short_name_means_this_machines(
 def test_an_unknown_image_is_a_404_with_the_reason(client: Client):
     response = client.get(reverse("compare:api-compare"), {"a": "lv/nope:1", "b": "lv/nope:2"})
     assert response.status_code == 404
-    assert "no indexed image is named" in response.json()["error"]
+    assert "No indexed image is named" in response.json()["error"]
 
 
 def test_choosing_two_images_from_the_list_opens_their_comparison(client: Client, release_pair):

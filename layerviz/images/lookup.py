@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from layerviz.lib import oci
 from layerviz.lib import reference as refs
@@ -49,16 +50,20 @@ def find_image(text: str) -> Image:
             if len(matches) == 1:
                 return matches[0]
             if len(matches) > 1:
-                raise ImageNotFound(f"{text!r} matches more than one image; give more digits")
+                raise ImageNotFound(
+                    _("%(ref)s matches more than one image; give more digits") % {"ref": repr(text)}
+                )
     try:
         name = refs.normalize(text)
     except ValueError as exc:
         if match:
-            raise ImageNotFound(f"no indexed image matches {text!r}") from None
+            raise ImageNotFound(
+                _("No indexed image matches %(ref)s.") % {"ref": repr(text)}
+            ) from None
         raise ImageNotFound(str(exc)) from None
     named = list(Reference.objects.filter(name=name).select_related("image"))
     if not named:
-        raise ImageNotFound(f"no indexed image is named {text!r}")
+        raise ImageNotFound(_("No indexed image is named %(ref)s.") % {"ref": repr(text)})
     # A name held by several platforms means this machine's, as docker pull would pick;
     # failing that, the image most recently given the name.
     host = str(oci.host_platform())
