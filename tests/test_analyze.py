@@ -636,7 +636,7 @@ def test_a_secret_deleted_by_a_later_step_is_still_flagged_in_the_layer_that_add
     assert findings["secrets"]["paths"] == [["root/.ssh/id_rsa", 1700]]
     assert findings["secrets"]["layers"] == [1]
     assert findings["secrets"]["params"] == {"files": 1, "hidden": 1}
-    assert findings["deleted_later"]["layers"] == [1, 3]
+    assert findings["copied_then_deleted"]["layers"] == [1, 3]  # a COPY: .dockerignore, not a RUN
 
 
 def test_build_context_clutter_is_looked_for_in_copied_layers_but_not_in_the_base_rootfs(tmp_path):
@@ -800,3 +800,105 @@ def test_an_unknown_reference_is_a_clear_command_error():
 
     with pytest.raises(CommandError, match="No indexed image is named"):
         call_command("analyze", "lv/none:1")
+
+
+def test_empty_files_deleted_later_are_not_advice_and_a_cleaned_cache_is_told_once(tmp_path):
+    image = _image(
+        tmp_path,
+        [
+            synth.layer([file("etc/os-release", b"base")]),
+            synth.layer(
+                [
+                    file("var/lib/apt/lists/lock", b""),
+                    file("var/cache/debconf/passwords.dat-old", b""),
+                    file("var/lib/apt/lists/deb.debian.org_main", b"l" * 800),
+                ]
+            ),
+            synth.layer(
+                [
+                    whiteout("var/lib/apt/lists/lock"),
+                    whiteout("var/cache/debconf/passwords.dat-old"),
+                    whiteout("var/lib/apt/lists/deb.debian.org_main"),
+                ]
+            ),
+        ],
+        [
+            "ADD file:4f2a in / ",
+            "RUN /bin/sh -c apt-get update",
+            "RUN /bin/sh -c rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old",
+        ],
+    )
+    findings = efficiency.analyze(image).advice
+
+    assert [f["code"] for f in findings] == ["cache_apt"]
+    assert findings[0]["saving"] == 800
+
+
+def test_files_copied_in_and_deleted_later_are_advised_a_dockerignore_not_a_merged_run(tmp_path):
+    image = _image(
+        tmp_path,
+        [
+            synth.layer([file("etc/os-release", b"base")]),
+            synth.layer([file("app/main.py", b"m" * 10), file("app/test-data.bin", b"t" * 700)]),
+            synth.layer([whiteout("app/test-data.bin")]),
+        ],
+        ["ADD file:4f2a in / ", "COPY . /app", "RUN /bin/sh -c rm /app/test-data.bin"],
+    )
+    findings = _findings(image)
+
+    assert "deleted_later" not in findings
+    assert findings["copied_then_deleted"]["layers"] == [1, 2]
+    assert findings["copied_then_deleted"]["paths"] == [["app/test-data.bin", 700]]
+
+
+def test_a_copy_from_another_stage_is_not_build_context_but_a_copied_dockerfile_is(tmp_path):
+    image = _image(
+        tmp_path,
+        [
+            synth.layer([file("etc/os-release", b"base")]),
+            synth.layer([file("opt/venv/lib/__pycache__/site.cpython-312.pyc", b"p" * 900)]),
+            synth.layer(
+                [
+                    file("app/main.py", b"m" * 10),
+                    file("app/Dockerfile", b"FROM x\n" * 20),
+                    file("app/.dockerignore", b".git\n"),
+                ]
+            ),
+        ],
+        [
+            "ADD file:4f2a in / ",
+            "COPY --from=builder /opt/venv /opt/venv # buildkit",
+            "COPY . /app # buildkit",
+        ],
+    )
+    junk = _findings(image)["context_junk"]
+
+    assert junk["layers"] == [2]
+    assert sorted(path for path, _ in junk["paths"]) == ["app/.dockerignore", "app/Dockerfile"]
+
+
+def test_what_advice_saves_in_wasted_copies_never_exceeds_what_is_reclaimable(tmp_path):
+    image = _image(
+        tmp_path,
+        [
+            synth.layer([file("usr/bin/gcc-12", b"g" * 5000), file("etc/os-release", b"base")]),
+            synth.layer(
+                [file("var/cache/apt/archives/x.deb", b"d" * 900), file("tmp/o", b"o" * 300)]
+            ),
+            synth.layer([whiteout("tmp/o"), file("root/.cache/pip/w", b"w" * 200)]),
+        ],
+        [
+            "ADD file:4f2a in / ",
+            "RUN /bin/sh -c apt-get install -y gcc",
+            "RUN /bin/sh -c rm /tmp/o && pip install x",
+        ],
+    )
+    analysis = efficiency.analyze(image)
+    reclaimable = analysis.figures.ours.reclaimable
+    findings = {f.code: f for f in analysis.figures.advice}
+
+    assert findings["toolchain"].in_image == findings["toolchain"].saving == 5000
+    assert findings["cache_apt"].in_image == 900
+    assert findings["deleted_later"].in_image == 0
+    for finding in findings.values():
+        assert finding.saving - finding.in_image <= reclaimable, finding.code

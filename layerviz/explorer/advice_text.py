@@ -65,6 +65,15 @@ _ADVICE = {
         ),
         _("Merge these steps into one RUN, so the files are deleted before the layer is written."),
     ),
+    "copied_then_deleted": (
+        _("Files copied in and deleted by a later step"),
+        _(
+            "A COPY or ADD stored these files in its layer; deleting them later hides them but they are still stored and pulled."
+        ),
+        _(
+            "Leave them out of the build context with a .dockerignore, or copy only the files the image needs."
+        ),
+    ),
     "context_junk": (
         _("Build-context clutter copied into the image"),
         _("Version-control data, caches and editor files were copied in with COPY/ADD."),

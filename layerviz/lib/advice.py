@@ -38,7 +38,10 @@ JUNK_PATTERNS = (
     "*/.DS_Store",
     "*/.idea/*",
     "*/.vscode/*",
-)
+    # How the image was built, copied in with the source by COPY . .
+    "Dockerfile", "*/Dockerfile", "*/Dockerfile.*", "*.dockerfile", ".dockerignore", "*/.dockerignore",
+    "*/docker-compose.yml", "*/docker-compose.yaml", "*/compose.yaml", "*/compose.yml",
+)  # fmt: skip
 SECRET_PATTERNS = (
     "*/.env", ".env", "*/.env.*", "*/id_rsa", "*/id_ed25519", "*/id_ecdsa", "*.pem", "*.key", "*/.npmrc",
     "*/.pypirc", "*/.aws/credentials", "*/.docker/config.json", "*/.netrc", "*/.git-credentials",
@@ -61,17 +64,23 @@ INSTALL = re.compile(
 CHMOD = re.compile(r"\b(chmod|chown)\b")
 # The rootfs of a base image, as the classic builder and BuildKit record it.
 ROOTFS_ADD = re.compile(r"ADD file:\S+ in /\s*")
+FROM_STAGE = re.compile(r"^(COPY|ADD)\s+(--\S+\s+)*--from=")
 TINY_LAYER = 1024
 MANY_TINY = 5
 
 
 @dataclasses.dataclass
 class Finding:
+    """``saving``: what following the advice saves. ``in_image`` of it are files the final
+    filesystem still holds (a toolchain, a cache left in place), which the waste figures do not
+    count; the rest are copies a later layer undid, part of what is reclaimable."""
+
     code: str
     saving: int
     layers: list[int]
     paths: list[tuple[str, int]] = dataclasses.field(default_factory=list)
     params: dict[str, object] = dataclasses.field(default_factory=dict)
+    in_image: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,17 +136,22 @@ def advise(
         if not hits:
             continue
         finding = _grouped(f"cache_{manager}", hits, sample)
+        finding.in_image = sum(size for _, size, _ in hits) - sum(shadow.size for shadow in later)
         removers = sorted({shadow.undone_by for shadow in later})
         finding.layers = sorted(set(finding.layers) | set(removers))
         finding.params["cleaned_in"] = removers
         findings.append(finding)
         cleaned.update(id(shadow) for shadow in later)
 
-    # 2. Files added in one step and deleted in a later one: merge the steps.
+    # 2. Files added in one step and deleted in a later one: merge the steps, or, when the
+    #    files came from the build context, leave them out of it. An empty file (a lock file)
+    #    costs nothing and is not worth a word.
+    copied = _context_copies(layers)
     pairs: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
     for shadow in waste.shadowed:
         if (
             shadow.reason == DELETED
+            and shadow.size
             and shadow.added_by != shadow.undone_by
             and id(shadow) not in cleaned
         ):
@@ -146,7 +160,7 @@ def advise(
         paths.sort(key=lambda ps: -ps[1])
         findings.append(
             Finding(
-                "deleted_later",
+                "copied_then_deleted" if added in copied else "deleted_later",
                 sum(s for _, s in paths),
                 [added, removed],
                 paths[:sample],
@@ -156,14 +170,13 @@ def advise(
 
     # 3. Build-context junk copied in, and secret-looking files in any layer: a key deleted
     #    by a later step is still in the layer that added it, for anyone who pulls the image.
-    copied = _context_copies(layers)
     junk = [
         (f.path, f.size, f.depth)
         for f in files
         if f.depth in copied and _matches(f.path, JUNK_PATTERNS)
     ]
     if junk:
-        findings.append(_grouped("context_junk", junk, sample))
+        findings.append(_grouped("context_junk", junk, sample, in_image=True))
     secrets = [(f.path, f.size, f.depth) for f in files if f.regular and _secret(f.path)]
     hidden = [
         (shadow.path, shadow.size, shadow.added_by)
@@ -173,12 +186,13 @@ def advise(
     if secrets or hidden:
         finding = _grouped("secrets", secrets + hidden, sample)
         finding.params["hidden"] = len(hidden)
+        finding.in_image = sum(size for _, size, _ in secrets)
         findings.append(finding)
 
     # 4. Build toolchains shipped in the final image.
     tools = [(f.path, f.size, f.depth) for f in files if _matches(f.path, TOOLCHAIN_PATTERNS)]
     if tools:
-        findings.append(_grouped("toolchain", tools, sample))
+        findings.append(_grouped("toolchain", tools, sample, in_image=True))
 
     # 5. chmod/chown in a step of its own copies every file it touches.
     rewrites: dict[int, list[tuple[str, int, int]]] = defaultdict(list)
@@ -241,8 +255,10 @@ def _secret(path: str) -> bool:
 
 def _context_copies(layers: Sequence[LayerInfo]) -> set[int]:
     """The layers that copied files from the build context: COPY and ADD steps, but not the
-    rootfs a base image was made from (``ADD file:… in /``, or the lowest layer). Without any
-    history, every layer above the lowest might have."""
+    rootfs a base image was made from (``ADD file:… in /``, or the lowest layer), nor a
+    ``COPY --from=`` another stage (BuildKit records the flag; the classic builder does not,
+    so such a step is taken for a context copy there). Without any history, every layer above
+    the lowest might have."""
     if not any(layer.instruction for layer in layers):
         return {layer.depth for layer in layers if layer.depth > 0}
     return {
@@ -251,15 +267,20 @@ def _context_copies(layers: Sequence[LayerInfo]) -> set[int]:
         if layer.depth > 0
         and layer.keyword in ("COPY", "ADD")
         and not ROOTFS_ADD.fullmatch(layer.instruction)
+        and not FROM_STAGE.search(layer.instruction)
     }
 
 
-def _grouped(code: str, hits: list[tuple[str, int, int]], sample: int) -> Finding:
+def _grouped(
+    code: str, hits: list[tuple[str, int, int]], sample: int, *, in_image: bool = False
+) -> Finding:
     hits = sorted(hits, key=lambda h: -h[1])
+    total = sum(s for _, s, _ in hits)
     return Finding(
         code,
-        sum(s for _, s, _ in hits),
+        total,
         sorted({d for _, _, d in hits}),
         [(p, s) for p, s, _ in hits[:sample]],
         {"files": len(hits)},
+        in_image=total if in_image else 0,
     )

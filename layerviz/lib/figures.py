@@ -97,6 +97,7 @@ class Figures:
                     layers=list(f["layers"]),
                     paths=[(path, size) for path, size in f["paths"]],
                     params=dict(f["params"]),
+                    in_image=f.get("in_image", 0),
                 )
                 for f in advice
             ],
