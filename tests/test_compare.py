@@ -645,3 +645,29 @@ def test_the_matrix_of_a_store_with_more_images_than_it_holds_says_which_it_show
         "The 2 images that share the most bytes"
         in page.select_one("#matrix-title ~ .note-capped").get_text()
     )
+
+
+def test_the_store_api_counts_shared_content_and_shared_chains_apart(client: Client, tmp_path):
+    # The same app layer on two bases: one blob in a registry, two unpacked layers on a host.
+    app = synth.layer([file("app/main.py", b"m" * 4000)])
+    base_a = synth.layer([file("etc/os-release", b"a" * 1000)])
+    base_b = synth.layer([file("etc/os-release", b"b" * 2000)])
+    one = ingest_image(tmp_path, "lv/one:1", [base_a, app])
+    two = ingest_image(tmp_path, "lv/two:1", [base_b, app])
+    three = ingest_image(tmp_path, "lv/three:1", [base_a, app], cmd=["other"])
+
+    data = client.get(reverse("compare:api-store")).json()
+
+    size = {il.layer.diff_id: il.layer.size for il in one.layers_in_order()}
+    size.update({il.layer.diff_id: il.layer.size for il in two.layers_in_order()})
+    app_size = one.layers_in_order()[1].layer.size
+    assert data["layers"] == 3 and data["chains"] == 4
+    assert data["stored_bytes"] == sum(size.values())
+    assert data["stored_bytes_by_chain"] == sum(size.values()) + app_size  # app once per base
+    assert data["saved_bytes_by_chain"] == data["logical_bytes"] - data["stored_bytes_by_chain"]
+    shared = {s["chain_id"]: s for s in data["shared_chains"]}
+    top = one.layers_in_order()[1].chain.chain_id
+    assert set(shared) == {one.layers_in_order()[0].chain.chain_id, top}
+    assert sorted(i["references"][0] for i in shared[top]["images"]) == ["lv/one:1", "lv/three:1"]
+    assert two.digest not in {i["digest"] for s in shared.values() for i in s["images"]}
+    assert three.digest in {i["digest"] for i in shared[top]["images"]}

@@ -327,9 +327,25 @@ def store_api(request: HtmxHttpRequest) -> JsonResponse:
         {
             "images": totals.images,
             "layers": totals.layers,
+            "chains": totals.chains,
             "logical_bytes": totals.logical_bytes,
             "stored_bytes": totals.stored_bytes,
             "saved_bytes": totals.saved_bytes,
+            "stored_bytes_by_chain": totals.stored_bytes_by_chain,
+            "saved_bytes_by_chain": totals.saved_bytes_by_chain,
+            "shared_chains": [
+                {
+                    "chain_id": shared.chain.chain_id,
+                    "diff_id": shared.chain.layer.diff_id,
+                    "depth": shared.chain.depth,
+                    "size": shared.chain.layer.size,
+                    "images": [
+                        {"digest": image.digest, "references": image.names}
+                        for image in shared.images
+                    ],
+                }
+                for shared in sharing.shared_chains(chosen)
+            ],
             "most_shared_layers": [
                 {"diff_id": layer.diff_id, "images": layer.users, "size": layer.size}
                 for layer in most

@@ -14,7 +14,7 @@ from collections import defaultdict
 from django.db import OperationalError
 from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import Image, ImageLayer, Layer
+from .models import Chain, Image, ImageLayer, Layer
 
 
 @dataclasses.dataclass
@@ -114,14 +114,25 @@ def most_sharing(f: Forest, limit: int) -> list[Image]:
 
 @dataclasses.dataclass
 class Totals:
+    """Sharing means two things, both true in different places. A registry stores each blob
+    once, so the same layer content is stored once whatever it sits on (``stored_bytes``). A
+    Docker host unpacks a layer once per chain (the same content on another parent is unpacked
+    again), so it stores each chain once (``stored_bytes_by_chain``)."""
+
     images: int
     layers: int
     logical_bytes: int
     stored_bytes: int
+    chains: int = 0
+    stored_bytes_by_chain: int = 0
 
     @property
     def saved_bytes(self) -> int:
         return self.logical_bytes - self.stored_bytes
+
+    @property
+    def saved_bytes_by_chain(self) -> int:
+        return self.logical_bytes - self.stored_bytes_by_chain
 
 
 def _links(images: QuerySet[Image] | list[Image] | None) -> QuerySet[ImageLayer]:
@@ -153,6 +164,8 @@ def totals(images: QuerySet[Image] | list[Image] | None = None) -> Totals:
     logical = exact_sum(links, "layer__size")
     layer_ids = links.values("layer_id").distinct()
     stored = exact_sum(Layer.objects.filter(pk__in=layer_ids), "size")
+    chains = Chain.objects.filter(pk__in=links.values("chain_id").distinct())
+    by_chain = exact_sum(chains, "layer__size")
     if images is None:
         image_count = Image.objects.count()
     elif isinstance(images, QuerySet):
@@ -164,6 +177,8 @@ def totals(images: QuerySet[Image] | list[Image] | None = None) -> Totals:
         layers=Layer.objects.filter(pk__in=layer_ids).count(),
         logical_bytes=logical,
         stored_bytes=stored,
+        chains=chains.count(),
+        stored_bytes_by_chain=by_chain,
     )
 
 
@@ -182,6 +197,34 @@ def layer_usage(
     most = [layer for layer in usage[:limit] if layer.users > 1]
     single = list(usage.filter(users=1).order_by("-size")[:limit])
     return most, single
+
+
+@dataclasses.dataclass
+class SharedChain:
+    chain: Chain
+    images: list[Image]
+
+
+def shared_chains(
+    images: QuerySet[Image] | list[Image] | None = None, *, limit: int = 20
+) -> list[SharedChain]:
+    """The chains more than one image holds (what a Docker host stores once for all of them),
+    most used and biggest first, each with its images."""
+    links = _links(images)
+    usage = (
+        Chain.objects.filter(pk__in=links.values("chain_id"))
+        .annotate(
+            users=Count("image_layers__image", filter=Q(image_layers__in=links), distinct=True)
+        )
+        .filter(users__gt=1)
+        .select_related("layer")
+        .order_by("-users", "-layer__size", "chain_id")[:limit]
+    )
+    chosen = list(usage)
+    holders: dict[int, list[Image]] = defaultdict(list)
+    for il in links.filter(chain__in=chosen).select_related("image").order_by("image__pk"):
+        holders[il.chain_id].append(il.image)
+    return [SharedChain(chain, holders[chain.pk]) for chain in chosen]
 
 
 @dataclasses.dataclass
