@@ -181,7 +181,9 @@ def _colour(row: ChangeRow, depth: int, mode: str) -> str:
 
 
 def diff_by_directory(by_top: dict[str, dict[str, int]]) -> dict[str, Any] | None:
-    """Bytes added, removed and changed between two images, per top-level directory."""
+    """Bytes added, removed and changed between two images, per top-level directory: content
+    changes and metadata-only changes (files stored again with a new mode, owner or mtime)
+    apart, as the counts are."""
     if not by_top:
         return None
     tops = sorted(by_top, key=lambda t: -sum(by_top[t].values()))[:15]
@@ -189,11 +191,12 @@ def diff_by_directory(by_top: dict[str, dict[str, int]]) -> dict[str, Any] | Non
     for key, label, colour in (
         ("added", _("only in B"), ADDED),
         ("removed", _("only in A"), DELETED),
-        ("changed", _("changed"), MODIFIED),
+        ("changed", _("content changed"), MODIFIED),
+        ("metadata", _("metadata only"), NEUTRAL),
     ):
         fig.add_bar(
             y=[escape(t) for t in tops],
-            x=[by_top[t][key] for t in tops],
+            x=[by_top[t].get(key, 0) for t in tops],
             name=label,
             orientation="h",
             marker_color=colour,

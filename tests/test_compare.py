@@ -671,3 +671,40 @@ def test_the_store_api_counts_shared_content_and_shared_chains_apart(client: Cli
     assert sorted(i["references"][0] for i in shared[top]["images"]) == ["lv/one:1", "lv/three:1"]
     assert two.digest not in {i["digest"] for s in shared.values() for i in s["images"]}
     assert three.digest in {i["digest"] for i in shared[top]["images"]}
+
+
+def test_metadata_only_changes_are_counted_and_charted_apart_from_content(client, tmp_path):
+    base = synth.layer([file("etc/os-release", b"debian")])
+    lib = [file(f"usr/lib/m{i}.py", b"x" * 1000, mtime=1_700_000_000) for i in range(20)]
+    a = ingest_image(tmp_path, "lv/a:1", [base, synth.layer([*lib, file("app/main.py", b"v1")])])
+    touched = [file(f"usr/lib/m{i}.py", b"x" * 1000, mtime=1_710_000_000) for i in range(20)]
+    b = ingest_image(
+        tmp_path,
+        "lv/b:1",
+        [
+            base,
+            synth.layer(
+                [*touched, file("app/main.py", b"v2 longer"), file("app/run.sh", b"r", mode=0o755)]
+            ),
+        ],
+    )
+
+    files = client.get(reverse("compare:api-compare"), {"a": a.digest, "b": b.digest}).json()[
+        "files"
+    ]
+    diffs = {d.path: d for d in filediff.file_diff(comparison.align(a, b))}
+
+    assert (files["changed"], files["changed_content"], files["changed_metadata"]) == (21, 1, 20)
+    assert files["changed_content_delta_bytes"] == len(b"v2 longer") - len(b"v1")
+    assert files["metadata_bytes"] == 20 * 1000
+    assert files["by_top_directory"]["usr"] == {
+        "added": 0,
+        "removed": 0,
+        "changed": 0,
+        "metadata": 20_000,
+    }
+    assert files["by_top_directory"]["app"]["changed"] == 7
+    assert diffs["usr/lib/m0.py"].meta == (
+        ("mtime", "2023-11-14 22:13:20 UTC", "2024-03-09 16:00:00 UTC"),
+    )
+    assert diffs["app/main.py"].content_changed and not diffs["usr/lib/m0.py"].content_changed

@@ -13,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from layerviz.lib import changes
+from layerviz.lib import changes, filemode, units
 from layerviz.lib.changes import DIR, ChangeRow, ancestors
 
 from . import filesystem, packed
@@ -44,6 +44,14 @@ class FileDiff:
     # how many non-directories it holds, its size their bytes.
     whole: bool = False
     files: int = 0
+    # For a changed path: what of its metadata changed, as (field, in A, in B) with the
+    # values as a person reads them (``ls -l``'s mode, uid:gid, the mtime in UTC).
+    meta: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def content_changed(self) -> bool:
+        """A change of what the path holds (content or type), not of its metadata only."""
+        return self.status == CHANGED and self.detail != "metadata"
 
     @property
     def delta(self) -> int:
@@ -69,6 +77,31 @@ def _differs(a: State, b: State) -> str:
     if (a.mode, a.uid, a.gid, a.mtime) != (b.mode, b.uid, b.gid, b.mtime):
         return "metadata"
     return ""
+
+
+def _changed(path: str, a: State, b: State) -> FileDiff | None:
+    """The difference of a path both images hold, or None when they hold the same."""
+    detail = _differs(a, b)
+    if not detail:
+        return None
+    diff = FileDiff(path, CHANGED, detail, b.type, _size(a), _size(b), a.depth, b.depth)
+    diff.meta = metadata_changes(a, b)
+    return diff
+
+
+def metadata_changes(a: State, b: State) -> tuple[tuple[str, str, str], ...]:
+    """Which of mode, owner and mtime differ, old and new, as a person reads them (a
+    directory's mtime is not compared: every layer that touches a directory rewrites it)."""
+    out = []
+    if a.mode != b.mode:
+        out.append(
+            ("mode", filemode.mode_string(a.mode, a.type), filemode.mode_string(b.mode, b.type))
+        )
+    if (a.uid, a.gid) != (b.uid, b.gid):
+        out.append(("owner", f"{a.uid}:{a.gid}", f"{b.uid}:{b.gid}"))
+    if a.type != DIR and b.type != DIR and a.mtime != b.mtime:
+        out.append(("mtime", units.utc_time(a.mtime), units.utc_time(b.mtime)))
+    return tuple(out)
 
 
 def file_diff(pair: StackPair) -> list[FileDiff]:
@@ -129,20 +162,9 @@ def _two_sided(out: list[FileDiff], rows_a: dict[str, State], rows_b: dict[str, 
         elif b_gone:
             out.append(_removed(path, in_a, in_b.depth))
         else:
-            detail = _differs(in_a, in_b)
-            if detail:
-                out.append(
-                    FileDiff(
-                        path,
-                        CHANGED,
-                        detail,
-                        in_b.type,
-                        _size(in_a),
-                        _size(in_b),
-                        in_a.depth,
-                        in_b.depth,
-                    )
-                )
+            diff = _changed(path, in_a, in_b)
+            if diff is not None:
+                out.append(diff)
 
 
 def _one_sided(
@@ -177,11 +199,9 @@ def _one_sided(
             out.append(diff)
         else:
             a, b = (row, below) if a_side else (below, row)
-            detail = _differs(a, b)
-            if detail:
-                out.append(
-                    FileDiff(path, CHANGED, detail, b.type, _size(a), _size(b), a.depth, b.depth)
-                )
+            changed = _changed(path, a, b)
+            if changed is not None:
+                out.append(changed)
 
 
 def _added(path: str, b: State, deleted_at: int | None) -> FileDiff:
@@ -210,12 +230,22 @@ def _size(row: State) -> int:
 
 @dataclasses.dataclass
 class DiffSummary:
+    """``changed`` counts both kinds of change: ``changed_content`` (what a file holds, or its
+    type) and ``changed_metadata`` (mode, owner or mtime only, which a rebuild on a new
+    timestamp gives every file). ``by_top`` has the bytes per top directory: ``changed`` for
+    content changes (the size change, or the new size when it is the same), ``metadata`` for
+    the files stored again with new metadata only, so a chart and the counts agree."""
+
     added: int = 0
     removed: int = 0
     changed: int = 0
     added_bytes: int = 0
     removed_bytes: int = 0
     changed_delta: int = 0
+    changed_content: int = 0
+    changed_metadata: int = 0
+    changed_content_delta: int = 0
+    metadata_bytes: int = 0
     by_top: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
 
@@ -228,7 +258,9 @@ def summarize(diffs: list[FileDiff]) -> DiffSummary:
         files = d.files if d.whole else 1
         # Top-level files go in "/"; a whole directory at the top is its own top directory.
         top = d.path.split("/", 1)[0] if "/" in d.path or d.whole else "/"
-        bucket = summary.by_top.setdefault(top, {"added": 0, "removed": 0, "changed": 0})
+        bucket = summary.by_top.setdefault(
+            top, {"added": 0, "removed": 0, "changed": 0, "metadata": 0}
+        )
         if d.status == ADDED:
             summary.added += files
             summary.added_bytes += d.size_b or 0
@@ -237,10 +269,18 @@ def summarize(diffs: list[FileDiff]) -> DiffSummary:
             summary.removed += files
             summary.removed_bytes += d.size_a or 0
             bucket["removed"] += d.size_a or 0
+        elif d.content_changed:
+            summary.changed += 1
+            summary.changed_content += 1
+            summary.changed_delta += d.delta
+            summary.changed_content_delta += d.delta
+            bucket["changed"] += abs(d.delta) or d.size_b or 0
         else:
             summary.changed += 1
+            summary.changed_metadata += 1
             summary.changed_delta += d.delta
-            bucket["changed"] += abs(d.delta) or d.size_b or 0
+            summary.metadata_bytes += d.size_b or 0
+            bucket["metadata"] += d.size_b or 0
     return summary
 
 

@@ -1,7 +1,9 @@
 """Numbers for people: sizes in decimal units, like the docker CLI and dive (1 kB = 1000 bytes),
-and layer numbers."""
+and layer numbers, and times."""
 
 from __future__ import annotations
+
+import datetime
 
 UNITS = ("B", "kB", "MB", "GB", "TB")
 
@@ -34,3 +36,13 @@ def layer_number(position: int) -> int:
 def layer_no(position: int) -> str:
     """A layer as the pages, charts and commands label it: "#1" for the bottom layer."""
     return f"#{layer_number(position)}"
+
+
+def utc_time(seconds: int) -> str:
+    """A tar mtime as people read it: ``2024-03-09 16:00:00 UTC``; one out of the calendar's
+    range (a hostile header) as the raw number of seconds."""
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{seconds} s"
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
