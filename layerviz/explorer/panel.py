@@ -238,7 +238,7 @@ def size_chart(image: Image, image_layers: list) -> dict:
     steps = image.instructions()
     return charts.layer_sizes(
         [
-            charts.LayerBar(il.position, steps.get(il.position, ""), il.blob_size, il.layer.size)
+            charts.LayerBar(il.position, steps.get(il.position, ""), il.download, il.layer.size)
             for il in image_layers
         ]
     )

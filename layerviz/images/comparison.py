@@ -81,14 +81,14 @@ class Numbers:
 
 def numbers(pair: StackPair, b: Image) -> Numbers:
     a_chains = {la.chain_id for la, _ in pair.shared} | {la.chain_id for la in pair.only_a}
-    pull = sum(lb.blob_size for lb in b.layers_in_order() if lb.chain_id not in a_chains)
+    pull = sum(lb.download for lb in b.layers_in_order() if lb.chain_id not in a_chains)
     return Numbers(
         shared_bytes=sum(la.layer.size for la, _ in pair.shared),
         only_a_bytes=sum(la.layer.size for la in pair.only_a),
         only_b_bytes=sum(lb.layer.size for lb in pair.only_b),
-        shared_compressed=sum(la.blob_size for la, _ in pair.shared),
-        only_a_compressed=sum(la.blob_size for la in pair.only_a),
-        only_b_compressed=sum(lb.blob_size for lb in pair.only_b),
+        shared_compressed=sum(la.download for la, _ in pair.shared),
+        only_a_compressed=sum(la.download for la in pair.only_a),
+        only_b_compressed=sum(lb.download for lb in pair.only_b),
         pull_bytes=pull,
     )
 

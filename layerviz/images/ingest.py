@@ -42,6 +42,7 @@ from . import claims, deletion
 from . import progress as progress_text
 from .chains import ChainBuilder
 from .claims import Outcome
+from .downloads import download_size
 from .layer_writer import LayerWriter
 from .models import Chain, HistoryStep, Image, ImageLayer, Layer, Reference
 from .progress import Progress
@@ -283,10 +284,18 @@ class _Run:
             builder.add(layers[diff_ids[len(builder.chains)]])
         chains = builder.chains
         self.progress.phase(progress_text.SAVING)
+        downloads = {
+            layer.index: download_size(
+                layers[layer.diff_id],
+                layer.descriptor.digest or layer.diff_id,
+                layer.descriptor.size,
+            )
+            for layer in image.layers
+        }
         with transaction.atomic():
             row, created = Image.objects.get_or_create(
                 digest=image.manifest_digest,
-                defaults=_image_fields(image, self.label or source.spec, layers, chains),
+                defaults=_image_fields(image, self.label or source.spec, layers, chains, downloads),
             )
             if created:
                 ImageLayer.objects.bulk_create(
@@ -299,6 +308,8 @@ class _Run:
                         blob_size=layer.descriptor.size,
                         media_type=layer.descriptor.media_type,
                         member=layer.listed_as or layer.member,
+                        download_size=downloads[layer.index][0],
+                        download_estimated=downloads[layer.index][1],
                     )
                     for layer in image.layers
                 )
@@ -353,7 +364,11 @@ def parse_time(text: str) -> dt.datetime | None:
 
 
 def _image_fields(
-    image: ResolvedImage, source: str, layers: dict[str, Layer], chains: list[Chain]
+    image: ResolvedImage,
+    source: str,
+    layers: dict[str, Layer],
+    chains: list[Chain],
+    downloads: dict[int, tuple[int | None, bool]],
 ) -> dict:
     config = image.config
     return {
@@ -369,7 +384,14 @@ def _image_fields(
         "config": config.config,
         "manifest": image.manifest,
         "size": sum(layers[layer.diff_id].size for layer in image.layers),
-        "compressed_size": sum(layer.descriptor.size for layer in image.layers),
+        # A layer whose download size is unknown counts as its blob: the tar it was read as.
+        "compressed_size": sum(
+            layer.descriptor.size
+            if downloads[layer.index][0] is None
+            else downloads[layer.index][0]
+            for layer in image.layers
+        ),
+        "compressed_estimated": any(estimated for _size, estimated in downloads.values()),
         "layer_count": len(image.layers),
         "top_chain": chains[-1] if chains else None,
         "source": source,

@@ -102,6 +102,7 @@ class LayerWriter:
             entry_count=scan.entries,
             flags=scan.flags,
             indexed_at=timezone.now(),
+            gzip_estimate=scan.gzip_estimate,
         )
 
     def wait(self, pk: int, label: str, retry: Callable[[], None] | None) -> None:

@@ -62,6 +62,9 @@ class Layer(Claimed):
     entry_count = models.IntegerField(default=0)
     flags = ImageJSONField(default=list, blank=True)
     indexed_at = models.DateTimeField(null=True)
+    gzip_estimate = models.BigIntegerField(
+        null=True, help_text="its tar gzipped, estimated (lib/estimate) when read uncompressed"
+    )
 
     def __str__(self) -> str:
         return self.diff_id
@@ -189,7 +192,12 @@ class Image(models.Model):
     config = ImageJSONField(default=dict, blank=True)
     manifest = ImageJSONField(default=dict, blank=True)
     size = models.BigIntegerField(default=0, help_text="sum of its layers' sizes")
-    compressed_size = models.BigIntegerField(default=0)
+    compressed_size = models.BigIntegerField(
+        default=0, help_text="its layers' download sizes (ImageLayer.download_size)"
+    )
+    compressed_estimated = models.BooleanField(
+        default=False, help_text="some of compressed_size is an estimate"
+    )
     layer_count = models.IntegerField(default=0)
     top_chain = models.ForeignKey(Chain, null=True, on_delete=models.PROTECT, related_name="+")
     source = ImageTextField(blank=True, help_text="where it was first ingested from")
@@ -257,6 +265,10 @@ class ImageLayer(models.Model):
     blob_size = models.BigIntegerField()
     media_type = models.CharField(max_length=120)
     member = ImageTextField(blank=True, help_text="its name in the archive it came from, if any")
+    download_size = models.BigIntegerField(
+        null=True, help_text="what a registry would send: see images/downloads.py"
+    )
+    download_estimated = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -266,6 +278,12 @@ class ImageLayer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.image_id}#{self.position}"
+
+    @property
+    def download(self) -> int:
+        """What pulling it downloads (``images/downloads.py``); the blob as read when that is
+        unknown."""
+        return self.blob_size if self.download_size is None else self.download_size
 
 
 class HistoryStep(models.Model):

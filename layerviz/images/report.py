@@ -19,13 +19,16 @@ def image_summary(image: Image) -> dict[str, Any]:
         "created": image.created.isoformat() if image.created else None,
         "size": image.size,
         "compressed_size": image.compressed_size,
+        "compressed_estimated": image.compressed_estimated,
         "layers": [
             {
                 "diff_id": il.layer.diff_id,
                 "digest": il.blob_digest,
                 "chain_id": il.chain.chain_id,
                 "size": il.layer.size,
-                "compressed_size": il.blob_size,
+                "blob_size": il.blob_size,
+                "compressed_size": il.download_size,
+                "compressed_estimated": il.download_estimated,
                 "entries": il.layer.entry_count,
                 "media_type": il.media_type,
             }

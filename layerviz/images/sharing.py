@@ -62,7 +62,7 @@ def forest(images: list[Image]) -> Forest:
                 layer_id=il.layer_id,
                 diff_id=il.layer.diff_id,
                 size=il.layer.size,
-                compressed=il.blob_size,
+                compressed=il.download,
             )
         node.images.add(il.image_id)
         lineage[il.image_id].append(il.chain_id)
@@ -241,12 +241,12 @@ class PullPlan:
     @property
     def download(self) -> int:
         """Bytes to download: the compressed blobs of the layers the host lacks."""
-        return sum(s.link.blob_size for s in self.steps if not s.have)
+        return sum(s.link.download for s in self.steps if not s.have)
 
     @property
     def total(self) -> int:
         """Bytes of the whole image's blobs, what a host with nothing downloads."""
-        return sum(s.link.blob_size for s in self.steps)
+        return sum(s.link.download for s in self.steps)
 
 
 def pull_plan(have: list[Image], target: Image) -> PullPlan:

@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from . import names, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
+from .estimate import GzipEstimate
 from .limits import DEFAULT, Limits
 from .streams import DECOMPRESS_ERRORS, NONE, Readable, VerifyingReader, decompressor, sniff
 from .tarwalk import BLOCKDEV, CHAR, REG, TarReader
@@ -170,6 +171,9 @@ class LayerScan:
     entries: int
     size: int  # sum of entry sizes: dive's layer size
     flags: list[str]
+    # For a blob stored uncompressed: what it would take gzipped, as a registry would be sent
+    # it (``lib/estimate``); None when the blob is compressed and its size is the real one.
+    gzip_estimate: int | None = None
 
     def check(
         self, diff_id: str, *, blob_digest: str | None = None, blob_size: int | None = None
@@ -271,6 +275,7 @@ def _scan(
     # An uncompressed sha256 blob is its own diff_id: no need to hash the same bytes twice.
     separate_diff_hash = compression != NONE or blob.algorithm != "sha256"
     diff_hash = sha256() if separate_diff_hash else None
+    estimate = GzipEstimate() if compression == NONE else None
     tar_bytes = 0
     ratio_cap = limits.expansion_ratio
     layer_cap = limits.layer_bytes
@@ -280,6 +285,8 @@ def _scan(
         tar_bytes += len(chunk)
         if diff_hash is not None:
             diff_hash.update(chunk)
+        if estimate is not None:
+            estimate.update(chunk)
         if tar_bytes > layer_cap:
             raise LimitExceeded(f"layer expands past the {layer_cap}-byte limit for one layer")
         if (
@@ -384,6 +391,7 @@ def _scan(
         entries=seq,
         size=total_size,
         flags=layer_flags,
+        gzip_estimate=estimate.bytes if estimate is not None else None,
     )
 
 
