@@ -98,7 +98,7 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     used = {layer.member for image in images for layer in image.layers}
     mine = set(writer.created)
     passed = [pk for name, (_, pk, _) in scans.items() if name not in used and pk in mine]
-    deletion.delete_unused(layers=passed)
+    deletion.delete_unused(layers=passed, owner=run.owner)
     return out
 
 
@@ -168,11 +168,13 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
         if existing.pk == staging.pk:
             return scan, staging.pk, None
         if existing.is_ready:
-            deletion.delete_unused(layers=[staging.pk])
+            if not claims.lease(Layer, existing.pk, run.owner):
+                continue  # deleted meanwhile: look again
+            deletion.delete_unused(layers=[staging.pk], owner=run.owner)
             return scan, existing.pk, None
         if claims.is_stale(existing):
             deletion.delete_unused(layers=[existing.pk])
             continue
-        deletion.delete_unused(layers=[staging.pk])
+        deletion.delete_unused(layers=[staging.pk], owner=run.owner)
         return scan, None, existing.pk
     raise IngestError(f"could not settle layer {scan.diff_id}")

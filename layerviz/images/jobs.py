@@ -1,0 +1,104 @@
+"""Background ingest jobs whose worker died: found, then retried or failed with the reason.
+
+The worker running a job claims it (``JobProgress.start``: owner, heartbeat, one more
+attempt) and beats while it works (``progress.py``). A worker killed mid-ingest would leave its
+job ``running``, and django-tasks' row of it ``RUNNING``, for ever. ``recover`` finds such a
+job — its owner dead as a claim's owner is (``claims.is_stale``: its process gone from this
+machine, or no heartbeat for ``LAYERVIZ_LEASE_SECONDS``) — and, in one transaction:
+
+1. marks django-tasks' row of the dead run failed, with the reason;
+2. queues the job again (a new task) while it has been started fewer than
+   ``LAYERVIZ_INGEST_ATTEMPTS`` times, or else fails it with the reason.
+
+Retried, because a worker mostly dies of something outside the image (a restart, a deploy, a
+lost machine) and the next run resumes from what is indexed (ready layers are kept, half-built
+ones taken over). Only so often, because a worker may also die *of* the image (killed for the
+memory it took), and retrying that for ever would kill worker after worker.
+
+It runs as every worker starts (the ``db_worker`` command) and at every look at jobs (the job
+page, its polling fragment, the images list), so a dead job is noticed as soon as it matters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from . import claims, tasks
+from .models import IngestJob, JobState
+
+log = logging.getLogger(__name__)
+
+
+class WorkerGone(Exception):
+    """What django-tasks records as the error of a run whose worker died."""
+
+
+def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
+    """Retry or fail each running job of ``jobs`` (default: all) whose worker is dead."""
+    running = (jobs if jobs is not None else IngestJob.objects.all()).filter(state=JobState.RUNNING)
+    for job in running:
+        if claims.is_stale(job):
+            _recover(job)
+
+
+def reason(job: IngestJob) -> str:
+    host, _, rest = job.owner.partition(":")
+    pid = rest.partition(":")[0] or "?"
+    where = f"process {pid} on host {host.partition('/')[0] or '?'}"
+    if claims.owner_is_dead(job.owner):
+        return f"the worker running this ingest stopped ({where} is gone)"
+    silent = timezone.now() - (job.heartbeat_at or job.started_at or timezone.now())
+    return (
+        f"the worker running this ingest stopped ({where} gave no sign of life for "
+        f"{silent // dt.timedelta(seconds=1)} s)"
+    )
+
+
+def _recover(job: IngestJob) -> None:
+    upload = ""
+    with transaction.atomic():
+        # Only the look that wins this row recovers it: two pages polling at once queue it once.
+        fresh = (
+            IngestJob.objects.select_for_update()
+            .filter(pk=job.pk, state=JobState.RUNNING, owner=job.owner)
+            .first()
+        )
+        if fresh is None:
+            return
+        why = reason(fresh)
+        DBTaskResult.objects.filter(id=fresh.task_id, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
+            traceback=f"{WorkerGone.__qualname__}: {why}",
+            return_value=None,
+        )
+        if fresh.attempts < settings.LAYERVIZ_INGEST_ATTEMPTS:
+            result = tasks.ingest_job.enqueue(fresh.pk)
+            IngestJob.objects.filter(pk=fresh.pk).update(
+                state=JobState.QUEUED,
+                owner="",
+                heartbeat_at=None,
+                task_id=str(result.id),
+                error=f"{why}; retried",
+            )
+            log.warning("ingest job %s: %s; retried", fresh.pk, why)
+        else:
+            tries = f"{fresh.attempts} attempt" + ("s" if fresh.attempts != 1 else "")
+            tasks._finish(fresh, JobState.FAILED, error=f"{why}; failed after {tries}")
+            log.warning("ingest job %s: %s; failed", fresh.pk, why)
+            upload = fresh.upload
+    if upload:
+        # The worker that would have removed it is gone; nothing will read it now.
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(upload)

@@ -1,0 +1,111 @@
+"""Deletes and undos racing ingests, with real processes held at exact points.
+
+Each ingest runs as its own ``manage.py ingest`` process; ``LAYERVIZ_TEST_PAUSE`` (see
+``layerviz/lib/pausepoints.py``, a test-only hook) holds it where the race bites, while this
+process or another ingest deletes what it relies on.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from layerviz.images import deletion, packed
+from layerviz.images.models import Chain, Image, Layer, Lease
+from layerviz.lib import synth
+from layerviz.lib.tarwriter import file
+
+from . import processes
+from .helpers import ingest_image, write_archive
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _paused(tmp_path: Path, name: str, *points: str) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path / f"pause-{name}"
+    folder.mkdir()
+    return folder, processes.env(LAYERVIZ_TEST_PAUSE=f"{','.join(points)}@{folder}")
+
+
+def _reach(folder: Path, point: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not (folder / f"{point}.reached").exists():
+        if process.poll() is not None:
+            raise AssertionError(f"exited before {point}: {process.communicate()}")
+        assert time.monotonic() < deadline, f"never reached {point}"
+        time.sleep(0.02)
+
+
+def _release(folder: Path, point: str) -> None:
+    (folder / f"{point}.go").touch()
+
+
+def _assert_complete(image: Image, layers: list[bytes]) -> None:
+    stack = list(image.layers_in_order())
+    assert [il.layer.diff_id for il in stack] == [synth.sha256(tar) for tar in layers]
+    for il in stack:
+        assert il.layer.is_ready and il.chain.is_ready
+        assert packed.entry_count(il.layer.pk) == il.layer.entry_count > 0
+
+
+def test_it_keeps_what_an_ingest_relies_on_when_an_image_is_deleted_meanwhile(tmp_path):
+    base = synth.layer([file("etc/base", b"base")])
+    top = synth.layer([file("app/a", b"a")])
+    own = synth.layer([file("app/b", b"b")])
+    first = ingest_image(tmp_path, "lv/a:1", [base, top])
+    second = write_archive(tmp_path, "lv/b:1", [base, top, own])
+    folder, env = _paused(tmp_path, "b", "image")
+
+    # B finds A's layers indexed, reads only its own, and is held before it makes its image.
+    ingesting = processes.manage("ingest", f"docker-archive:{second}", env=env)
+    _reach(folder, "image", ingesting)
+    deletion.delete_image(first)
+    _release(folder, "image")
+    _out, err = ingesting.communicate(timeout=120)
+
+    assert ingesting.returncode == 0, err
+    [image] = Image.objects.all()
+    _assert_complete(image, [base, top, own])
+    assert Layer.objects.count() == 3 and Chain.objects.count() == 3
+    assert not Lease.objects.exists()  # given up once the image was saved
+
+
+def test_it_keeps_a_base_another_ingest_reuses_when_a_failed_ingest_is_undone(tmp_path):
+    base = synth.layer([file(f"usr/lib/f{i}", b"%d" % i) for i in range(200)])
+    bad_top = synth.layer([file("app/bad", b"x")])
+    bad = synth.write_docker_archive(
+        tmp_path / "bad.tar",
+        [
+            synth.Image(
+                layers=[base, bad_top],
+                diff_ids=[synth.sha256(base), "sha256:" + "0" * 64],
+                tags=["lv/bad:1"],
+            )
+        ],
+        layout="docker25",
+    )
+    good_top = synth.layer([file("app/good", b"g")])
+    good = write_archive(tmp_path, "lv/good:1", [base, good_top])
+    bad_folder, bad_env = _paused(tmp_path, "bad", "read:1")
+    good_folder, good_env = _paused(tmp_path, "good", "image")
+
+    # The bad image's base is indexed first and its broken top layer arrives last; meanwhile
+    # the good image finds that base ready and reuses it.
+    failing = processes.manage("ingest", f"docker-archive:{bad}", env=bad_env)
+    _reach(bad_folder, "read:1", failing)
+    reusing = processes.manage("ingest", f"docker-archive:{good}", env=good_env)
+    _reach(good_folder, "image", reusing)
+    _release(bad_folder, "read:1")
+    _out, failed_err = failing.communicate(timeout=120)
+    _release(good_folder, "image")
+    _out, err = reusing.communicate(timeout=120)
+
+    assert failing.returncode != 0 and "config says" in failed_err, failed_err
+    assert reusing.returncode == 0, err
+    [image] = Image.objects.all()
+    _assert_complete(image, [base, good_top])
+    assert Layer.objects.count() == 2
+    assert not Lease.objects.exists()  # given up by the failed ingest and by the saved one
