@@ -73,6 +73,31 @@ def test_it_keeps_what_an_ingest_relies_on_when_an_image_is_deleted_meanwhile(tm
     assert not Lease.objects.exists()  # given up once the image was saved
 
 
+def test_it_builds_again_a_chain_deleted_before_an_ingest_could_build_on_it(tmp_path):
+    base = synth.layer([file("etc/base", b"base")])
+    top = synth.layer([file("app/a", b"a"), file("etc/base", b"changed")])
+    own = synth.layer([file("app/b", b"b")])
+    first = ingest_image(tmp_path, "lv/a:1", [base, top])
+    second = write_archive(tmp_path, "lv/b:1", [base, top, own])
+    folder, env = _paused(tmp_path, "b", "chain:1")
+
+    # B found A's chains ready when it started on them; it has built on the lowest one and is
+    # held before the next, which the delete then takes.
+    ingesting = processes.manage("ingest", f"docker-archive:{second}", env=env)
+    _reach(folder, "chain:1", ingesting)
+    deletion.delete_image(first)
+    _release(folder, "chain:1")
+    _out, err = ingesting.communicate(timeout=120)
+
+    assert ingesting.returncode == 0, err
+    [image] = Image.objects.all()
+    _assert_complete(image, [base, top, own])
+    stack = list(image.layers_in_order())
+    assert [il.chain.modified for il in stack] == [0, 1, 0]  # etc/base, changed on the base
+    assert [il.chain.parent_id for il in stack] == [None, stack[0].chain_id, stack[1].chain_id]
+    assert Chain.objects.count() == 3
+
+
 def test_it_keeps_a_base_another_ingest_reuses_when_a_failed_ingest_is_undone(tmp_path):
     base = synth.layer([file(f"usr/lib/f{i}", b"%d" % i) for i in range(200)])
     bad_top = synth.layer([file("app/bad", b"x")])

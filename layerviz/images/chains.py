@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from layerviz.lib import oci
+from layerviz.lib import oci, pausepoints
 from layerviz.lib.limits import Limits
 from layerviz.lib.merged import MergedTree, cycle_collection_paused
 
@@ -59,6 +59,7 @@ class ChainBuilder:
 
     def _add(self, layer: Layer) -> Chain:
         depth = len(self.chains)
+        pausepoints.pause(f"chain:{depth}")
         chain_id = self.chain_ids[depth]
         found = self._existing.get(chain_id)
         # Found ready when we started: we build on it only once it is leased to us (a delete

@@ -91,6 +91,11 @@ def _recover(job: IngestJob) -> None:
                 heartbeat_at=None,
                 task_id=str(result.id),
                 error=f"{why}; retried",
+                # The next run starts its progress afresh.
+                phase="",
+                phase_args={},
+                layer_index=0,
+                bytes_done=0,
             )
             log.warning("ingest job %s: %s; retried", fresh.pk, why)
         else:

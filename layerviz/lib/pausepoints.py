@@ -8,9 +8,9 @@ environment of the process they start::
 
 At each listed point the process creates ``FOLDER/POINT.reached`` and waits until the test
 creates ``FOLDER/POINT.go``. Nothing sets the variable outside tests; unset, ``pause`` is one
-dictionary lookup. The points are ``read:N`` (before the layer at position N is read here) and
+dictionary lookup. The points are ``read:N`` (before the layer at position N is read here),
 ``image`` (every layer of the image is indexed or relied on, its chains and the image not
-made yet).
+made yet) and ``chain:N`` (the chains below position N are built or relied on, N's not yet).
 """
 
 from __future__ import annotations
