@@ -134,3 +134,48 @@ def test_it_keeps_a_base_another_ingest_reuses_when_a_failed_ingest_is_undone(tm
     _assert_complete(image, [base, good_top])
     assert Layer.objects.count() == 2
     assert not Lease.objects.exists()  # given up by the failed ingest and by the saved one
+
+
+def test_a_streamed_ingest_waiting_for_a_base_keeps_it_when_its_builder_fails_and_undoes(
+    tmp_path,
+):
+    # Past the 1 MiB a stream keeps in memory: read as the stream passes, by both ingests.
+    base = synth.layer([file("data/blob", bytes(range(256)) * 5000)])
+    bad = synth.write_docker_archive(
+        tmp_path / "bad.tar",
+        [
+            synth.Image(
+                layers=[base, synth.layer([file("app/bad", b"x")])],
+                diff_ids=[synth.sha256(base), "sha256:" + "0" * 64],
+                tags=["lv/bad:1"],
+            )
+        ],
+        layout="docker25",
+    )
+    good_top = synth.layer([file("app/good", b"g")])
+    good = synth.write_docker_archive(
+        tmp_path / "good.tar.gz",
+        [synth.Image(layers=[base, good_top], tags=["lv/good:1"])],
+        layout="docker25",
+        compression="gzip",
+    )
+    bad_folder, bad_env = _paused(tmp_path, "bad", "read:0")
+    good_folder, good_env = _paused(tmp_path, "good", "wait")
+
+    # The bad image's ingest has claimed the base; the good one, streaming, finds it being
+    # built and waits. The base is then made ready, the bad top layer fails, and the undo
+    # runs before the waiting ingest looks again.
+    failing = processes.manage("ingest", f"docker-archive:{bad}", env=bad_env)
+    _reach(bad_folder, "read:0", failing)
+    waiting = processes.manage("ingest", f"docker-archive:{good}", env=good_env)
+    _reach(good_folder, "wait", waiting)
+    _release(bad_folder, "read:0")
+    _out, failed_err = failing.communicate(timeout=120)
+    _release(good_folder, "wait")
+    _out, err = waiting.communicate(timeout=120)
+
+    assert failing.returncode != 0 and "config says" in failed_err, failed_err
+    assert waiting.returncode == 0, err
+    [image] = Image.objects.all()
+    _assert_complete(image, [base, good_top])
+    assert not Lease.objects.exists()

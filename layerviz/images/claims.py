@@ -10,11 +10,13 @@ ran on this machine and its process is gone (a killed worker need not be waited 
 
 A ready row an ingest relies on (one it found ready, waited for or published itself) is
 *leased* until its image is saved: a ``Lease`` row (owner, heartbeat) taken in the same
-transaction that checks, under a row lock, that the row is still there and ready (``lease``).
+transaction that checks, under a row lock, that the row is still there and ready (``lease``);
+a row found being built by another worker is leased too, before it is waited for.
 ``deletion.delete_unused`` takes the same row locks before it looks for leases, so a delete or
 an undo either sees the lease and keeps the row, or removes the row first — and then the ingest
 finds it missing and claims and indexes it again. So no ingest fails because of a concurrent
-delete or undo. (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite: every transaction is
+delete or undo. An undo that keeps a row it was building for that reason gives up its claim on
+it, so the waiting ingest takes it over at once. (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite: every transaction is
 ``IMMEDIATE`` and holds the database's write lock.) Leases are given up once the image is saved
 (its ``ImageLayer`` rows hold what it uses) or the ingest fails; those of a dead ingest lapse
 as its claims do and are ignored.
@@ -139,6 +141,10 @@ def claim(model: type[M], key: dict[str, str], owner: str, defaults: dict) -> tu
                 row.owner = owner
                 return Outcome.MINE, row
             continue
+        # Leased while still building: should its builder fail right after making it ready,
+        # its undo keeps it for us, who will wait for it.
+        if not lease(model, row.pk, owner, ready=False):
+            continue
         return Outcome.BUSY, row
     raise IngestError(f"could not claim {model.__name__.lower()} {next(iter(key.values()))}")
 
@@ -169,17 +175,15 @@ def publish(row: Claimed, owner: str, **fields: object) -> None:
     row.state = BuildState.READY
 
 
-def lease(model: type[Claimed], pk: int, owner: str) -> bool:
-    """Hold the ready row ``pk`` for ``owner`` until it gives its leases up; False when the row
-    is no longer there or not ready (the caller then indexes it itself)."""
+def lease(model: type[Claimed], pk: int, owner: str, *, ready: bool = True) -> bool:
+    """Hold the row ``pk`` (ready, unless not ``ready``) for ``owner`` until it gives its leases
+    up; False when the row is no longer there or not ready (the caller indexes it itself)."""
     with transaction.atomic():
         # The row lock orders us against delete_unused, which locks before it reads leases.
-        found = list(
-            _rows(model)
-            .select_for_update()
-            .filter(pk=pk, state=BuildState.READY)
-            .values_list("pk", flat=True)
-        )
+        rows = _rows(model).select_for_update().filter(pk=pk)
+        if ready:
+            rows = rows.filter(state=BuildState.READY)
+        found = list(rows.values_list("pk", flat=True))
         if not found:
             return False
         _add_lease(model, pk, owner)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
@@ -88,6 +88,7 @@ def delete_unused(
         used |= claims.live_leases(Chain, chain_ids, besides=owner)
         used |= {c.pk for c in chain_rows if _claimed_by_another(c, owner)}
         unused_chains = chain_ids - used
+        _abandon(Chain, [c for c in chain_rows if c.pk in used], owner)
         DirChanges.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
         layer_ids = {la.pk for la in layer_rows}
@@ -97,9 +98,18 @@ def delete_unused(
         used |= claims.live_leases(Layer, layer_ids, besides=owner)
         used |= {la.pk for la in layer_rows if _claimed_by_another(la, owner)}
         unused_layers = layer_ids - used
+        _abandon(Layer, [la for la in layer_rows if la.pk in used], owner)
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
         Layer.objects.filter(pk__in=unused_layers).delete()
+
+
+def _abandon(model: type[Chain] | type[Layer], kept: Sequence[Claimed], owner: str) -> None:
+    """Give up ``owner``'s claims on the half-built rows it keeps for another ingest that waits
+    for them: with no heartbeat, that ingest takes them over at once."""
+    mine = [row.pk for row in kept if owner and not row.is_ready and row.owner == owner]
+    if mine:
+        model.objects.filter(pk__in=mine, owner=owner).update(heartbeat_at=None)
 
 
 def _claimed_by_another(row: Claimed, owner: str) -> bool:

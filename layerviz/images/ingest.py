@@ -238,9 +238,14 @@ class _Run:
             builder.add(layer)
 
     def _retry(self, source: Source, image: ResolvedImage, layer: LayerRef) -> None:
+        """Index a layer whose builder died (or that was deleted) ourselves, or wait for the
+        worker that claimed it first."""
         outcome, row = self.writer.claim(layer.diff_id)
         if outcome is Outcome.MINE:
             self.read_layer(source, image, layer, row)
+        elif outcome is Outcome.BUSY:
+            retry = functools.partial(self._retry, source, image, layer)
+            self.writer.wait(row.pk, layer.label(len(image.layers)), retry=retry)
 
     def read_layer(self, source: Source, image: ResolvedImage, layer: LayerRef, row: Layer) -> None:
         """Read one layer here into our claimed ``row`` and publish it."""

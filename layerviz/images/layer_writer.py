@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from layerviz.lib import pausepoints
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import EntryBatch, LayerScan
 
@@ -109,6 +110,7 @@ class LayerWriter:
     def wait(self, pk: int, label: str, retry: Callable[[], None] | None) -> None:
         """Wait for another worker's layer; when that worker died, ``retry`` (or fail)."""
         self.progress.phase(progress_text.WAITING, layer_label=label)
+        pausepoints.pause("wait")
         row = claims.wait_until_ready(
             Layer, pk, label=label, owner=self.owner, on_wait=lambda: self.beat()
         )

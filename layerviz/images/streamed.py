@@ -175,6 +175,8 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
         if claims.is_stale(existing):
             deletion.delete_unused(layers=[existing.pk])
             continue
+        if not claims.lease(Layer, existing.pk, run.owner, ready=False):
+            continue  # deleted meanwhile: look again
         deletion.delete_unused(layers=[staging.pk], owner=run.owner)
         return scan, None, existing.pk
     raise IngestError(f"could not settle layer {scan.diff_id}")
