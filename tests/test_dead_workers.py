@@ -3,12 +3,15 @@ the reason, by the next worker or by the next look at the job (real worker, real
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
@@ -106,3 +109,32 @@ def test_the_images_list_fails_a_killed_job_whose_retries_are_spent(tmp_path, cl
     error = page.select_one(f"#job-{job.pk} .error").text
     assert f"process {pid} on host" in error and "is gone" in error, error
     assert _task(job).status == TaskResultStatus.FAILED
+
+
+def test_a_job_whose_worker_on_another_host_fell_silent_is_queued_again(client, settings):
+    settings.LAYERVIZ_LEASE_SECONDS = 60
+    silent_since = timezone.now() - dt.timedelta(seconds=600)
+    job = IngestJob.objects.create(
+        source="docker://x",
+        state=JobState.RUNNING,
+        owner="elsewhere/0123abcd:4242:feedbeef0123",
+        started_at=silent_since,
+        heartbeat_at=silent_since,
+        attempts=1,
+    )
+    alive = IngestJob.objects.create(
+        source="docker://y",
+        state=JobState.RUNNING,
+        owner="elsewhere/0123abcd:4243:feedbeef0124",
+        started_at=silent_since,
+        heartbeat_at=timezone.now(),
+        attempts=1,
+    )
+
+    soup(client.get(reverse("explorer:images")))
+
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED and job.task_id
+    assert re.search(r"process 4242 on host elsewhere gave no sign of life for 6\d\d s", job.error)
+    alive.refresh_from_db()
+    assert alive.state == JobState.RUNNING and alive.error == ""

@@ -73,6 +73,27 @@ def test_it_keeps_what_an_ingest_relies_on_when_an_image_is_deleted_meanwhile(tm
     assert not Lease.objects.exists()  # given up once the image was saved
 
 
+def test_an_image_deleted_while_an_ingest_of_it_adds_names_is_indexed_again(tmp_path):
+    layers = [synth.layer([file("etc/base", b"base")]), synth.layer([file("app/a", b"a")])]
+    first = ingest_image(tmp_path, "lv/a:1", layers)
+    folder, env = _paused(tmp_path, "again", "names")
+
+    # The second ingest finds the image indexed and is held before it names it.
+    ingesting = processes.manage(
+        "ingest", f"docker-archive:{tmp_path / 'lv_a_1.tar'}", "--tag", "lv/a:2", env=env
+    )
+    _reach(folder, "names", ingesting)
+    deletion.delete_image(first)
+    _release(folder, "names")
+    _out, err = ingesting.communicate(timeout=120)
+
+    assert ingesting.returncode == 0, err
+    [image] = Image.objects.all()
+    assert image.pk != first.pk
+    _assert_complete(image, layers)
+    assert sorted(image.names) == ["lv/a:1", "lv/a:2"]
+
+
 def test_it_builds_again_a_chain_deleted_before_an_ingest_could_build_on_it(tmp_path):
     base = synth.layer([file("etc/base", b"base")])
     top = synth.layer([file("app/a", b"a"), file("etc/base", b"changed")])

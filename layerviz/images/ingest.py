@@ -115,8 +115,7 @@ class _Run:
         processes when they lie in files and are big enough, else one by one here; 3. the
         layers other workers are indexing are waited for; 4. the chains and the image."""
         existing = Image.objects.filter(digest=image.manifest_digest).first()
-        if existing is not None:
-            self.add_references(existing, image.references)
+        if existing is not None and self.name_indexed(existing, image.references):
             return existing
         count = len(image.layers)
         # A layer found ready is leased before we rely on it (a delete may take it otherwise).
@@ -303,7 +302,9 @@ class _Run:
         chains = builder.chains
         self.progress.phase(progress_text.SAVING)
         with transaction.atomic():
-            row, created = Image.objects.get_or_create(
+            # Locked when it exists (another ingest made it), so a delete cannot take it
+            # before our names are on it.
+            row, created = Image.objects.select_for_update().get_or_create(
                 digest=image.manifest_digest,
                 defaults=_image_fields(image, self.label or source.spec, layers, chains),
             )
@@ -338,6 +339,18 @@ class _Run:
             self.add_references(row, image.references)
         self.progress.phase(progress_text.DONE, layer=len(image.layers), layers=len(image.layers))
         return row
+
+    def name_indexed(self, image: Image, names_: Iterable[str]) -> bool:
+        """Add the names to an image already indexed; False when a delete took it since we
+        looked (then the caller indexes it)."""
+        pausepoints.pause("names")
+        with transaction.atomic():
+            # The lock orders us against a delete of the image: our names go on it, or we see
+            # it gone.
+            if not list(Image.objects.select_for_update().filter(pk=image.pk).values("pk")):
+                return False
+            self.add_references(image, names_)
+        return True
 
     def add_references(self, image: Image, names_: Iterable[str]) -> None:
         for name in [*names_, *self.extra_names]:

@@ -47,8 +47,16 @@ def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
     """Retry or fail each running job of ``jobs`` (default: all) whose worker is dead."""
     running = (jobs if jobs is not None else IngestJob.objects.all()).filter(state=JobState.RUNNING)
     for job in running:
-        if claims.is_stale(job):
+        if _is_dead(job):
             _recover(job)
+
+
+def _is_dead(job: IngestJob) -> bool:
+    if job.owner:
+        return claims.is_stale(job)
+    # Started before jobs recorded their worker (migration 0008): judged by its age alone.
+    lease = dt.timedelta(seconds=settings.LAYERVIZ_LEASE_SECONDS)
+    return job.started_at is not None and timezone.now() - job.started_at > lease
 
 
 def reason(job: IngestJob) -> str:
@@ -76,7 +84,9 @@ def _recover(job: IngestJob) -> None:
         if fresh is None:
             return
         why = reason(fresh)
-        DBTaskResult.objects.filter(id=fresh.task_id, status=TaskResultStatus.RUNNING).update(
+        DBTaskResult.objects.filter(
+            id=fresh.task_id or None, status=TaskResultStatus.RUNNING
+        ).update(
             status=TaskResultStatus.FAILED,
             finished_at=timezone.now(),
             exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",

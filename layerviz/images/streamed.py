@@ -47,10 +47,11 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     if identity is not None:
         image_id, diff_ids = identity
         known = Image.objects.filter(image_id=image_id).first()
-        if known is not None and all(
-            Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids
+        if (
+            known is not None
+            and all(Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids)
+            and run.name_indexed(known, source.references())
         ):
-            run.add_references(known, source.references())
             return [known]
     run.progress.set_total(source.size_hint())
     scans: dict[str, Read] = {}
@@ -65,8 +66,7 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     out = []
     for image in images:
         existing = Image.objects.filter(digest=image.manifest_digest).first()
-        if existing is not None:
-            run.add_references(existing, image.references)
+        if existing is not None and run.name_indexed(existing, image.references):
             out.append(existing)
             continue
         count = len(image.layers)

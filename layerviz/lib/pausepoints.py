@@ -10,8 +10,9 @@ At each listed point the process creates ``FOLDER/POINT.reached`` and waits unti
 creates ``FOLDER/POINT.go``. Nothing sets the variable outside tests; unset, ``pause`` is one
 dictionary lookup. The points are ``read:N`` (before the layer at position N is read here),
 ``image`` (every layer of the image is indexed or relied on, its chains and the image not
-made yet), ``chain:N`` (the chains below position N are built or relied on, N's not yet) and
-``wait`` (before waiting for a layer another worker is indexing).
+made yet), ``chain:N`` (the chains below position N are built or relied on, N's not yet),
+``wait`` (before waiting for a layer another worker is indexing) and ``names`` (the image is
+found indexed already; its new names are not on it yet).
 """
 
 from __future__ import annotations
