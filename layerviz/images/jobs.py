@@ -84,15 +84,14 @@ def _recover(job: IngestJob) -> None:
         if fresh is None:
             return
         why = reason(fresh)
-        DBTaskResult.objects.filter(
-            id=fresh.task_id or None, status=TaskResultStatus.RUNNING
-        ).update(
-            status=TaskResultStatus.FAILED,
-            finished_at=timezone.now(),
-            exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
-            traceback=f"{WorkerGone.__qualname__}: {why}",
-            return_value=None,
-        )
+        if fresh.task_id:  # (a job made by hand, not enqueued, has none)
+            DBTaskResult.objects.filter(id=fresh.task_id, status=TaskResultStatus.RUNNING).update(
+                status=TaskResultStatus.FAILED,
+                finished_at=timezone.now(),
+                exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
+                traceback=f"{WorkerGone.__qualname__}: {why}",
+                return_value=None,
+            )
         if fresh.attempts < settings.LAYERVIZ_INGEST_ATTEMPTS:
             result = tasks.ingest_job.enqueue(fresh.pk)
             IngestJob.objects.filter(pk=fresh.pk).update(
