@@ -29,13 +29,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _killed_mid_ingest(tmp_path: Path) -> tuple[IngestJob, int]:
-    """A job whose worker was killed with SIGKILL half-way through its big layer, and the
-    worker's process id."""
+    """A job (of an uploaded archive) whose worker was killed with SIGKILL half-way through its
+    big layer, and the worker's process id."""
     big = synth.layer(
         [file(f"usr/share/doc/pkg{i // 100}/file{i}.txt", b"%d\n" % i) for i in range(60_000)]
     )
     archive = write_archive(tmp_path, "lv/big:1", [big, synth.layer([file("app/x", b"1")])])
-    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
+    job = enqueue(IngestRequest(f"docker-archive:{archive}"), upload=str(archive))
     worker = processes.manage(*processes.WORKER)
     deadline = time.monotonic() + 60
     try:
@@ -89,6 +89,7 @@ def test_viewing_a_job_whose_worker_was_killed_queues_it_again(tmp_path, client)
     assert f"process {pid}" in job.error and "retried" in job.error
     assert DBTaskResult.objects.get(id=killed_task).status == TaskResultStatus.FAILED
     assert _task(job).status == TaskResultStatus.READY
+    assert Path(job.upload).exists()  # for the next run
 
     processes.run_worker()
 
@@ -109,6 +110,7 @@ def test_the_images_list_fails_a_killed_job_whose_retries_are_spent(tmp_path, cl
     error = page.select_one(f"#job-{job.pk} .error").text
     assert f"process {pid} on host" in error and "is gone" in error, error
     assert _task(job).status == TaskResultStatus.FAILED
+    assert not Path(job.upload).exists()  # no run will read it now
 
 
 def test_a_job_whose_worker_on_another_host_fell_silent_is_queued_again(client, settings):

@@ -16,10 +16,10 @@ a row found being built by another worker is leased too, before it is waited for
 an undo either sees the lease and keeps the row, or removes the row first — and then the ingest
 finds it missing and claims and indexes it again. So no ingest fails because of a concurrent
 delete or undo. An undo that keeps a row it was building for that reason gives up its claim on
-it, so the waiting ingest takes it over at once. (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite: every transaction is
-``IMMEDIATE`` and holds the database's write lock.) Leases are given up once the image is saved
-(its ``ImageLayer`` rows hold what it uses) or the ingest fails; those of a dead ingest lapse
-as its claims do and are ignored.
+it, so the waiting ingest takes it over at once. (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite:
+every transaction is ``IMMEDIATE`` and holds the database's write lock.) Leases are given up
+once the image is saved (its ``ImageLayer`` rows hold what it uses) or the ingest fails; those
+of a dead ingest lapse as its claims do and are ignored.
 """
 
 from __future__ import annotations

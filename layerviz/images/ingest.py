@@ -14,8 +14,8 @@ benchmarks all call it. For each image the source resolves:
 4. the ``Image`` with its layers, history and references is created in one transaction.
 
 Any failure raises ``IngestError`` and removes what this run created that no image uses and
-no other ingest holds (``deletion.delete_unused``), so the visible index is as it was. A run killed half-way leaves
-only rows in state ``building``, which the next run takes over.
+no other ingest holds (``deletion.delete_unused``), so the visible index is as it was. A run
+killed half-way leaves only rows in state ``building``, which the next run takes over.
 
 The units: ``layer_writer.py`` claims and writes layers, ``streamed.py`` reads a stream walked
 once, ``chains.py`` works out what each layer did, ``lib/readers.py`` reads layers in worker
