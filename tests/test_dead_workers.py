@@ -140,3 +140,23 @@ def test_a_job_whose_worker_on_another_host_fell_silent_is_queued_again(client, 
     assert re.search(r"process 4242 on host elsewhere gave no sign of life for 6\d\d s", job.error)
     alive.refresh_from_db()
     assert alive.state == JobState.RUNNING and alive.error == ""
+
+
+def test_a_job_whose_worker_died_after_taking_its_task_and_before_starting_it_runs(tmp_path):
+    archive = write_archive(tmp_path, "lv/small:1", [synth.layer([file("app/x", b"1")])])
+    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
+    # A worker took the task ten minutes ago and died before it started the job: a window of
+    # a few milliseconds no kill can hit, so its row is set as that worker left it.
+    taken = timezone.now() - dt.timedelta(minutes=10)
+    DBTaskResult.objects.filter(id=job.task_id).update(
+        status=TaskResultStatus.RUNNING, started_at=taken, worker_ids=["gone"]
+    )
+    lost_task = job.task_id
+
+    processes.run_worker()
+
+    job.refresh_from_db()
+    assert job.state == JobState.DONE, job.error
+    assert job.attempts == 1
+    assert "stopped before it started it" in DBTaskResult.objects.get(id=lost_task).traceback
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING).exists()

@@ -10,6 +10,10 @@ machine, or no heartbeat for ``LAYERVIZ_LEASE_SECONDS``) — and, in one transac
 2. queues the job again (a new task) while it has been started fewer than
    ``LAYERVIZ_INGEST_ATTEMPTS`` times, or else fails it with the reason.
 
+A worker that died after taking a job's task and before starting the job left the job
+``queued`` and the task ``RUNNING``; once that is older than a lease, the job is queued again
+(no attempt was made).
+
 Retried, because a worker mostly dies of something outside the image (a restart, a deploy, a
 lost machine) and the next run resumes from what is indexed (ready layers are kept, half-built
 ones taken over). Only so often, because a worker may also die *of* the image (killed for the
@@ -44,11 +48,28 @@ class WorkerGone(Exception):
 
 
 def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
-    """Retry or fail each running job of ``jobs`` (default: all) whose worker is dead."""
-    running = (jobs if jobs is not None else IngestJob.objects.all()).filter(state=JobState.RUNNING)
-    for job in running:
+    """Retry or fail each job of ``jobs`` (default: all) whose worker is dead: running, or
+    taken by a worker that died before it could start it."""
+    jobs = jobs if jobs is not None else IngestJob.objects.all()
+    for job in jobs.filter(state=JobState.RUNNING):
         if _is_dead(job):
             _recover(job)
+    for job in _taken_but_never_started(jobs):
+        _queue_again(job, "the worker that took this ingest stopped before it started it")
+
+
+def _taken_but_never_started(jobs: QuerySet[IngestJob]) -> list[IngestJob]:
+    """Queued jobs whose task a worker took (RUNNING) longer than a lease ago: the worker
+    starts the job at once, so it died in between. (No owner is recorded by then: the age is
+    all there is to go by.)"""
+    queued = {job.task_id: job for job in jobs.filter(state=JobState.QUEUED).exclude(task_id="")}
+    if not queued:
+        return []
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.LAYERVIZ_LEASE_SECONDS)
+    lost = DBTaskResult.objects.filter(
+        id__in=list(queued), status=TaskResultStatus.RUNNING, started_at__lt=cutoff
+    ).values_list("id", flat=True)
+    return [queued[str(task_id)] for task_id in lost]
 
 
 def _is_dead(job: IngestJob) -> bool:
@@ -84,29 +105,9 @@ def _recover(job: IngestJob) -> None:
         if fresh is None:
             return
         why = reason(fresh)
-        if fresh.task_id:  # (a job made by hand, not enqueued, has none)
-            DBTaskResult.objects.filter(id=fresh.task_id, status=TaskResultStatus.RUNNING).update(
-                status=TaskResultStatus.FAILED,
-                finished_at=timezone.now(),
-                exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
-                traceback=f"{WorkerGone.__qualname__}: {why}",
-                return_value=None,
-            )
+        _task_failed(fresh, why)
         if fresh.attempts < settings.LAYERVIZ_INGEST_ATTEMPTS:
-            result = tasks.ingest_job.enqueue(fresh.pk)
-            IngestJob.objects.filter(pk=fresh.pk).update(
-                state=JobState.QUEUED,
-                owner="",
-                heartbeat_at=None,
-                task_id=str(result.id),
-                error=f"{why}; retried",
-                # The next run starts its progress afresh.
-                phase="",
-                phase_args={},
-                layer_index=0,
-                bytes_done=0,
-            )
-            log.warning("ingest job %s: %s; retried", fresh.pk, why)
+            _requeue(fresh, why)
         else:
             tries = f"{fresh.attempts} attempt" + ("s" if fresh.attempts != 1 else "")
             tasks._finish(fresh, JobState.FAILED, error=f"{why}; failed after {tries}")
@@ -116,3 +117,46 @@ def _recover(job: IngestJob) -> None:
         # The worker that would have removed it is gone; nothing will read it now.
         with contextlib.suppress(FileNotFoundError):
             os.remove(upload)
+
+
+def _queue_again(job: IngestJob, why: str) -> None:
+    """A job that never started: queued again whatever its attempts (none was made)."""
+    with transaction.atomic():
+        fresh = (
+            IngestJob.objects.select_for_update()
+            .filter(pk=job.pk, state=JobState.QUEUED, task_id=job.task_id)
+            .first()
+        )
+        if fresh is not None:
+            _task_failed(fresh, why)
+            _requeue(fresh, why)
+
+
+def _task_failed(job: IngestJob, why: str) -> None:
+    """django-tasks' row of the dead run: failed, with the reason, not RUNNING for ever."""
+    if not job.task_id:  # a job made by hand, not enqueued, has none
+        return
+    DBTaskResult.objects.filter(id=job.task_id, status=TaskResultStatus.RUNNING).update(
+        status=TaskResultStatus.FAILED,
+        finished_at=timezone.now(),
+        exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
+        traceback=f"{WorkerGone.__qualname__}: {why}",
+        return_value=None,
+    )
+
+
+def _requeue(job: IngestJob, why: str) -> None:
+    result = tasks.ingest_job.enqueue(job.pk)
+    IngestJob.objects.filter(pk=job.pk).update(
+        state=JobState.QUEUED,
+        owner="",
+        heartbeat_at=None,
+        task_id=str(result.id),
+        error=f"{why}; retried",
+        # The next run starts its progress afresh.
+        phase="",
+        phase_args={},
+        layer_index=0,
+        bytes_done=0,
+    )
+    log.warning("ingest job %s: %s; retried", job.pk, why)
