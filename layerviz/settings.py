@@ -50,9 +50,11 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # Ahead of django_tasks_db, so that its ``db_worker`` command is ours (which first
+    # recovers the jobs of dead workers): the first app to define a command wins.
+    "layerviz.images.apps.ImagesConfig",
     "django_tasks",
     "django_tasks_db",
-    "layerviz.images.apps.ImagesConfig",
     "layerviz.explorer.apps.ExplorerConfig",
     "layerviz.compare.apps.CompareConfig",
 ]
@@ -159,6 +161,9 @@ LAYERVIZ_MAX_UPLOADS_IN_FLIGHT_BYTES = envint(
 # How long a claim on a layer being indexed lasts without a heartbeat before another worker
 # may take the layer over (a worker on the same host that has died is detected at once).
 LAYERVIZ_LEASE_SECONDS = envint("LAYERVIZ_LEASE_SECONDS", 120)
+# How many times a background ingest is started before a job whose worker died (killed,
+# restarted) is failed rather than queued again: a worker may die *of* the image.
+LAYERVIZ_INGEST_ATTEMPTS = envint("LAYERVIZ_INGEST_ATTEMPTS", 2)
 # The shared-layers page draws its charts for at most this many images (its figures count them
 # all), and its heatmap for the ones sharing the most: a matrix of more has cells too small to
 # point at.

@@ -143,4 +143,4 @@ def test_image_text_stored_before_0007_reads_back_the_same_after_it_and_back_aga
     assert apps.get_model("images", "Image").objects.get(pk=image.pk).config == config
     step = apps.get_model("images", "HistoryStep").objects.get(image_id=image.pk)
     assert step.created_by == created_by
-    _migrate([("images", "0007_image_text_escaped")])
+    _migrate([("images", _latest())])  # as the other tests expect the schema

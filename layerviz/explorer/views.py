@@ -22,7 +22,7 @@ from layerviz import charts
 from layerviz.access import write_access
 from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import deletion, efficiency, filesystem
+from layerviz.images import deletion, efficiency, filesystem, jobs
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
@@ -51,6 +51,7 @@ def images(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     found = Image.objects.newest().search(query)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
+    jobs.recover()  # a job whose worker died is not shown as running
     context = {
         "page": page,
         "query": query,
@@ -107,6 +108,7 @@ def add_image(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request")
 def job(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    jobs.recover(IngestJob.objects.filter(pk=pk))  # its worker may have died
     job = get_object_or_404(IngestJob, pk=pk)
     template = "explorer/_job.html" if request.htmx else "explorer/job.html"
     return render(request, template, {"job": job})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from layerviz.lib import oci
+from layerviz.lib import oci, pausepoints
 from layerviz.lib.limits import Limits
 from layerviz.lib.merged import MergedTree, cycle_collection_paused
 
@@ -59,9 +59,12 @@ class ChainBuilder:
 
     def _add(self, layer: Layer) -> Chain:
         depth = len(self.chains)
+        pausepoints.pause(f"chain:{depth}")
         chain_id = self.chain_ids[depth]
         found = self._existing.get(chain_id)
-        if found is not None and found.is_ready:
+        # Found ready when we started: we build on it only once it is leased to us (a delete
+        # may have taken it since; then we build it again).
+        if found is not None and found.is_ready and claims.lease(Chain, found.pk, self._owner):
             if self._tree is not None:
                 self._tree.replay(packed.chain_rows([found.pk]), depth)
         else:
@@ -80,7 +83,9 @@ class ChainBuilder:
             outcome, chain = claims.claim(Chain, {"chain_id": chain_id}, self._owner, defaults)
             if outcome is Outcome.MINE:
                 break
-            if outcome is Outcome.READY or claims.wait_until_ready(Chain, chain.pk, label=chain_id):
+            if outcome is Outcome.READY or claims.wait_until_ready(
+                Chain, chain.pk, label=chain_id, owner=self._owner, on_wait=self._beat
+            ):
                 chain = Chain.objects.get(pk=chain.pk)
                 tree.replay(packed.chain_rows([chain.pk]), depth)
                 return chain

@@ -1,4 +1,4 @@
-"""One builder per layer or chain, across processes and machines.
+"""One builder per layer or chain, across processes and machines; and what an ingest relies on.
 
 A ``Layer`` or ``Chain`` row is created in state ``building`` by the worker that will fill it;
 the unique key (diff_id, chain ID) makes that creation the lock. The owner writes a heartbeat
@@ -7,6 +7,19 @@ waits for the owner, or — once the owner is known dead — takes the row over 
 
 An owner is dead when its heartbeat is older than ``LAYERVIZ_LEASE_SECONDS``, or at once when it
 ran on this machine and its process is gone (a killed worker need not be waited for).
+
+A ready row an ingest relies on (one it found ready, waited for or published itself) is
+*leased* until its image is saved: a ``Lease`` row (owner, heartbeat) taken in the same
+transaction that checks, under a row lock, that the row is still there and ready (``lease``);
+a row found being built by another worker is leased too, before it is waited for.
+``deletion.delete_unused`` takes the same row locks before it looks for leases, so a delete or
+an undo either sees the lease and keeps the row, or removes the row first — and then the ingest
+finds it missing and claims and indexes it again. So no ingest fails because of a concurrent
+delete or undo. An undo that keeps a row it was building for that reason gives up its claim on
+it, so the waiting ingest takes it over at once. (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite:
+every transaction is ``IMMEDIATE`` and holds the database's write lock.) Leases are given up
+once the image is saved (its ``ImageLayer`` rows hold what it uses) or the ingest fails; those
+of a dead ingest lapse as its claims do and are ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
@@ -27,7 +40,7 @@ from django.utils import timezone
 
 from layerviz.lib.errors import IngestError
 
-from .models import BuildState, Claimed
+from .models import BuildState, Claimed, Lease
 
 M = TypeVar("M", bound=Claimed)
 
@@ -73,7 +86,18 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
-def is_stale(row: Claimed) -> bool:
+class Owned(Protocol):
+    """A claim, a lease or a job: something a worker holds while it lives."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def heartbeat_at(self) -> dt.datetime | None: ...
+
+
+def is_stale(row: Owned) -> bool:
+    """Whether the owner of ``row`` (a claim, a lease, a job) is dead."""
     if owner_is_dead(row.owner):
         return True
     lease = dt.timedelta(seconds=settings.LAYERVIZ_LEASE_SECONDS)
@@ -102,7 +126,9 @@ def claim(model: type[M], key: dict[str, str], owner: str, defaults: dict) -> tu
         if row is None:
             continue  # deleted between our insert and our read: try again
         if row.state == BuildState.READY:
-            return Outcome.READY, row
+            if lease(model, row.pk, owner):
+                return Outcome.READY, row
+            continue  # deleted meanwhile: claim it anew
         if row.owner == owner:
             return Outcome.MINE, row
         if is_stale(row):
@@ -114,6 +140,10 @@ def claim(model: type[M], key: dict[str, str], owner: str, defaults: dict) -> tu
             if taken:
                 row.owner = owner
                 return Outcome.MINE, row
+            continue
+        # Leased while still building: should its builder fail right after making it ready,
+        # its undo keeps it for us, who will wait for it.
+        if not lease(model, row.pk, owner, ready=False):
             continue
         return Outcome.BUSY, row
     raise IngestError(f"could not claim {model.__name__.lower()} {next(iter(key.values()))}")
@@ -131,14 +161,73 @@ def heartbeat(row: Claimed, owner: str) -> None:
 
 
 def publish(row: Claimed, owner: str, **fields: object) -> None:
-    done = (
-        type(row)
-        .objects.filter(pk=row.pk, owner=owner, state=BuildState.BUILDING)
-        .update(state=BuildState.READY, owner="", heartbeat_at=None, **fields)
-    )
-    if not done:
-        raise IngestError(f"another worker took over {row} before it was finished")
+    """Make our row ready, leased to us: it is not in an image yet, and another ingest's undo
+    that once created it must not take it away."""
+    with transaction.atomic():
+        done = (
+            type(row)
+            .objects.filter(pk=row.pk, owner=owner, state=BuildState.BUILDING)
+            .update(state=BuildState.READY, owner="", heartbeat_at=None, **fields)
+        )
+        if not done:
+            raise IngestError(f"another worker took over {row} before it was finished")
+        _add_lease(type(row), row.pk, owner)
     row.state = BuildState.READY
+
+
+def lease(model: type[Claimed], pk: int, owner: str, *, ready: bool = True) -> bool:
+    """Hold the row ``pk`` (ready, unless not ``ready``) for ``owner`` until it gives its leases
+    up; False when the row is no longer there or not ready (the caller indexes it itself)."""
+    with transaction.atomic():
+        # The row lock orders us against delete_unused, which locks before it reads leases.
+        rows = _rows(model).select_for_update().filter(pk=pk)
+        if ready:
+            rows = rows.filter(state=BuildState.READY)
+        found = list(rows.values_list("pk", flat=True))
+        if not found:
+            return False
+        _add_lease(model, pk, owner)
+    return True
+
+
+def leased(model: type[M], key: dict[str, str], owner: str) -> M | None:
+    """The ready row ``key``, leased for ``owner``; None when there is none."""
+    row = _rows(model).filter(**key, state=BuildState.READY).first()
+    if row is None or not lease(model, row.pk, owner):
+        return None
+    return row
+
+
+def _add_lease(model: type[Claimed], pk: int, owner: str) -> None:
+    Lease.objects.create(owner=owner, heartbeat_at=timezone.now(), **{_lease_field(model): pk})
+
+
+def _lease_field(model: type[Claimed]) -> str:
+    return f"{model._meta.model_name}_id"
+
+
+def beat_leases(owner: str) -> None:
+    Lease.objects.filter(owner=owner).update(heartbeat_at=timezone.now())
+
+
+def release(owner: str) -> None:
+    """Give up every lease of ``owner`` (its image is saved, or it failed)."""
+    Lease.objects.filter(owner=owner).delete()
+
+
+def live_leases(model: type[Claimed], pks: set[int], *, besides: str = "") -> set[int]:
+    """Of the rows ``pks``, those a live lease not of ``besides`` holds; dead leases on them
+    are removed on the way."""
+    field = _lease_field(model)
+    held: set[int] = set()
+    dead = []
+    for row in Lease.objects.filter(**{f"{field}__in": pks}).exclude(owner=besides):
+        if is_stale(row):
+            dead.append(row.pk)
+        else:
+            held.add(getattr(row, field))
+    Lease.objects.filter(pk__in=dead).delete()
+    return held
 
 
 def wait_until_ready(
@@ -146,16 +235,18 @@ def wait_until_ready(
     pk: int,
     *,
     label: str,
+    owner: str,
     on_wait: Callable[[], None] | None = None,
     poll: float = 0.5,
 ) -> M | None:
-    """Wait for another worker's row. Returns it when ready, None when its owner died."""
+    """Wait for another worker's row. Returns it when ready (leased for ``owner``), None when
+    its owner died or it is gone (the caller claims it again)."""
     while True:
         row = _rows(model).filter(pk=pk).first()
         if row is None:
             return None
         if row.state == BuildState.READY:
-            return row
+            return row if lease(model, pk, owner) else None
         if is_stale(row):
             return None
         if on_wait is not None:

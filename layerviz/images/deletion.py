@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
-from .models import Blob, Chain, DirChanges, EntryChunk, Image, ImageLayer, Layer
+from . import claims
+from .models import Blob, Chain, Claimed, DirChanges, EntryChunk, Image, ImageLayer, Layer
 
 
 @dataclasses.dataclass
@@ -56,28 +57,61 @@ def delete_image(image: Image) -> None:
         delete_unused(chains=[c for c, _ in links], layers=[la for _, la in links])
 
 
-def delete_unused(*, chains: Iterable[int] = (), layers: Iterable[int] = ()) -> None:
+def delete_unused(
+    *, chains: Iterable[int] = (), layers: Iterable[int] = (), owner: str = ""
+) -> None:
     """Of these chains and layers, delete those nothing uses any more: the one definition of
     "unused", for deleting an image, undoing a failed ingest and dropping what a streamed
-    ingest read in passing.
+    ingest read in passing. ``owner`` is the ingest undoing its own work: its own claims and
+    leases do not count as uses.
 
-    1. a chain no image uses goes, with its rows. Chains of other images never hang off a
-       chain no image uses: every image holds its whole lineage;
-    2. then a layer no image and no remaining chain uses goes, with its entries and blobs.
+    1. lock the rows (``claims.py``: an ingest leases a row under the same lock, so either its
+       lease is seen here or it finds the row gone and indexes it again);
+    2. a chain no image uses and no live ingest holds (a lease, or a claim it is building)
+       goes, with its rows. Chains of other images never hang off such a chain: every image
+       holds its whole lineage, and an ingest leases every chain it builds on;
+    3. then a layer no image, no remaining chain and no live ingest uses goes, with its
+       entries and blobs.
     """
-    chain_ids = set(chains)
-    layer_ids = set(layers)
     with transaction.atomic():
+        # In pk order, chains then layers, so that two deletes cannot deadlock.
+        chain_rows = list(
+            Chain.objects.select_for_update().filter(pk__in=set(chains)).order_by("pk")
+        )
+        layer_rows = list(
+            Layer.objects.select_for_update().filter(pk__in=set(layers)).order_by("pk")
+        )
+        chain_ids = {c.pk for c in chain_rows}
         used = set(
             ImageLayer.objects.filter(chain_id__in=chain_ids).values_list("chain_id", flat=True)
         )
+        used |= claims.live_leases(Chain, chain_ids, besides=owner)
+        used |= {c.pk for c in chain_rows if _claimed_by_another(c, owner)}
         unused_chains = chain_ids - used
+        _abandon(Chain, [c for c in chain_rows if c.pk in used], owner)
         DirChanges.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
+        layer_ids = {la.pk for la in layer_rows}
         used = set(
             ImageLayer.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True)
         ) | set(Chain.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True))
+        used |= claims.live_leases(Layer, layer_ids, besides=owner)
+        used |= {la.pk for la in layer_rows if _claimed_by_another(la, owner)}
         unused_layers = layer_ids - used
+        _abandon(Layer, [la for la in layer_rows if la.pk in used], owner)
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
         Layer.objects.filter(pk__in=unused_layers).delete()
+
+
+def _abandon(model: type[Chain] | type[Layer], kept: Sequence[Claimed], owner: str) -> None:
+    """Give up ``owner``'s claims on the half-built rows it keeps for another ingest that waits
+    for them: with no heartbeat, that ingest takes them over at once."""
+    mine = [row.pk for row in kept if owner and not row.is_ready and row.owner == owner]
+    if mine:
+        model.objects.filter(pk__in=mine, owner=owner).update(heartbeat_at=None)
+
+
+def _claimed_by_another(row: Claimed, owner: str) -> bool:
+    """Being built by a live ingest other than ``owner`` (one that took it over from us)."""
+    return not row.is_ready and row.owner != owner and not claims.is_stale(row)

@@ -6,14 +6,16 @@ benchmarks all call it. For each image the source resolves:
 1. if an image with the same manifest digest is indexed, only its names are added;
 2. every layer not yet indexed is read and verified (blob digest and size, then diff_id against
    the config) while its entries are written in batches under a claimed ``Layer`` row, which
-   becomes ready only at the end; layers another worker is indexing are waited for;
+   becomes ready only at the end; layers another worker is indexing are waited for; every
+   ready layer and chain the image relies on is leased (``claims.py``) until the image is
+   saved, so that no delete or undo takes it meanwhile;
 3. for every position whose chain is new, the layer's entries are stacked on the merged view
    below and what it did to each path written (``DirChanges``), again under a claimed row;
 4. the ``Image`` with its layers, history and references is created in one transaction.
 
-Any failure raises ``IngestError`` and removes what this run created that no image uses
-(``deletion.delete_unused``), so the visible index is as it was. A run killed half-way leaves
-only rows in state ``building``, which the next run takes over.
+Any failure raises ``IngestError`` and removes what this run created that no image uses and
+no other ingest holds (``deletion.delete_unused``), so the visible index is as it was. A run
+killed half-way leaves only rows in state ``building``, which the next run takes over.
 
 The units: ``layer_writer.py`` claims and writes layers, ``streamed.py`` reads a stream walked
 once, ``chains.py`` works out what each layer did, ``lib/readers.py`` reads layers in worker
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.db import transaction
 
-from layerviz.lib import oci, readers
+from layerviz.lib import oci, pausepoints, readers
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import FileRange, scan_layer
@@ -80,11 +82,14 @@ def ingest(
     run = _Run(progress or Progress(), extra_names, label)
     try:
         with open_source(spec, options) as source:
-            return run.ingest(source)
+            images = run.ingest(source)
     except BaseException:
         # Interrupted or failed: leave the visible index as it was.
         run.undo()
         raise
+    # The images' own rows hold what they use now.
+    claims.release(run.owner)
+    return images
 
 
 class _Run:
@@ -111,14 +116,14 @@ class _Run:
         processes when they lie in files and are big enough, else one by one here; 3. the
         layers other workers are indexing are waited for; 4. the chains and the image."""
         existing = Image.objects.filter(digest=image.manifest_digest).first()
-        if existing is not None:
-            self.add_references(existing, image.references)
+        if existing is not None and self.name_indexed(existing, image.references):
             return existing
         count = len(image.layers)
+        # A layer found ready is leased before we rely on it (a delete may take it otherwise).
         needed = [
             layer
             for layer in image.layers
-            if not Layer.objects.ready().filter(diff_id=layer.diff_id).exists()
+            if claims.leased(Layer, {"diff_id": layer.diff_id}, self.owner) is None
         ]
         total = sum(layer.descriptor.size for layer in needed)
         self.progress.set_total(total)
@@ -233,12 +238,18 @@ class _Run:
             builder.add(layer)
 
     def _retry(self, source: Source, image: ResolvedImage, layer: LayerRef) -> None:
+        """Index a layer whose builder died (or that was deleted) ourselves, or wait for the
+        worker that claimed it first."""
         outcome, row = self.writer.claim(layer.diff_id)
         if outcome is Outcome.MINE:
             self.read_layer(source, image, layer, row)
+        elif outcome is Outcome.BUSY:
+            retry = functools.partial(self._retry, source, image, layer)
+            self.writer.wait(row.pk, layer.label(len(image.layers)), retry=retry)
 
     def read_layer(self, source: Source, image: ResolvedImage, layer: LayerRef, row: Layer) -> None:
         """Read one layer here into our claimed ``row`` and publish it."""
+        pausepoints.pause(f"read:{layer.index}")
         descriptor = layer.descriptor
         with source.open_layer(image, layer) as raw:
             scan = scan_layer(
@@ -258,11 +269,17 @@ class _Run:
         self, image: ResolvedImage, source: Source, beat: Callable[[], None] = lambda: None
     ) -> ChainBuilder:
         """``beat`` keeps other claims of the run alive while a chain is built."""
+        writer = self.writer
+
+        def beat_all() -> None:
+            beat()
+            writer.beat()
+
         return ChainBuilder(
             [layer.diff_id for layer in image.layers],
             owner=self.owner,
             progress=self.progress,
-            beat=beat,
+            beat=beat_all,
             created=self.created_chains,
             limits=source.limits,
         )
@@ -272,6 +289,7 @@ class _Run:
     ) -> Image:
         """Build the chains not built yet, then the image with its layers, history and names
         in one transaction."""
+        pausepoints.pause("image")
         diff_ids = [layer.diff_id for layer in image.layers]
         layers = {
             layer.diff_id: layer for layer in Layer.objects.ready().filter(diff_id__in=diff_ids)
@@ -293,7 +311,9 @@ class _Run:
             for layer in image.layers
         }
         with transaction.atomic():
-            row, created = Image.objects.get_or_create(
+            # Locked when it exists (another ingest made it), so a delete cannot take it
+            # before our names are on it.
+            row, created = Image.objects.select_for_update().get_or_create(
                 digest=image.manifest_digest,
                 defaults=_image_fields(image, self.label or source.spec, layers, chains, downloads),
             )
@@ -331,6 +351,18 @@ class _Run:
         self.progress.phase(progress_text.DONE, layer=len(image.layers), layers=len(image.layers))
         return row
 
+    def name_indexed(self, image: Image, names_: Iterable[str]) -> bool:
+        """Add the names to an image already indexed; False when a delete took it since we
+        looked (then the caller indexes it)."""
+        pausepoints.pause("names")
+        with transaction.atomic():
+            # The lock orders us against a delete of the image: our names go on it, or we see
+            # it gone.
+            if not list(Image.objects.select_for_update().filter(pk=image.pk).values("pk")):
+                return False
+            self.add_references(image, names_)
+        return True
+
     def add_references(self, image: Image, names_: Iterable[str]) -> None:
         for name in [*names_, *self.extra_names]:
             display = refs.parse(name).familiar()
@@ -341,9 +373,13 @@ class _Run:
     # --- failure ---------------------------------------------------------------------------
 
     def undo(self) -> None:
-        """Remove what this run created that nothing uses (the visible index is untouched)."""
+        """Remove what this run created that nothing else uses or holds (the visible index is
+        untouched), then give up its leases."""
         try:
-            deletion.delete_unused(chains=self.created_chains, layers=self.writer.created)
+            deletion.delete_unused(
+                chains=self.created_chains, layers=self.writer.created, owner=self.owner
+            )
+            claims.release(self.owner)
         except Exception:  # never hide the error that made us undo
             log.exception("could not clean up after a failed ingest")
 

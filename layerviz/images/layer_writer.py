@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from layerviz.lib import pausepoints
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import EntryBatch, LayerScan
 
@@ -70,13 +71,15 @@ class LayerWriter:
         self._chunks[row.pk] = index + 1
         self.beat([row])
 
-    def beat(self, rows: Iterable[Layer], *, now: bool = False) -> None:
-        """Prove we are alive on ``rows`` (at most every ``beat_every`` seconds, unless
-        ``now``)."""
+    def beat(self, rows: Iterable[Layer] = (), *, now: bool = False) -> None:
+        """Prove we are alive on ``rows``, on our leases and on the job we run, if any (at most
+        every ``beat_every`` seconds, unless ``now``)."""
         clock = time.monotonic()
         if now or clock - self._last_beat > self.beat_every:
             for row in rows:
                 claims.heartbeat(row, self.owner)
+            claims.beat_leases(self.owner)
+            self.progress.beat()
             self._last_beat = clock
 
     def on_read(self, row: Layer) -> Callable[[int], None]:
@@ -108,7 +111,10 @@ class LayerWriter:
     def wait(self, pk: int, label: str, retry: Callable[[], None] | None) -> None:
         """Wait for another worker's layer; when that worker died, ``retry`` (or fail)."""
         self.progress.phase(progress_text.WAITING, layer_label=label)
-        row = claims.wait_until_ready(Layer, pk, label=label)
+        pausepoints.pause("wait")
+        row = claims.wait_until_ready(
+            Layer, pk, label=label, owner=self.owner, on_wait=lambda: self.beat()
+        )
         if row is not None:
             return
         if retry is None:

@@ -55,6 +55,20 @@ class Claimed(models.Model):
         return self.state == BuildState.READY
 
 
+class Lease(models.Model):
+    """A running ingest's hold on a ready layer or chain it relies on, until its image is
+    saved (then the image's own rows hold them); see ``claims.py``. ``delete_unused`` removes
+    nothing a live lease holds."""
+
+    owner = models.CharField(max_length=120, db_index=True, help_text="claims.new_owner()")
+    heartbeat_at = models.DateTimeField()
+    layer = models.ForeignKey("Layer", null=True, on_delete=models.CASCADE, related_name="leases")
+    chain = models.ForeignKey("Chain", null=True, on_delete=models.CASCADE, related_name="leases")
+
+    def __str__(self) -> str:
+        return f"{self.owner} on {self.layer_id or self.chain_id}"
+
+
 class Layer(Claimed):
     diff_id = models.CharField(max_length=140, unique=True)
     size = models.BigIntegerField(default=0, help_text="sum of entry sizes (dive's layer size)")
@@ -351,6 +365,11 @@ class IngestJob(models.Model):
     error = ImageTextField(blank=True)
     images = models.ManyToManyField(Image, blank=True, related_name="jobs")
     task_id = models.CharField(max_length=64, blank=True)
+    # The worker running it, as a claim's owner (``claims.py``), and its last sign of life:
+    # how a job whose worker died is told from one still running (``jobs.py``).
+    owner = models.CharField(max_length=120, blank=True)
+    heartbeat_at = models.DateTimeField(null=True)
+    attempts = models.IntegerField(default=0, help_text="runs started, retries included")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True)
     finished_at = models.DateTimeField(null=True)

@@ -11,11 +11,13 @@ import sys
 import time
 from typing import TextIO
 
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from layerviz.lib.units import compact_bytes
 
+from . import claims
 from .models import IngestJob, JobState
 
 # The phases an ingest goes through: stored as codes (with their parameters), and these words,
@@ -96,6 +98,9 @@ class Progress:
     def show(self) -> None:
         """Display the current state (subclasses)."""
 
+    def beat(self) -> None:
+        """Called now and then while the work goes on: the work is alive (subclasses)."""
+
     def finish(self) -> None:
         self.show()
 
@@ -137,6 +142,7 @@ class JobProgress(Progress):
 
     def show(self) -> None:
         IngestJob.objects.filter(pk=self.job.pk).update(
+            heartbeat_at=timezone.now(),
             phase=self.phase_code,
             phase_args=self.phase_args,
             layer_index=self.layer,
@@ -145,7 +151,21 @@ class JobProgress(Progress):
             bytes_total=self.total,
         )
 
-    def start(self) -> None:
-        IngestJob.objects.filter(pk=self.job.pk).update(
-            state=JobState.RUNNING, started_at=timezone.now()
+    def beat(self) -> None:
+        # The job's heartbeat: how a job whose worker died is told apart (``jobs.py``).
+        IngestJob.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+
+    def start(self) -> bool:
+        """Claim the job for this process, as one more attempt; False when it is not waiting
+        for a worker (a job already recovered, and failed or queued again, by ``jobs.py``)."""
+        now = timezone.now()
+        self.job.owner = claims.new_owner()
+        return bool(
+            IngestJob.objects.filter(pk=self.job.pk, state=JobState.QUEUED).update(
+                state=JobState.RUNNING,
+                started_at=now,
+                owner=self.job.owner,
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+            )
         )

@@ -47,10 +47,11 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     if identity is not None:
         image_id, diff_ids = identity
         known = Image.objects.filter(image_id=image_id).first()
-        if known is not None and all(
-            Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids
+        if (
+            known is not None
+            and all(Layer.objects.ready().filter(diff_id=d).exists() for d in diff_ids)
+            and run.name_indexed(known, source.references())
         ):
-            run.add_references(known, source.references())
             return [known]
     run.progress.set_total(source.size_hint())
     scans: dict[str, Read] = {}
@@ -65,8 +66,7 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     out = []
     for image in images:
         existing = Image.objects.filter(digest=image.manifest_digest).first()
-        if existing is not None:
-            run.add_references(existing, image.references)
+        if existing is not None and run.name_indexed(existing, image.references):
             out.append(existing)
             continue
         count = len(image.layers)
@@ -98,7 +98,7 @@ def ingest_streaming(run: _Run, source: Source) -> list[Image]:
     used = {layer.member for image in images for layer in image.layers}
     mine = set(writer.created)
     passed = [pk for name, (_, pk, _) in scans.items() if name not in used and pk in mine]
-    deletion.delete_unused(layers=passed)
+    deletion.delete_unused(layers=passed, owner=run.owner)
     return out
 
 
@@ -168,11 +168,15 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
         if existing.pk == staging.pk:
             return scan, staging.pk, None
         if existing.is_ready:
-            deletion.delete_unused(layers=[staging.pk])
+            if not claims.lease(Layer, existing.pk, run.owner):
+                continue  # deleted meanwhile: look again
+            deletion.delete_unused(layers=[staging.pk], owner=run.owner)
             return scan, existing.pk, None
         if claims.is_stale(existing):
             deletion.delete_unused(layers=[existing.pk])
             continue
-        deletion.delete_unused(layers=[staging.pk])
+        if not claims.lease(Layer, existing.pk, run.owner, ready=False):
+            continue  # deleted meanwhile: look again
+        deletion.delete_unused(layers=[staging.pk], owner=run.owner)
         return scan, None, existing.pk
     raise IngestError(f"could not settle layer {scan.diff_id}")

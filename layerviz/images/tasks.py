@@ -32,7 +32,8 @@ def enqueue(request: IngestRequest, *, upload: str = "") -> IngestJob:
 def ingest_job(job_id: int) -> list[str]:
     job = IngestJob.objects.get(pk=job_id)
     progress = JobProgress(job)
-    progress.start()
+    if not progress.start():
+        return []  # not ours to run: see jobs.py
     try:
         images = IngestRequest.from_job(job).run(progress)
     except IngestError as exc:
