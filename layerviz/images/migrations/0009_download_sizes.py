@@ -31,7 +31,7 @@ def fill_download_sizes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("images", "0007_image_text_escaped"),
+        ("images", "0008_job_owner_and_leases"),
     ]
 
     operations = [
