@@ -10,7 +10,6 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from layerviz.images import packed
-from layerviz.images.models import Chain, Layer
 from layerviz.lib import synth
 from layerviz.lib.layer import EntryBatch, scan_layer
 from layerviz.lib.merged import MergedTree
@@ -93,14 +92,16 @@ def test_rows_of_an_index_made_before_0005_are_packed_and_unpacked_unchanged():
         expected_changes.append(rows)
         parent = chain
 
-    _migrate(AFTER)
+    # The rows as of 0005 are looked up through its models: later migrations add columns.
+    at_0005 = _migrate(AFTER)
+    NewLayer, NewChain = at_0005.get_model("images", "Layer"), at_0005.get_model("images", "Chain")
     for depth in range(3):
-        layer = Layer.objects.get(diff_id=f"sha256:{depth:064}")
+        layer = NewLayer.objects.get(diff_id=f"sha256:{depth:064}")
         got = [
             (r.seq, r.path, r.raw, r.type, r.size, r.sha256) for r in packed.entry_records(layer.pk)
         ]
         assert got == expected_entries[depth]
-        chain = Chain.objects.get(chain_id=f"sha256:{depth + 10:064}")
+        chain = NewChain.objects.get(chain_id=f"sha256:{depth + 10:064}")
         assert packed.chain_changes(chain.pk) == expected_changes[depth]
 
     apps = _migrate(BEFORE)  # and back: the rows come out as they went in
@@ -133,8 +134,12 @@ def test_image_text_stored_before_0007_reads_back_the_same_after_it_and_back_aga
     )  # fmt: skip
     OldStep.objects.create(image=image, index=0, created_by=created_by)
 
-    _migrate(after)
-    from layerviz.images.models import HistoryStep, Image
+    # Read through 0007's models, which have its fields (and no later columns).
+    at_0007 = _migrate(after)
+    Image, HistoryStep = (
+        at_0007.get_model("images", "Image"),
+        at_0007.get_model("images", "HistoryStep"),
+    )
 
     assert Image.objects.get(pk=image.pk).config == config
     assert HistoryStep.objects.get(image_id=image.pk).created_by == created_by
