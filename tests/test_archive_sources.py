@@ -437,6 +437,14 @@ def cut_archive(compression: str = "none"):
     return write
 
 
+def huge_member(tmp: Path) -> str:
+    """A Docker 25 save led by a member claiming 2**63 - 1 bytes (a base-256 size), more than
+    any file can hold or be seeked over."""
+    path = synth.write_docker_archive(tmp / "a.tar", [hostile_image(GOOD)], layout="docker25")
+    path.write_bytes(tarwriter.header(b"huge", size=2**63 - 1, gnu=True) + path.read_bytes())
+    return f"docker-archive:{path}"
+
+
 def empty_index(entries: list[tarwriter.Entry]) -> list[tarwriter.Entry]:
     """``entries`` with an ``index.json`` listing nothing, as Docker 25.0.0-25.0.2 wrote for
     ``docker save img@digest`` (moby#47294)."""
@@ -594,6 +602,10 @@ HOSTILE = {
     "archive cut inside a member": (
         cut_archive(),
         r"the docker archive is truncated: it ends \d+ bytes short, inside 'blobs/sha256/",
+    ),
+    "member claiming 2**63 bytes": (
+        huge_member,
+        r"the docker archive is truncated: it ends \d+ bytes short, inside 'huge'",
     ),
     "gzip-compressed archive cut": (
         cut_archive("gzip"),
