@@ -91,6 +91,19 @@ def test_it_reads_multi_frame_zstd_with_skippable_frames():
     assert len(records) == 7
 
 
+def test_it_reads_a_gzip_header_with_every_optional_field():
+    blob = builder.gzip_with_every_header_field(SAMPLE)
+    assert gzip.decompress(blob) == SAMPLE  # Python's own reader agrees it is valid
+    result, records = scan(blob)
+    assert result.diff_id == synth.sha256(SAMPLE)
+    assert len(records) == 7
+
+
+def test_it_rejects_a_gzip_header_whose_crc_does_not_match():
+    with pytest.raises(FormatError, match="Corrupted gzip header at offset 0: its CRC does not"):
+        scan(builder.gzip_with_every_header_field(SAMPLE, header_crc=0x1234))
+
+
 def test_it_rejects_a_gzip_layer_whose_trailer_is_cut_off():
     with pytest.raises(FormatError, match="corrupt compressed data"):
         scan(builder.gzip_cut_trailer(SAMPLE))
