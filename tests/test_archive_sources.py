@@ -746,6 +746,16 @@ HOSTILE = {
 }
 
 
+def test_a_gzip_layer_padded_with_zeros_is_indexed_and_flagged(tmp_path):
+    image = synth.Image([BASE, GOOD], tags=["lv/padded:1"])
+    padded = tarwriter.compress(GOOD, "gzip") + bytes(4096)
+    blobs = [tarwriter.compress(BASE, "gzip"), padded]
+    path = synth.write_tar(tmp_path / "a.tar", builder.layout_with_layer_blobs(image, blobs, GZ))
+    (row,) = ingest(f"oci-archive:{path}")
+    flags = [il.layer.flags for il in row.layers_in_order()]
+    assert flags == [[], [layer_flags.GZIP_PADDING]]
+
+
 @pytest.fixture
 def indexed_base(tmp_path) -> dict[str, int]:
     """The base image already indexed, so a failed run must leave real rows untouched."""

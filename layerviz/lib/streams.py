@@ -196,7 +196,6 @@ class Members:
         self._raw = raw
         self._buf = b""  # compressed bytes read but not yet given to a decompressor
         self._offset = 0  # where ``_buf`` starts in the compressed stream
-        self._member_at = 0  # where the current member started
         self._ended = False
         self.members = 0
         self.padding = 0  # zero bytes after the last member (gzip only)
@@ -210,16 +209,21 @@ class Members:
         """Begin the member at the start of ``_buf``; False if more bytes are needed first."""
         raise NotImplementedError
 
-    def _decompress(self, data: bytes, n: int) -> bytes:
+    def _active(self) -> bool:
+        """Whether a member is being decompressed."""
         raise NotImplementedError
 
-    def _finish(self) -> bool:
-        """The member's decompressor reached its end: check what it leaves (False if more bytes
-        are needed first) and drop it."""
+    def _step(self, n: int) -> bytes:
+        """Up to ``n`` more bytes of the current member (maybe none yet); at its end, check
+        its trailer and leave what follows in ``_buf``."""
         raise NotImplementedError
 
     def _pad_ok(self) -> bool:
+        """Whether zero bytes may follow the last member."""
         return False
+
+    def _error(self, message: str) -> Exception:
+        raise NotImplementedError
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -248,9 +252,6 @@ class Members:
                 return out
         return b""
 
-    def _active(self) -> bool:
-        raise NotImplementedError
-
     def _begin(self) -> bool:
         """Start the next member, or check that nothing but allowed padding follows the last
         one; False at the end of the stream."""
@@ -262,7 +263,6 @@ class Members:
             self._ended = True
             return False
         if self._is_member(self._buf):
-            self._member_at = self._offset
             while not self._start():
                 if not self._fill():
                     raise EOFError(TRUNCATED)
@@ -299,12 +299,6 @@ class Members:
             )
         self.padding = zeros
         self._ended = True
-
-    def _error(self, message: str) -> Exception:
-        raise NotImplementedError
-
-    def _step(self, n: int) -> bytes:
-        raise NotImplementedError
 
 
 class GzipMembers(Members):
