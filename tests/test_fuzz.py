@@ -1,6 +1,7 @@
 """Fuzzing the readers of untrusted bytes: the tar walker (``lib/tarwalk``), the layer reader
 (``lib/layer.scan_layer``) and the archive and layout sources (``docker-archive:``,
-``oci-archive:``, read in place or streamed when compressed, and a stream of bytes).
+``oci-archive:``, read in place or streamed when compressed, ``oci:`` directories, and a
+stream of bytes).
 
 Inputs start from valid generated tars and archives and are mutated: bytes flipped, cut short,
 header fields overwritten (checksum fixed up or not), huge sizes, PAX records put in front,
@@ -16,6 +17,7 @@ The budget is the hypothesis profile of ``conftest.py``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import signal
 import tempfile
@@ -119,12 +121,16 @@ COMPRESSED = [
 LAYERS = [*TARS, *COMPRESSED]
 
 
-def _archive(layout: str, compression: str = "none", oci: bool = False) -> bytes:
-    image = synth.Image(
+def _image(compression: str = "none") -> synth.Image:
+    return synth.Image(
         layers=[synth.layer(ENTRIES[:3]), synth.layer([file("app/x", b"x"), whiteout("etc")])],
-        compression="gzip" if layout == "containerd" else "none",
+        compression=compression,
         tags=["lv/fuzz:1"],
     )
+
+
+def _archive(layout: str, compression: str = "none", oci: bool = False) -> bytes:
+    image = _image("gzip" if layout == "containerd" else "none")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "a.tar"
         if oci:
@@ -134,6 +140,8 @@ def _archive(layout: str, compression: str = "none", oci: bool = False) -> bytes
         return path.read_bytes()
 
 
+# The files of an OCI layout directory (oci-layout, index.json, manifest, config, layers).
+LAYOUT_FILES = synth.oci_entries([_image("gzip")])
 ARCHIVES = {
     "docker-archive": [
         _archive("legacy"),
@@ -294,26 +302,28 @@ def scan(data: bytes) -> None:
 
 
 def read_archive(transport: str, data: bytes) -> None:
-    """An archive file as ``images.ingest`` reads it: its images, then every layer's blob,
-    checked against its descriptor; streamed once when the archive is compressed."""
-    options = SourceOptions(limits=LIMITS)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "a.tar"
         path.write_bytes(data)
-        with open_source(f"{transport}:{path}", options) as source:
-            if source.streaming:
-                images = source.stream(
-                    lambda name, size, reader: scan_layer(
-                        reader, digest=None, size=size, limits=LIMITS
-                    )
-                )
-            else:
-                images = source.images()
-            for image in images:
-                for ref in image.layers:
-                    with contextlib.suppress(IngestError), source.open_layer(image, ref) as blob:
-                        d = ref.descriptor
-                        scan_layer(blob, digest=d.digest or None, size=d.size, limits=LIMITS)
+        read_source(f"{transport}:{path}")
+
+
+def read_source(spec: str) -> None:
+    """A source as ``images.ingest`` reads it: its images, then every layer's blob, checked
+    against its descriptor; streamed once when it is a compressed archive."""
+    options = SourceOptions(limits=LIMITS)
+    with open_source(spec, options) as source:
+        if source.streaming:
+            images = source.stream(
+                lambda name, size, reader: scan_layer(reader, digest=None, size=size, limits=LIMITS)
+            )
+        else:
+            images = source.images()
+        for image in images:
+            for ref in image.layers:
+                with contextlib.suppress(IngestError), source.open_layer(image, ref) as blob:
+                    d = ref.descriptor
+                    scan_layer(blob, digest=d.digest or None, size=d.size, limits=LIMITS)
 
 
 def spool(data: bytes) -> None:
@@ -349,6 +359,17 @@ def test_the_layer_reader_survives_mutated_compressed_streams(data):
 def test_the_archive_sources_raise_only_our_errors_within_bounds(transport, data):
     archive = data.draw(mutated(ARCHIVES[transport]))
     only_our_errors(lambda: read_archive(transport, archive))
+
+
+@given(data=st.data())
+def test_an_oci_layout_directory_with_one_file_mutated_raises_only_our_errors(data):
+    which = data.draw(st.sampled_from(range(len(LAYOUT_FILES))))
+    mutant = data.draw(mutated([LAYOUT_FILES[which].data]))
+    with tempfile.TemporaryDirectory() as tmp:
+        entries = list(LAYOUT_FILES)
+        entries[which] = dataclasses.replace(entries[which], data=mutant)
+        root = synth.write_directory(Path(tmp) / "layout", entries)
+        only_our_errors(lambda: read_source(f"oci:{root}"))
 
 
 @given(mutated([ARCHIVES["docker-archive"][1], ARCHIVES["oci-archive"][0]]))
