@@ -6,7 +6,8 @@ possible (no caches, no shortcuts): opaque markers, then whiteouts, against the 
 then the entries in tar order, a missing or non-directory parent made a directory, a directory
 over a directory replacing attributes, anything else replacing the old path and all below it.
 Each path is then judged against the lower view. Generated stacks hold files, directories,
-symlinks, hard links, whiteouts and opaque markers, repeated paths and file/directory swaps.
+symlinks, hard links, whiteouts and opaque markers, with and without xattrs, repeated paths and
+file/directory swaps.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class Item:
     mtime: int
     link: str
     digest: bytes
+    xattrs: tuple[tuple[str, str], ...] = ()  # (name, value in hex), sorted
 
 
 # The directory a runtime makes for a missing parent (MkdirAll), as merged.py makes it.
@@ -62,11 +64,15 @@ def _below(path: str, fs: dict[str, Item]) -> list[str]:
     return [p for p in fs if not path or p == path or p.startswith(path + "/")]
 
 
+def _attributes(item: Item) -> tuple:
+    return item.mode, item.uid, item.gid, item.xattrs
+
+
 def _compare(lower: Item, upper: Item) -> str:
     """§2.6: type changed; a directory's attributes (not its mtime); content; metadata."""
     if lower.type != upper.type:
         return MODIFIED + TYPE
-    meta_same = (lower.mode, lower.uid, lower.gid) == (upper.mode, upper.uid, upper.gid)
+    meta_same = _attributes(lower) == _attributes(upper)
     if upper.type == DIR:
         return UNCHANGED + PARENT if meta_same else MODIFIED + METADATA
     if (lower.digest, lower.size, lower.link) != (upper.digest, upper.size, upper.link):
@@ -88,10 +94,12 @@ class Spec:
         content = [b"", b"one", b"two!"][self.value % 3]
         mode = [0o644, 0o600][self.value % 2]
         mtime = 1 + self.value % 2
+        xattrs = {"user.a": b"\x01"} if self.value % 4 == 3 else None
         if self.kind == "file":
-            return file(self.path, content, mode=mode, mtime=mtime)
+            return file(self.path, content, mode=mode, mtime=mtime, xattrs=xattrs)
         if self.kind == "dir":
-            return directory(self.path, mode=[0o755, 0o700][self.value % 2], mtime=mtime)
+            dir_mode = [0o755, 0o700][self.value % 2]
+            return directory(self.path, mode=dir_mode, mtime=mtime, xattrs=xattrs)
         if self.kind == "symlink":
             return symlink(self.path, ["x", "../y"][self.value % 2], mtime=mtime)
         if self.kind == "hardlink":
@@ -103,10 +111,12 @@ class Spec:
     def item(self, fs: dict[str, Item]) -> Item:
         e = self.entry()
         mode = e.mode & 0o7777
+        xattrs = tuple(sorted((k, v.hex()) for k, v in (e.xattrs or {}).items()))
         if self.kind == "file":
-            return Item(REG, len(e.data), mode, 0, 0, e.mtime, "", hashlib.sha256(e.data).digest())
+            digest = hashlib.sha256(e.data).digest()
+            return Item(REG, len(e.data), mode, 0, 0, e.mtime, "", digest, xattrs)
         if self.kind == "dir":
-            return Item(DIR, 0, mode, 0, 0, e.mtime, "", b"")
+            return Item(DIR, 0, mode, 0, 0, e.mtime, "", b"", xattrs)
         if self.kind == "symlink":
             return Item(SYMLINK, 0, mode, 0, 0, e.mtime, e.link.decode(), b"")
         # A hard link shares the content of its target as the tree stands when it is met.
@@ -226,7 +236,7 @@ def test_the_rows_and_the_merged_filesystem_match_the_reference_model(stack):
         summary = computed.summary
         assert (summary.added, summary.modified, summary.deleted) == counts
         assert {
-            p: Item(n.type, n.size, n.mode, n.uid, n.gid, n.mtime, n.link, n.digest)
+            p: Item(n.type, n.size, n.mode, n.uid, n.gid, n.mtime, n.link, n.digest, n.meta[3])
             for p, n in tree.nodes.items()
         } == fs
         assert summary.total_files == sum(1 for i in fs.values() if i.type != DIR)

@@ -193,8 +193,8 @@ class TarFiles(_MemberTable):
                 header.name, _Member(header.type, tar.consumed, header.data_size, link), limits
             )
             last = names.display(header.name)
-        # Seeking past the end of a file succeeds, so a cut inside a member's data would look
-        # like a clean end of the listing: check the data we stepped over was really there.
+        # Seeks stop at the end of the file, so a cut inside a member's data would look like a
+        # clean end of the listing: check the data we stepped over was really there.
         if tar.consumed > size:
             raise FormatError(
                 f"the {label} is truncated: it ends {tar.consumed - size} bytes short, "
