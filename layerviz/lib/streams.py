@@ -9,9 +9,10 @@ follows the last member or frame:
 * zero bytes after a gzip stream: padding (tape and block tools leave it). GNU gzip ignores it
   and so do we, counting it (``padding``) so that the layer is flagged: Go's ``compress/gzip``,
   which Docker and containerd use unless ``unpigz``/``igzip`` is installed, refuses it;
-* anything else (zeros after a zstd stream too, which ``zstd`` refuses): an error that names
-  the offset and the bytes. A zstd skippable frame is a frame, so it is read (and skipped) like
-  any other.
+* anything else: an error that names the offset and the bytes. GNU gzip only warns about
+  such "trailing garbage" (``gzip -t`` exits 2), but Go's reader fails on it, and ``zstd -t``
+  refuses it, zeros included. A zstd skippable frame is a frame, so it is read (and skipped)
+  like any other.
 """
 
 from __future__ import annotations
