@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
+import zlib
 from collections.abc import Callable
 
 from layerviz.lib import synth, tarwriter
@@ -195,6 +196,17 @@ def gzip_bad_crc(data: bytes) -> bytes:
     blob = bytearray(tarwriter.compress(data, "gzip"))
     blob[-8:-4] = struct.pack("<I", (struct.unpack("<I", blob[-8:-4])[0] ^ 0xFFFFFFFF))
     return bytes(blob)
+
+
+def gzip_with_every_header_field(data: bytes, *, header_crc: int | None = None) -> bytes:
+    """One gzip member whose header has an extra field, a file name (GNU gzip writes one), a
+    comment and a header CRC (RFC 1952 §2.3), that CRC right unless ``header_crc`` is given."""
+    head = b"\x1f\x8b\x08" + bytes([4 | 8 | 16 | 2]) + struct.pack("<I", 0) + b"\x00\x03"
+    head += struct.pack("<H", 6) + b"AB\x02\x00xy" + b"layer.tar\x00" + b"a comment\x00"
+    crc = zlib.crc32(head) & 0xFFFF if header_crc is None else header_crc
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    return head + struct.pack("<H", crc) + body + struct.pack("<II", zlib.crc32(data), len(data))
 
 
 def skippable_frame(payload: bytes = b"synth") -> bytes:

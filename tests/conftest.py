@@ -4,8 +4,16 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from . import components, engine
+
+# Generated-input tests (test_fuzz.py, test_changes_model.py): a fixed, derandomised budget so
+# that the suite stays quick on two cores and a failure reproduces; LAYERVIZ_HYPOTHESIS=deep
+# searches longer, with new inputs each run. No example database: nothing is written to the tree.
+settings.register_profile("ci", max_examples=300, deadline=2000, derandomize=True, database=None)
+settings.register_profile("deep", max_examples=5000, deadline=None, database=None)
+settings.load_profile(os.environ.get("LAYERVIZ_HYPOTHESIS", "ci"))
 
 # Shared fixtures: real registries (tests/registries.py), the browser (tests/browser.py).
 pytest_plugins = ["tests.registries", "tests.browser"]

@@ -437,6 +437,14 @@ def cut_archive(compression: str = "none"):
     return write
 
 
+def huge_member(tmp: Path) -> str:
+    """A Docker 25 save led by a member claiming 2**63 - 1 bytes (a base-256 size), more than
+    any file can hold or be seeked over."""
+    path = synth.write_docker_archive(tmp / "a.tar", [hostile_image(GOOD)], layout="docker25")
+    path.write_bytes(tarwriter.header(b"huge", size=2**63 - 1, gnu=True) + path.read_bytes())
+    return f"docker-archive:{path}"
+
+
 def empty_index(entries: list[tarwriter.Entry]) -> list[tarwriter.Entry]:
     """``entries`` with an ``index.json`` listing nothing, as Docker 25.0.0-25.0.2 wrote for
     ``docker save img@digest`` (moby#47294)."""
@@ -595,6 +603,10 @@ HOSTILE = {
         cut_archive(),
         r"the docker archive is truncated: it ends \d+ bytes short, inside 'blobs/sha256/",
     ),
+    "member claiming 2**63 bytes": (
+        huge_member,
+        r"the docker archive is truncated: it ends \d+ bytes short, inside 'huge'",
+    ),
     "gzip-compressed archive cut": (
         cut_archive("gzip"),
         "the gzip-compressed archive is corrupt: Compressed file ended before",
@@ -732,6 +744,16 @@ HOSTILE = {
         r"layer 3 of manifest sha256:[0-9a-f]{12} has an invalid size -1",
     ),
 }
+
+
+def test_a_gzip_layer_padded_with_zeros_is_indexed_and_flagged(tmp_path):
+    image = synth.Image([BASE, GOOD], tags=["lv/padded:1"])
+    padded = tarwriter.compress(GOOD, "gzip") + bytes(4096)
+    blobs = [tarwriter.compress(BASE, "gzip"), padded]
+    path = synth.write_tar(tmp_path / "a.tar", builder.layout_with_layer_blobs(image, blobs, GZ))
+    (row,) = ingest(f"oci-archive:{path}")
+    flags = [il.layer.flags for il in row.layers_in_order()]
+    assert flags == [[], [layer_flags.GZIP_PADDING]]
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
+from layerviz.explorer import note_words
 from layerviz.images.models import Image, IngestJob, JobState
-from layerviz.lib import synth
+from layerviz.lib import layer, synth
 from layerviz.lib.synth import Step
 from layerviz.lib.tarwriter import file, whiteout
 
@@ -132,6 +133,15 @@ def test_every_translation_keeps_the_placeholders_of_its_english_text(catalogue)
             if set(PLACEHOLDER.findall(text)) != english:
                 wrong.append((message.msgid, text))
     assert wrong == []
+
+
+def test_every_layer_flag_has_words_and_those_words_a_chinese_translation(catalogue):
+    codes = [*layer.FLAG_CODES.values(), layer.NO_END_MARKER, layer.GZIP_PADDING]
+    translated = {m.msgid for m in catalogue if all(m.translations)}
+    with translation.override("en"):
+        words = {code: str(note_words.FLAGS[code]) for code in codes if code in note_words.FLAGS}
+    assert sorted(words) == sorted(codes)
+    assert [w for w in words.values() if w not in translated] == []
 
 
 # --- pages in Chinese ------------------------------------------------------------------------

@@ -3,6 +3,7 @@ from the bytes, caps, and errors that name the problem."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 
@@ -90,6 +91,19 @@ def test_it_reads_multi_frame_zstd_with_skippable_frames():
     assert len(records) == 7
 
 
+def test_it_reads_a_gzip_header_with_every_optional_field():
+    blob = builder.gzip_with_every_header_field(SAMPLE)
+    assert gzip.decompress(blob) == SAMPLE  # Python's own reader agrees it is valid
+    result, records = scan(blob)
+    assert result.diff_id == synth.sha256(SAMPLE)
+    assert len(records) == 7
+
+
+def test_it_rejects_a_gzip_header_whose_crc_does_not_match():
+    with pytest.raises(FormatError, match="Corrupted gzip header at offset 0: its CRC does not"):
+        scan(builder.gzip_with_every_header_field(SAMPLE, header_crc=0x1234))
+
+
 def test_it_rejects_a_gzip_layer_whose_trailer_is_cut_off():
     with pytest.raises(FormatError, match="corrupt compressed data"):
         scan(builder.gzip_cut_trailer(SAMPLE))
@@ -104,6 +118,56 @@ def test_it_rejects_a_gzip_layer_with_a_bad_crc():
 def test_it_rejects_garbage_after_the_compressed_stream(kind):
     with pytest.raises(FormatError, match="corrupt compressed data"):
         scan(tarwriter.compress(SAMPLE, kind) + b"\x00garbage")
+
+
+@pytest.mark.parametrize("zeros", [1, 4096, 2 * builder.MiB + 3])
+def test_zero_padding_after_a_gzip_stream_is_read_past_and_flags_the_layer(zeros):
+    # GNU gzip accepts it (with a warning); the blob digest covers the padding anyway.
+    result, records = scan(gzip.compress(SAMPLE) + bytes(zeros))
+    assert [r.path for r in records][-1] == b"usr/bin/same"
+    assert result.diff_id == synth.sha256(SAMPLE)
+    assert result.flags == [layer.GZIP_PADDING]
+
+
+def test_a_gzip_stream_without_padding_is_not_flagged():
+    result, _ = scan(gzip.compress(SAMPLE))
+    assert layer.GZIP_PADDING not in result.flags
+
+
+@pytest.mark.parametrize(
+    ("tail", "skip", "message"),
+    [
+        (b"garbage", 0, "data that is not a gzip member after the end of the gzip stream"),
+        (bytes(10) + b"xx", 10, "10 zero bytes and then data that is not a gzip member"),
+        (b"\x1f", 0, "data that is not a gzip member"),
+    ],
+)
+def test_garbage_after_a_gzip_stream_is_an_error_that_names_it_and_where_it_is(tail, skip, message):
+    # gzip -t refuses it too: it is neither a member nor padding.
+    blob = gzip.compress(SAMPLE)
+    with pytest.raises(FormatError, match=message) as caught:
+        scan(blob + tail)
+    shown = " ".join(f"{b:02x}" for b in tail[skip:])
+    assert f"(at offset {len(blob) + skip}: {shown})" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        (bytes(16), r"16 zero bytes after the end of the zstd stream .*allows no padding"),
+        (b"garbage!", r"data that is not a zstd frame after the end of the zstd stream"),
+    ],
+)
+def test_anything_but_frames_after_a_zstd_stream_is_an_error_that_names_it(tail, message):
+    # zstd -t refuses both; a skippable frame is a frame, and is read past.
+    with pytest.raises(FormatError, match=message):
+        scan(tarwriter.compress(SAMPLE, "zstd") + tail)
+
+
+def test_a_skippable_frame_after_a_zstd_stream_is_read_past_unflagged():
+    result, _ = scan(tarwriter.compress(SAMPLE, "zstd") + builder.skippable_frame(b"x" * 100))
+    assert result.diff_id == synth.sha256(SAMPLE)
+    assert result.flags == []
 
 
 def test_it_rejects_a_layer_whose_digest_does_not_match():
@@ -242,10 +306,31 @@ def test_absolute_and_climbing_names_are_cleaned_like_containerd_and_flagged():
 
 
 def test_the_archive_root_entry_is_not_recorded():
-    _, records = scan(
+    result, records = scan(
         synth.layer([tarwriter.directory("./"), tarwriter.file("./a", b"1")], parents=False)
     )
     assert [r.path for r in records] == [b"a"]
+    assert result.flags == []
+
+
+@pytest.mark.parametrize(
+    ("name", "also"),
+    [
+        (b"..", layer.CLAMPED),
+        (b"x/..", 0),
+        (b"/", layer.ABSOLUTE),
+        (b"a/../..", layer.CLAMPED),
+        (b"/./..", layer.ABSOLUTE | layer.CLAMPED),
+    ],
+)
+def test_a_name_that_cleans_to_the_root_is_not_recorded_but_flags_the_layer(name, also):
+    result, records = scan(
+        builder.tar_of(builder.raw(name, type="5"), tarwriter.encode(tarwriter.file("a", b"1")))
+    )
+    assert [r.path for r in records] == [b"a"]
+    expected = {layer.FLAG_CODES[layer.ROOT_NAME]}
+    expected |= {code for bit, code in layer.FLAG_CODES.items() if also & bit}
+    assert set(result.flags) == expected
 
 
 def test_a_path_given_twice_is_flagged_on_the_later_entry():
@@ -328,6 +413,8 @@ def _clean_by_the_book(raw: bytes) -> tuple[bytes, int]:
                 flags |= names.CLAMPED
             continue
         parts.append(part)
+    if not parts and raw not in (b".", b"./"):
+        flags |= names.ROOT
     return b"/".join(parts), flags
 
 

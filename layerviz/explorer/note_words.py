@@ -15,6 +15,13 @@ FLAGS = {
     layer.FLAG_CODES[layer.DUPLICATE]: gettext_lazy("the same path twice (the last entry wins)"),
     layer.FLAG_CODES[layer.SPARSE]: gettext_lazy("sparse files"),
     layer.FLAG_CODES[layer.DEVICE]: gettext_lazy("device nodes"),
+    layer.FLAG_CODES[layer.ROOT_NAME]: gettext_lazy(
+        "names that are the root itself (such as .. or x/..; skipped, as runtimes do)"
+    ),
+    layer.GZIP_PADDING: gettext_lazy(
+        "zero padding after the gzip stream (ignored, as GNU gzip does; Go's gzip reader "
+        "would refuse this layer)"
+    ),
     layer.NO_END_MARKER: gettext_lazy("no end-of-archive marker (the tar just stops)"),
 }
 NOTES = {

@@ -25,12 +25,21 @@ from . import names, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
 from .estimate import GzipEstimate
 from .limits import DEFAULT, Limits
-from .streams import DECOMPRESS_ERRORS, NONE, Readable, VerifyingReader, decompressor, sniff
+from .streams import (
+    DECOMPRESS_ERRORS,
+    NONE,
+    Members,
+    Readable,
+    VerifyingReader,
+    decompressor,
+    sniff,
+)
 from .tarwalk import BLOCKDEV, CHAR, REG, TarReader
 
 # Entry flags (bit mask, stored with each entry).
 ABSOLUTE = names.ABSOLUTE
 CLAMPED = names.CLAMPED
+ROOT_NAME = names.ROOT  # never stored with an entry: such an entry is not recorded
 DUPLICATE = 4  # an earlier entry of this layer had the same path; this one wins
 WHITEOUT = 8  # ".wh.<name>": deletes <name> from the layers below
 OPAQUE = 16  # ".wh..wh..opq": hides every lower child of its directory
@@ -50,8 +59,10 @@ FLAG_CODES = {
     DUPLICATE: "duplicate-paths",
     SPARSE: "sparse-files",
     DEVICE: "device-nodes",
+    ROOT_NAME: "root-names",
 }
 NO_END_MARKER = "no-end-marker"
+GZIP_PADDING = "gzip-padding"  # zero bytes after the last gzip member (``streams``)
 
 
 @dataclasses.dataclass(slots=True)
@@ -235,6 +246,8 @@ def scan_layer(
         _explain(blob, exc)
         raise
     except DECOMPRESS_ERRORS as exc:
+        if blob.supplier_failed:
+            raise
         _explain(blob, exc)
         raise FormatError(f"corrupt compressed data: {exc}") from exc
 
@@ -321,7 +334,10 @@ def _scan(
         name = header.name
         path, flags = clean(name)
         if not path:
-            continue  # the archive root "./" is not an entry (dive skips it too)
+            # The root itself is not an entry: runtimes skip it, and so does dive. A name that
+            # only cleaning made the root ("..", "x/..", "/") still flags the layer.
+            flags_seen |= flags
+            continue
         if path.count(b"/") >= max_depth:
             raise LimitExceeded(f"path deeper than {max_depth} components: {names.display(path)!r}")
         if WH_PREFIX in path:
@@ -382,6 +398,8 @@ def _scan(
     layer_flags = [code for bit, code in FLAG_CODES.items() if flags_seen & bit]
     if not tar.eof_marker:
         layer_flags.append(NO_END_MARKER)
+    if isinstance(stream, Members) and stream.padding:
+        layer_flags.append(GZIP_PADDING)
     return LayerScan(
         blob_digest=blob.digest,
         blob_size=blob.count,

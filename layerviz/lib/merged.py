@@ -353,7 +353,10 @@ class MergedTree:
         self._put(path, Node(DIR, 0, self._meta(0o755, 0, 0, None), 0, "", b"", depth))
         touch.seq = None
         touch.flags = flags
-        touch.fresh = node is None and touch.lower is not None
+        # New when this layer already removed what the layers below had here, by a whiteout,
+        # an opaque marker, or an entry of its own that replaced it (``f`` then ``f/inside``):
+        # only a lower non-directory still standing here is replaced, and compared.
+        touch.fresh = touch.lower is not None and (node is None or node.depth == depth)
 
     def _resolve_hardlink(self, path: str, node: Node, forward: list[tuple[str, str]]) -> int:
         # A hard link names an archive path; clean it the way entry names are cleaned.

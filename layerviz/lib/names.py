@@ -13,6 +13,12 @@ import re
 # Flags describing how a name had to be changed to become a clean path.
 ABSOLUTE = 1  # started with "/": Docker strips it
 CLAMPED = 2  # ".." went above the root: containerd clamps, Docker rejects the layer
+# The name is the root itself ("..", "x/..", "/", an empty name), which runtimes skip
+# (containerd: "resolved to root"). Not set for "." and "./", the root entry that
+# ``tar -C dir .`` writes first in every archive it makes. The bit is above the entry flags
+# of ``layer.py``, which share the integer with these.
+ROOT = 256
+PLAIN_ROOT = (b".", b"./")
 
 _NEEDS_ESCAPE = re.compile(r"[\\\x00\udc80-\udcff]")
 _UNESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2})")
@@ -78,6 +84,8 @@ def clean(raw: bytes) -> tuple[bytes, int]:
                 flags |= CLAMPED
             continue
         parts.append(part)
+    if not parts and raw not in PLAIN_ROOT:
+        flags |= ROOT
     return b"/".join(parts), flags
 
 

@@ -2,7 +2,17 @@
 
 Compression is detected from the bytes, never from names or media types (containerd sniffs too:
 ``image-format.md`` §1.6). We decompress ourselves with readers that handle every gzip member
-and every zstd frame and raise on a truncated or corrupt stream (§5.1).
+and every zstd frame and raise on a truncated or corrupt stream (§5.1), and that check what
+follows the last member or frame:
+
+* nothing: the usual case;
+* zero bytes after a gzip stream: padding (tape and block tools leave it). GNU gzip ignores it
+  and so do we, counting it (``padding``) so that the layer is flagged: Go's ``compress/gzip``,
+  which Docker and containerd use unless ``unpigz``/``igzip`` is installed, refuses it;
+* anything else: an error that names the offset and the bytes. GNU gzip only warns about
+  such "trailing garbage" (``gzip -t`` exits 2), but Go's reader fails on it, and ``zstd -t``
+  refuses it, zeros included. A zstd skippable frame is a frame, so it is read (and skipped)
+  like any other.
 """
 
 from __future__ import annotations
@@ -15,29 +25,48 @@ from typing import BinaryIO, Protocol
 from .errors import DigestMismatch, FormatError, Unsupported
 
 if sys.version_info >= (3, 14):  # pragma: no cover - exercised on 3.14 only
-    from compression.zstd import ZstdError, ZstdFile
+    from compression.zstd import ZstdDecompressor, ZstdError
 else:
-    from backports.zstd import ZstdError, ZstdFile
+    from backports.zstd import ZstdDecompressor, ZstdError
 
+from isal import igzip_lib
 from isal.igzip import BadGzipFile
-from isal.igzip import GzipFile as _GzipFile
+from isal.igzip_lib import DECOMP_GZIP_NO_HDR, IgzipDecompressor
+from isal.isal_zlib import crc32
+
+# A corrupt deflate stream ("Invalid deflate block found"). The stub declares it an instance.
+IsalError: type[Exception] = igzip_lib.IsalError  # type: ignore[assignment]
 
 GZIP, ZSTD, NONE = "gzip", "zstd", "none"
-DECOMPRESS_ERRORS = (EOFError, BadGzipFile, ZstdError, OSError, ValueError)
+DECOMPRESS_ERRORS = (EOFError, BadGzipFile, ZstdError, IsalError, OSError, ValueError)
+CHUNK = 1 << 20
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# The optional parts of a gzip member header (RFC 1952 §2.3.1).
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 2, 4, 8, 16
+# A gzip header is ten bytes and what its flags add; names and comments have no length, so cap
+# them (Go's reader stops at 512 bytes; nothing real comes near this).
+MAX_GZIP_HEADER = 1 << 16
+TRUNCATED = "Compressed file ended before the end-of-stream marker was reached"
 
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
+def _is_zstd_frame(prefix: bytes) -> bool:
+    # A zstd frame, or a skippable frame: magic 0x184D2A50..5F, little-endian.
+    return prefix[:4] == ZSTD_MAGIC or (
+        len(prefix) >= 4 and prefix[1:4] == b"\x2a\x4d\x18" and prefix[0] & 0xF0 == 0x50
+    )
+
+
 def sniff(prefix: bytes) -> str:
     """Name the compression of a blob from its first bytes."""
     if prefix[:3] == b"\x1f\x8b\x08":
         return GZIP
-    if prefix[:4] == b"\x28\xb5\x2f\xfd":
-        return ZSTD
-    # A zstd stream may start with a skippable frame: magic 0x184D2A50..5F, little-endian.
-    if len(prefix) >= 4 and prefix[1:4] == b"\x2a\x4d\x18" and prefix[0] & 0xF0 == 0x50:
+    if _is_zstd_frame(prefix):
         return ZSTD
     if prefix[:3] == b"BZh":
         raise Unsupported("layer is bzip2-compressed, which no container runtime accepts")
@@ -77,6 +106,9 @@ class VerifyingReader:
         self.eof = False
         self._peeked = b""
         self._on_read = on_read
+        # Whether reading the blob's own bytes failed (a compressed archive holding it was cut
+        # short, say): that error is its supplier's to name, not this blob's.
+        self.supplier_failed = False
 
     def peek(self, n: int) -> bytes:
         while len(self._peeked) < n and not self.eof:
@@ -87,7 +119,11 @@ class VerifyingReader:
         return self._peeked[:n]
 
     def _raw_read(self, n: int) -> bytes:
-        data = self._raw.read(n)
+        try:
+            data = self._raw.read(n)
+        except DECOMPRESS_ERRORS:
+            self.supplier_failed = True
+            raise
         if not data:
             self.eof = True
             return b""
@@ -147,10 +183,263 @@ class VerifyingReader:
             )
 
 
-def decompressor(blob: VerifyingReader, compression: str) -> Readable:
+class Members:
+    """The decompressed bytes of a gzip or zstd stream: each gzip member (zstd frame) in turn,
+    then a check of what follows the last one (see the module docstring).
+
+    ``read(n)`` returns at most ``n`` bytes, however much a member expands, so memory stays
+    bounded by the chunk size whatever the ratio.
+    """
+
+    kind = ""
+
+    def __init__(self, raw: Readable) -> None:
+        self._raw = raw
+        self._buf = b""  # compressed bytes read but not yet given to a decompressor
+        self._offset = 0  # where ``_buf`` starts in the compressed stream
+        self._ended = False
+        self.members = 0
+        self.padding = 0  # zero bytes after the last member (gzip only)
+
+    # --- what a format says about its members ------------------------------------------------
+
+    def _is_member(self, prefix: bytes) -> bool:
+        raise NotImplementedError
+
+    def _start(self) -> bool:
+        """Begin the member at the start of ``_buf``; False if more bytes are needed first."""
+        raise NotImplementedError
+
+    def _active(self) -> bool:
+        """Whether a member is being decompressed."""
+        raise NotImplementedError
+
+    def _step(self, n: int) -> bytes:
+        """Up to ``n`` more bytes of the current member (maybe none yet); at its end, check
+        its trailer and leave what follows in ``_buf``."""
+        raise NotImplementedError
+
+    def _pad_ok(self) -> bool:
+        """Whether zero bytes may follow the last member."""
+        return False
+
+    def _error(self, message: str) -> Exception:
+        raise NotImplementedError
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        data = self._raw.read(CHUNK)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    def _take(self, n: int) -> bytes:
+        out, self._buf = self._buf[:n], self._buf[n:]
+        self._offset += len(out)
+        return out
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join(iter(lambda: self.read(CHUNK), b""))
+        while not self._ended and n:
+            if not self._active():
+                if not self._begin():
+                    break
+                continue
+            out = self._step(n)
+            if out:
+                return out
+        return b""
+
+    def _begin(self) -> bool:
+        """Start the next member, or check that nothing but allowed padding follows the last
+        one; False at the end of the stream."""
+        while len(self._buf) < 4 and self._fill():
+            pass
+        if not self._buf:
+            if not self.members:
+                raise EOFError(TRUNCATED)
+            self._ended = True
+            return False
+        if self._is_member(self._buf):
+            while not self._start():
+                if not self._fill():
+                    raise EOFError(TRUNCATED)
+            self.members += 1
+            return True
+        self._trailing()
+        return False
+
+    def _trailing(self) -> None:
+        """What follows the last member: zero padding (where allowed) up to the end, or an
+        error naming the first byte that is neither."""
+        at = self._offset
+        zeros = 0
+        while True:
+            stripped = self._buf.lstrip(b"\0")
+            zeros += len(self._buf) - len(stripped)
+            if stripped:
+                where = at + zeros
+                shown = " ".join(f"{b:02x}" for b in stripped[:8])
+                what = f"{zeros} zero bytes and then data" if zeros else "data"
+                raise self._error(
+                    f"{what} that is not a {self.kind} "
+                    f"{'member' if self.kind == GZIP else 'frame'} after the end of the "
+                    f"{self.kind} stream (at offset {where}: {shown})"
+                )
+            self._offset += len(self._buf)
+            self._buf = b""
+            if not self._fill():
+                break
+        if not self._pad_ok():
+            raise self._error(
+                f"{zeros} zero bytes after the end of the {self.kind} stream (at offset {at}): "
+                f"{self.kind} allows no padding"
+            )
+        self.padding = zeros
+        self._ended = True
+
+
+class GzipMembers(Members):
+    """gzip members: the header read here, the deflate data and its CRC by ISA-L, the
+    trailer (CRC-32 and size) checked here, with the messages Python's ``gzip`` gives."""
+
+    kind = GZIP
+
+    def __init__(self, raw: Readable) -> None:
+        super().__init__(raw)
+        self._inflate: IgzipDecompressor | None = None
+        self._out = 0  # bytes the current member gave
+
+    def _is_member(self, prefix: bytes) -> bool:
+        return prefix[:2] == GZIP_MAGIC
+
+    def _pad_ok(self) -> bool:
+        return True
+
+    def _error(self, message: str) -> Exception:
+        return BadGzipFile(message)
+
+    def _active(self) -> bool:
+        return self._inflate is not None
+
+    def _start(self) -> bool:
+        end = _gzip_header_end(self._buf, self._offset)
+        if end is None:
+            return False
+        self._take(end)
+        self._inflate = IgzipDecompressor(flag=DECOMP_GZIP_NO_HDR)
+        self._out = 0
+        return True
+
+    def _step(self, n: int) -> bytes:
+        inflate = self._inflate
+        assert inflate is not None
+        if inflate.needs_input:
+            if not self._buf and not self._fill():
+                raise EOFError(TRUNCATED)
+            data = self._take(len(self._buf))
+        else:
+            data = b""
+        out = inflate.decompress(data, n)
+        self._out += len(out)
+        if inflate.eof:
+            unused = inflate.unused_data
+            self._buf = unused + self._buf
+            self._offset -= len(unused)
+            while len(self._buf) < 8:
+                if not self._fill():
+                    raise EOFError(TRUNCATED)
+            crc, size = (
+                int.from_bytes(self._buf[:4], "little"),
+                int.from_bytes(self._buf[4:8], "little"),
+            )
+            if crc != inflate.crc:
+                raise BadGzipFile(f"CRC check failed {hex(crc)} != {hex(inflate.crc)}")
+            if size != self._out & 0xFFFFFFFF:
+                raise BadGzipFile("Incorrect length of data produced")
+            self._take(8)
+            self._inflate = None
+        return out
+
+
+def _gzip_header_end(buf: bytes, offset: int) -> int | None:
+    """Where the gzip member header at the start of ``buf`` ends, None if ``buf`` holds only
+    the start of it (RFC 1952 §2.3)."""
+    if len(buf) >= 3 and buf[2] != 8:
+        raise BadGzipFile(f"Unknown compression method (gzip member at offset {offset})")
+    pos = 10
+    if len(buf) < pos:
+        return None
+    flags = buf[3]
+    if flags & _FEXTRA:
+        if len(buf) < pos + 2:
+            return None
+        pos += 2 + int.from_bytes(buf[pos : pos + 2], "little")
+    for flag in (_FNAME, _FCOMMENT):
+        if flags & flag and pos <= len(buf):
+            end = buf.find(b"\0", pos)
+            pos = end + 1 if end >= 0 else len(buf) + 1
+    if flags & _FHCRC:
+        pos += 2
+    if pos > len(buf):
+        if len(buf) > MAX_GZIP_HEADER:
+            raise BadGzipFile(
+                f"gzip member header at offset {offset} is longer than {MAX_GZIP_HEADER} bytes"
+            )
+        return None
+    if flags & _FHCRC:
+        stored = int.from_bytes(buf[pos - 2 : pos], "little")
+        if stored != crc32(buf[: pos - 2]) & 0xFFFF:
+            raise BadGzipFile(f"Corrupted gzip header at offset {offset}: its CRC does not match")
+    return pos
+
+
+class ZstdFrames(Members):
+    """zstd frames, each read by its own decompressor (skippable frames give nothing)."""
+
+    kind = ZSTD
+
+    def __init__(self, raw: Readable) -> None:
+        super().__init__(raw)
+        self._frame: ZstdDecompressor | None = None
+
+    def _is_member(self, prefix: bytes) -> bool:
+        return _is_zstd_frame(prefix)
+
+    def _error(self, message: str) -> Exception:
+        return ZstdError(message)
+
+    def _active(self) -> bool:
+        return self._frame is not None
+
+    def _start(self) -> bool:
+        self._frame = ZstdDecompressor()
+        return True
+
+    def _step(self, n: int) -> bytes:
+        frame = self._frame
+        assert frame is not None
+        if frame.needs_input:
+            if not self._buf and not self._fill():
+                raise EOFError(TRUNCATED)
+            data = self._take(len(self._buf))
+        else:
+            data = b""
+        out = frame.decompress(data, n)
+        if frame.eof:
+            unused = frame.unused_data
+            self._buf = unused + self._buf
+            self._offset -= len(unused)
+            self._frame = None
+        return out
+
+
+def decompressor(blob: Readable, compression: str) -> Readable:
     if compression == GZIP:
-        return _GzipFile(fileobj=blob, mode="rb")
+        return GzipMembers(blob)
     if compression == ZSTD:
-        # The stub asks for a close() too, which ZstdFile calls only on files it opened itself.
-        return ZstdFile(blob, mode="rb")  # type: ignore[call-overload]
+        return ZstdFrames(blob)
     return blob

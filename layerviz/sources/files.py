@@ -178,9 +178,14 @@ class TarFiles(_MemberTable):
         self._f = f
         name = getattr(f, "name", None)
         self._path = os.path.abspath(name) if isinstance(name, str) else None
-        tar = TarReader(
-            f.read, limits=limits, chunk=64 * 1024, seek=lambda n: f.seek(n, os.SEEK_CUR)
-        )
+        size = os.fstat(f.fileno()).st_size
+
+        def seek(n: int) -> None:
+            # Never past the end: a size claiming more than the file holds (up to 2**63 bytes)
+            # would make the seek itself fail; the check below reports the truncation.
+            f.seek(min(f.tell() + n, size))
+
+        tar = TarReader(f.read, limits=limits, chunk=64 * 1024, seek=seek)
         last = ""
         while (header := tar.next()) is not None:
             link = names.to_text(header.linkname)
@@ -188,9 +193,8 @@ class TarFiles(_MemberTable):
                 header.name, _Member(header.type, tar.consumed, header.data_size, link), limits
             )
             last = names.display(header.name)
-        # Seeking past the end of a file succeeds, so a cut inside a member's data would look
-        # like a clean end of the listing: check the data we stepped over was really there.
-        size = os.fstat(f.fileno()).st_size
+        # Seeks stop at the end of the file, so a cut inside a member's data would look like a
+        # clean end of the listing: check the data we stepped over was really there.
         if tar.consumed > size:
             raise FormatError(
                 f"the {label} is truncated: it ends {tar.consumed - size} bytes short, "
