@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import tarfile
 
 import pytest
 
@@ -19,7 +22,9 @@ from layerviz.sources.docker_daemon import is_inspected
 from layerviz.sources.files import TarFiles
 from layerviz.sources.layouts import resolve_any
 
+from . import components
 from .dive import dive_json
+from .registries import skopeo_binary
 
 pytestmark = pytest.mark.django_db
 
@@ -231,3 +236,35 @@ def test_a_saved_image_is_matched_by_any_id_an_image_store_may_report(tmp_path):
     assert not is_inspected(image, other.config.digest)
     assert not is_inspected(image, other.manifest.digest)
     assert not is_inspected(image, "")
+
+
+@pytest.mark.parametrize("name", ["teaching", "multistage"])
+def test_a_saved_images_download_size_is_estimated_within_15_percent_of_skopeos_gzip(
+    name, saved_images, tmp_path
+):
+    # docker save writes plain tars: what a registry would be sent is that tar gzipped, as
+    # skopeo copy compresses it (gzip at its default level).
+    components.need("skopeo", None if skopeo_binary() else "it is not installed")
+    out = tmp_path / "oci.tar"
+    subprocess.run(
+        [skopeo_binary(), "copy", "-q", "--dest-compress", f"docker-archive:{saved_images[name]}",
+         f"oci-archive:{out}"],
+        check=True,
+    )  # fmt: skip
+    with tarfile.open(out) as oci:
+
+        def blob(digest: str) -> dict:
+            return json.load(oci.extractfile(f"blobs/sha256/{digest.partition(':')[2]}"))
+
+        index = json.load(oci.extractfile("index.json"))
+        real = [layer["size"] for layer in blob(index["manifests"][0]["digest"])["layers"]]
+
+    [image] = ingest(f"docker-archive:{saved_images[name]}")
+    links = list(image.layers_in_order())
+
+    assert all(il.download_estimated for il in links)
+    assert image.compressed_estimated
+    assert abs(image.compressed_size - sum(real)) <= 0.15 * sum(real)
+    for il, size in zip(links, real, strict=True):
+        assert abs(il.download_size - size) <= 0.15 * size, (il.position, il.download_size, size)
+        assert il.download_size < il.blob_size

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from isal import isal_zlib
 
-HEAD = 256 << 10
+HEAD = 4 << 20
 WINDOW = 128 << 10
 STRIDE = 4 << 20
 LEVEL = 1
