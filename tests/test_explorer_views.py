@@ -490,3 +490,30 @@ def test_modes_show_setuid_setgid_and_sticky_bits_as_ls_does(client: Client, tmp
     assert modes["passwd"] == "-rwsr-xr-x"
     assert modes["wall"] == "-rwxr-sr-x"
     assert "-rwsr-xr-x" in history.get_text()
+
+
+def test_a_metadata_only_change_says_what_changed_old_to_new(client: Client, tmp_path):
+    image = ingest_image(
+        tmp_path,
+        "lv/meta:1",
+        [
+            synth.layer([file("app/run.sh", b"echo\n", mode=0o644, mtime=1_700_000_000)]),
+            synth.layer(
+                [file("app/run.sh", b"echo\n", mode=0o755, uid=1000, gid=1000, mtime=1_700_000_000)]
+            ),
+            synth.layer(
+                [file("app/run.sh", b"echo\n", mode=0o755, uid=1000, gid=1000, mtime=1_710_000_000)]
+            ),
+        ],
+    )
+    url = reverse("explorer:image", args=[image.digest])
+
+    def note(layer: int) -> str:
+        page = soup(client.get(url, {"layer": layer, "path": "app"}))
+        [line] = [li for li in page.select(".tree li li") if "run.sh" in li.get_text()]
+        return line.select_one(".note").get_text(strip=True)
+
+    assert note(1) == "mode -rw-r--r-- → -rwxr-xr-x; owner 0:0 → 1000:1000"
+    assert note(2) == "mtime 2023-11-14 22:13:20 UTC → 2024-03-09 16:00:00 UTC"
+    search = soup(client.get(url, {"layer": 1, "q": "run"}))
+    assert "owner 0:0 → 1000:1000" in search.select_one(".tree.flat").get_text()

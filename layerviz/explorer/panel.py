@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from layerviz import charts
 from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import filesystem
 from layerviz.images.models import Image
-from layerviz.lib import changes, stored_text
+from layerviz.lib import changes, filemode, stored_text
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.instructions import clean_instruction, keyword
 from layerviz.lib.limits import Limits
@@ -130,7 +131,7 @@ def layer_panel(image_layers: list, state: PanelState) -> dict:
             chains, state.layer, state.mode, state.q, kinds=set(state.kinds), offset=state.offset
         )
         context.update(
-            search_rows=[TreeNode.of(row, state) for row in rows],
+            search_rows=tree_nodes(chains, rows, state),
             search_total=total,
             search_page=SearchPage(state, len(rows), total),
         )
@@ -188,8 +189,14 @@ class TreeNode:
 
     @classmethod
     def of(
-        cls, row: ChangeRow, state: PanelState, children: list[TreeNode] | None = None, more=0
+        cls,
+        row: ChangeRow,
+        state: PanelState,
+        children: list[TreeNode] | None = None,
+        more=0,
+        previous: ChangeRow | None = None,
     ) -> TreeNode:
+        """``previous``: the version a metadata-only change replaced, to say what changed."""
         node = cls(row, children, more, badge=explorer_tags.kind_badge(row, state))
         if row.type == DIR:
             node.query = state.query(path=row.path)
@@ -200,6 +207,13 @@ class TreeNode:
         n = layer_number(row.prev_depth or 0)
         if row.kind == changes.DELETED and own:
             node.note = escape(_("added in layer #%(n)s") % {"n": n})
+        elif row.kind == changes.MODIFIED and own and previous is not None:
+            node.note = escape(
+                "; ".join(
+                    f"{_META_WORDS[field]} {old} → {new}"
+                    for field, old, new in filemode.metadata_changes(previous, row)
+                )
+            )
         elif row.kind == changes.MODIFIED and own and row.prev_size is not None:
             if row.type != DIR:
                 size = explorer_tags.human(row.prev_size)
@@ -211,6 +225,20 @@ class TreeNode:
         return node
 
 
+# What a metadata-only change changed, as the layer tree names it.
+_META_WORDS = {
+    "mode": gettext_lazy("mode"),
+    "owner": gettext_lazy("owner"),
+    "mtime": gettext_lazy("mtime"),
+}
+
+
+def tree_nodes(chains: list, rows: list[ChangeRow], state: PanelState) -> list[TreeNode]:
+    """The lines of a listing (or a page of search results) with what each change did."""
+    previous = filesystem.previous_versions(chains, rows) if state.mode == filesystem.LAYER else {}
+    return [TreeNode.of(row, state, previous=previous.get(row.path)) for row in rows]
+
+
 def expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]:
     """The root listing with every directory on ``state.path`` expanded, so that a link to a
     deep path shows the same tree a person had clicked open."""
@@ -220,14 +248,11 @@ def expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]
         rows, total = filesystem.listing(
             chains, state.layer, state.mode, directory, sort=state.sort, kinds=set(state.kinds)
         )
-        nodes = []
-        for row in rows:
-            children = None
+        nodes = tree_nodes(chains, rows, state)
+        for node in nodes:
+            row = node.row
             if depth < len(wanted) and row.name == wanted[depth] and row.is_dir:
-                children, more = level(row.path, depth + 1)
-                nodes.append(TreeNode.of(row, state, children, more))
-                continue
-            nodes.append(TreeNode.of(row, state, children))
+                node.children, node.more = level(row.path, depth + 1)
         return nodes, total - len(rows)
 
     return level("", 0)

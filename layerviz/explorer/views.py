@@ -195,7 +195,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         kinds=set(state.kinds),
         offset=offset,
     )
-    nodes = [panel.TreeNode.of(row, state) for row in rows]
+    nodes = panel.tree_nodes(chains, rows, state)
     context = {
         "image": image,
         "state": state,

@@ -13,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from layerviz.lib import changes, filemode, units
+from layerviz.lib import changes, filemode
 from layerviz.lib.changes import DIR, ChangeRow, ancestors
 
 from . import filesystem, packed
@@ -85,23 +85,8 @@ def _changed(path: str, a: State, b: State) -> FileDiff | None:
     if not detail:
         return None
     diff = FileDiff(path, CHANGED, detail, b.type, _size(a), _size(b), a.depth, b.depth)
-    diff.meta = metadata_changes(a, b)
+    diff.meta = filemode.metadata_changes(a, b)
     return diff
-
-
-def metadata_changes(a: State, b: State) -> tuple[tuple[str, str, str], ...]:
-    """Which of mode, owner and mtime differ, old and new, as a person reads them (a
-    directory's mtime is not compared: every layer that touches a directory rewrites it)."""
-    out = []
-    if a.mode != b.mode:
-        out.append(
-            ("mode", filemode.mode_string(a.mode, a.type), filemode.mode_string(b.mode, b.type))
-        )
-    if (a.uid, a.gid) != (b.uid, b.gid):
-        out.append(("owner", f"{a.uid}:{a.gid}", f"{b.uid}:{b.gid}"))
-    if a.type != DIR and b.type != DIR and a.mtime != b.mtime:
-        out.append(("mtime", units.utc_time(a.mtime), units.utc_time(b.mtime)))
-    return tuple(out)
 
 
 def file_diff(pair: StackPair) -> list[FileDiff]:

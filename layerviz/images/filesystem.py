@@ -217,6 +217,22 @@ def search(
     return out, total
 
 
+def previous_versions(chains: list[Chain], rows: list[ChangeRow]) -> dict[str, ChangeRow]:
+    """For the rows a layer changed in metadata only, the version they replaced (path -> row),
+    so a page can say what changed: one query per directory and lower layer."""
+    wanted: dict[tuple[int, str], set[str]] = {}
+    for row in rows:
+        metadata_only = row.kind == changes.MODIFIED and row.detail == changes.METADATA
+        if metadata_only and row.prev_depth is not None and row.prev_depth < len(chains):
+            wanted.setdefault((row.prev_depth, row.dir), set()).add(row.name)
+    found: dict[str, ChangeRow] = {}
+    for (depth, directory), names in wanted.items():
+        for old in packed.dir_rows([chains[depth].pk], directory):
+            if old.name in names:
+                found[old.path] = old
+    return found
+
+
 def path_history(chains: list[Chain], path: str) -> list[ChangeRow]:
     """Every row for ``path`` from the bottom layer to the top: who touched it, and how."""
     directory, _, name = path.rpartition("/")

@@ -5,7 +5,9 @@ same everywhere."""
 from __future__ import annotations
 
 import stat
+from typing import Protocol
 
+from . import units
 from .tarwalk import BLOCKDEV, CHAR, DIR, FIFO, LINK, REG, SYMLINK
 
 # The JSON API's words for the tar types.
@@ -37,3 +39,30 @@ def mode_string(mode: int, type_: str) -> str:
 
 def is_setuid_or_setgid(mode: int) -> bool:
     return bool(mode & (stat.S_ISUID | stat.S_ISGID))
+
+
+class Metadata(Protocol):
+    @property
+    def type(self) -> str: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def uid(self) -> int: ...
+    @property
+    def gid(self) -> int: ...
+    @property
+    def mtime(self) -> int: ...
+
+
+def metadata_changes(a: Metadata, b: Metadata) -> tuple[tuple[str, str, str], ...]:
+    """Which of mode, owner and mtime differ from ``a`` to ``b``, as (field, old, new) as a
+    person reads them (a directory's mtime is left out: every layer that touches a directory
+    rewrites it)."""
+    out = []
+    if a.mode != b.mode:
+        out.append(("mode", mode_string(a.mode, a.type), mode_string(b.mode, b.type)))
+    if (a.uid, a.gid) != (b.uid, b.gid):
+        out.append(("owner", f"{a.uid}:{a.gid}", f"{b.uid}:{b.gid}"))
+    if a.type != DIR and b.type != DIR and a.mtime != b.mtime:
+        out.append(("mtime", units.utc_time(a.mtime), units.utc_time(b.mtime)))
+    return tuple(out)
