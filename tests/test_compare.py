@@ -710,3 +710,23 @@ def test_metadata_only_changes_are_counted_and_charted_apart_from_content(client
         ("mtime", "2023-11-14 22:13:20 UTC", "2024-03-09 16:00:00 UTC"),
     )
     assert diffs["app/main.py"].content_changed and not diffs["usr/lib/m0.py"].content_changed
+
+
+def test_how_two_stacks_relate_is_named(client: Client, tmp_path):
+    base = synth.layer([file("etc/os-release", b"debian")])
+    app = synth.layer([file("app/main.py", b"v1")])
+    one = ingest_image(tmp_path, "lv/base:1", [base])
+    two = ingest_image(tmp_path, "lv/app:1", [base, app])
+    other = ingest_image(tmp_path, "lv/other:1", [synth.layer([file("x", b"x")])])
+    fork = ingest_image(tmp_path, "lv/fork:1", [base, synth.layer([file("app/main.py", b"v2")])])
+
+    def relation(a: Image, b: Image) -> str:
+        return client.get(reverse("compare:api-compare"), {"a": a.digest, "b": b.digest}).json()[
+            "relation"
+        ]
+
+    assert relation(two, two) == "same"
+    assert relation(one, two) == "a_below_b"
+    assert relation(two, one) == "b_below_a"
+    assert relation(one, other) == "apart"
+    assert relation(two, fork) == "diverge"

@@ -216,6 +216,7 @@ def compare_api(request: HtmxHttpRequest) -> JsonResponse:
             "shared_layers": [la.layer.diff_id for la, _ in pair.shared],
             "shared_chain_ids": [la.chain.chain_id for la, _ in pair.shared],
             "diverge_at": pair.diverge_at,
+            "relation": pair.relation,
             **dataclasses.asdict(nums),
             "files": {
                 "added": summary.added,

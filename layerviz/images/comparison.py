@@ -38,6 +38,9 @@ CONFIG_KEYS = (
 )
 
 
+SAME, A_BELOW_B, B_BELOW_A, APART, DIVERGE = "same", "a_below_b", "b_below_a", "apart", "diverge"
+
+
 @dataclasses.dataclass
 class StackPair:
     shared: list[tuple[ImageLayer, ImageLayer]]
@@ -50,6 +53,21 @@ class StackPair:
     @property
     def diverge_at(self) -> int:
         return len(self.shared)
+
+    @property
+    def relation(self) -> str:
+        """How the stacks relate: ``same`` (every layer shared: the same filesystem, perhaps
+        another config), ``a_below_b`` (B is A with layers on top), ``b_below_a``, ``apart``
+        (no layer shared) or ``diverge`` (a common base, then each its own layers)."""
+        if not self.only_a and not self.only_b:
+            return SAME
+        if not self.shared:
+            return APART
+        if not self.only_a:
+            return A_BELOW_B
+        if not self.only_b:
+            return B_BELOW_A
+        return DIVERGE
 
 
 def align(a: Image, b: Image) -> StackPair:
