@@ -78,8 +78,8 @@ class Command(BaseCommand):
         # The two phases apart, on stderr beside the progress (stdout stays one line per
         # image): the time indexing takes is not hidden in, nor inflated by, the analysis.
         analysis = (
-            f"analysed in {done - indexed:.1f} s"
+            f"analysed in {done - indexed:.2f} s"
             if analysed
             else "analysis failed (logged above), computed on first view"
         )
-        self.stderr.write(f"indexed in {indexed - started:.1f} s; {analysis}")
+        self.stderr.write(f"indexed in {indexed - started:.2f} s; {analysis}")
