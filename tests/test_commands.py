@@ -63,6 +63,15 @@ def test_ingest_stores_the_analysis_and_reports_indexing_and_analysis_apart(tmp_
     assert re.fullmatch(r"indexed in \d+\.\d\d s; analysed in \d+\.\d\d s\n", result.stderr)
 
 
+def test_the_demo_images_are_stored_with_their_analyses(tmp_path, settings):
+    settings.DATA_DIR = tmp_path
+    call_command("demo", stdout=io.StringIO())
+
+    images = Image.objects.all()
+    assert images
+    assert {a.image_id for a in Analysis.objects.all()} == {i.pk for i in images}
+
+
 def test_ingest_called_in_process_prints_the_same_line(tmp_path):
     out = io.StringIO()
     call_command("ingest", f"docker-archive:{_archive(tmp_path)}", stdout=out, stderr=io.StringIO())

@@ -19,6 +19,7 @@ from layerviz.lib.tarwalk import DIR, REG
 from . import faults, packed
 from .filesystem import merged_files
 from .models import Analysis, Image, InefficientFile
+from .progress import ANALYSING, DONE, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +100,16 @@ def layer_infos(image: Image) -> list[advice.LayerInfo]:
     ]
 
 
-def analyze_ingested(images: list[Image]) -> bool:
+def analyze_ingested(images: list[Image], progress: Progress | None = None) -> bool:
     """Store each just-ingested image's analysis, so its first view need not compute it; the
-    last phase of every ingest (the ``ingest`` command and the background task). True when
-    every analysis was stored.
+    last phase of every ingest (the ``ingest`` command and the background task), shown on
+    ``progress``. True when every analysis was stored.
 
     The ingest has committed by now: the images stay indexed whatever happens here, and an
     analysis that fails is only logged (the page computes it when first asked).
     """
+    progress = progress or Progress()
+    progress.phase(ANALYSING)
     stored = True
     for image in images:
         try:
@@ -119,6 +122,7 @@ def analyze_ingested(images: list[Image]) -> bool:
         except Exception:
             logger.exception("efficiency analysis of %s failed", image.digest)
             stored = False
+    progress.phase(DONE)
     return stored
 
 

@@ -47,7 +47,7 @@ def ingest_job(job_id: int) -> list[str]:
         job.images.set(images)
         # Before the job is marked done, so the page, following the job, does not compute
         # the analysis a second time.
-        efficiency.analyze_ingested(images)
+        efficiency.analyze_ingested(images, progress)
         progress.show()
     except IngestError as exc:
         _finish(job, JobState.FAILED, error=str(exc))

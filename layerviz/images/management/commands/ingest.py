@@ -64,14 +64,15 @@ class Command(BaseCommand):
         with faults.as_command_error():
             started = time.perf_counter()
             try:
-                images = request.run(progress)
-            except IngestError as exc:
-                raise CommandError(escaped(str(exc).replace("\n", " "))) from None
+                try:
+                    images = request.run(progress)
+                except IngestError as exc:
+                    raise CommandError(escaped(str(exc).replace("\n", " "))) from None
+                indexed = time.perf_counter()
+                analysed = efficiency.analyze_ingested(images, progress)
+                done = time.perf_counter()
             finally:
                 progress.finish()
-            indexed = time.perf_counter()
-            analysed = efficiency.analyze_ingested(images)
-            done = time.perf_counter()
             for image in images:
                 names = image.names or ["<untagged>"]
                 self.stdout.write(f"{', '.join(map(escaped, names))} {image.digest}")
