@@ -254,7 +254,9 @@ def phases(stderr: str) -> tuple[float, float]:
     """Seconds ``ingest`` spent indexing and analysing, as it reported them."""
     found = PHASES.search(stderr)
     if found is None:
-        raise SystemExit(f"ingest did not report its phases: {stderr[-2000:]}")
+        raise SystemExit(
+            f"ingest did not report both phases (a failed analysis?): {stderr[-2000:]}"
+        )
     return float(found[1]), float(found[2])
 
 
