@@ -1,7 +1,8 @@
 """Efficiency of an indexed image: dive's figures, layerviz's own accounting, and advice.
 
 Everything is computed from the index (no archive is read again) and stored in an ``Analysis``
-row the first time it is asked for; an image never changes once indexed.
+row at the end of every ingest (``analyze_ingested``), or the first time it is asked for when
+that failed (or the row is of an older version); an image never changes once indexed.
 """
 
 from __future__ import annotations
