@@ -192,8 +192,8 @@ def test_it_says_in_one_line_that_the_data_directory_is_read_only(data, archive,
 
 def test_a_background_job_on_a_database_locked_too_long_fails_with_that_line(data, archive):
     """1. queue a job; 2. run it while another connection holds the write lock: its first
-    write waits, then fails; 3. release the lock once the worker has said the job failed, so
-    that it can record why."""
+    write waits, then fails; 3. hold the lock through its first try at recording that too,
+    release it once the worker says that try failed: the next one records why."""
     queued = _run(
         data,
         "shell",
@@ -218,7 +218,7 @@ def test_a_background_job_on_a_database_locked_too_long_fails_with_that_line(dat
         seen = []
         for line in worker.stderr:
             seen.append(line)
-            if f"ingest job {job} failed" in line:
+            if f"recording job {job} as failed" in line:
                 break
         holder.execute("ROLLBACK")
         out, err = worker.communicate(timeout=60)
@@ -226,6 +226,7 @@ def test_a_background_job_on_a_database_locked_too_long_fails_with_that_line(dat
         holder.close()
 
     assert worker.returncode == 0, "".join(seen) + err
+    assert f"ingest job {job} failed: {_database(data)} {LOCKED}" in "".join(seen)
     assert out == "[]\n"
     db = sqlite3.connect(data / "layerviz.sqlite3")
     state, error = db.execute(
