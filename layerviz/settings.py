@@ -6,6 +6,7 @@ queue, static files served by the app itself (the app must work offline in a cla
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -33,7 +34,10 @@ def envint(name: str, default: int) -> int:
 
 DATA_DIR = Path(os.environ.get("LAYERVIZ_DATA_DIR", BASE_DIR / "var"))
 # The database, uploads and collected static files live here; whitenoise wants STATIC_ROOT.
-(DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
+# A data directory this user may not write is left for what uses it to report in one line
+# (the database: ``images.faults``), not a traceback here; so are its folders below.
+with contextlib.suppress(OSError):
+    (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
 # The default key only suits a machine nobody else reaches; set SECRET_KEY anywhere else.
@@ -95,6 +99,7 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "layerviz.wsgi.application"
 
+LAYERVIZ_SQLITE_TIMEOUT = envint("LAYERVIZ_SQLITE_TIMEOUT", 60)
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'layerviz.sqlite3'}"),
@@ -107,7 +112,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
-        "timeout": 60,
+        # Seconds a write waits for another connection's write lock before it fails.
+        "timeout": LAYERVIZ_SQLITE_TIMEOUT,
     }
     DATABASES["default"]["TEST"] = {
         # A file, not memory, so that worker processes started by tests see the same data;
@@ -143,7 +149,8 @@ MEDIA_ROOT = DATA_DIR / "uploads"
 # Uploads are written here, on the same file system as MEDIA_ROOT, so that handing one to the
 # worker is a link, not a copy. Django checks at start-up that the folder exists.
 FILE_UPLOAD_TEMP_DIR = str(MEDIA_ROOT / "incoming")
-Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+with contextlib.suppress(OSError):
+    Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_HANDLERS = ["layerviz.explorer.uploads.CappedUploadHandler"]
 
 LOGIN_URL = "login"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from layerviz.images.models import Image, Layer
+from layerviz.images.models import Analysis, Image, Layer
 from layerviz.lib import synth
 from layerviz.lib.tarwriter import file
 
@@ -52,6 +52,24 @@ def test_ingest_prints_the_names_and_manifest_digest_and_exits_zero(tmp_path):
     digest = IMAGE.build().manifest.digest
     assert result.stdout == f"lv/cli:1.0 {digest}\n"
     assert Image.objects.get().digest == digest
+
+
+def test_ingest_stores_the_analysis_and_reports_indexing_and_analysis_apart(tmp_path):
+    result = _run("ingest", f"docker-archive:{_archive(tmp_path)}")
+
+    assert result.returncode == 0, result.stderr
+    # The first efficiency page reads the analysis, it does not compute it.
+    assert Analysis.objects.filter(image=Image.objects.get(), version=Analysis.VERSION).exists()
+    assert re.fullmatch(r"indexed in \d+\.\d\d s; analysed in \d+\.\d\d s\n", result.stderr)
+
+
+def test_the_demo_images_are_stored_with_their_analyses(tmp_path, settings):
+    settings.DATA_DIR = tmp_path
+    call_command("demo", stdout=io.StringIO())
+
+    images = Image.objects.all()
+    assert images
+    assert {a.image_id for a in Analysis.objects.all()} == {i.pk for i in images}
 
 
 def test_ingest_called_in_process_prints_the_same_line(tmp_path):

@@ -1,23 +1,28 @@
 """Efficiency of an indexed image: dive's figures, layerviz's own accounting, and advice.
 
 Everything is computed from the index (no archive is read again) and stored in an ``Analysis``
-row the first time it is asked for; an image never changes once indexed.
+row at the end of every ingest (``analyze_ingested``), or the first time it is asked for when
+that failed (or the row is of an older version); an image never changes once indexed.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from layerviz.lib import advice, dive, names, waste
 from layerviz.lib.figures import DiveFigures, Figures, OurFigures
 from layerviz.lib.instructions import keyword
 from layerviz.lib.tarwalk import DIR, REG
 
-from . import packed
+from . import faults, packed
 from .filesystem import merged_files
 from .models import Analysis, Image, InefficientFile
+from .progress import ANALYSING, DONE, Progress
+
+logger = logging.getLogger(__name__)
 
 
 def _go_string(text: str) -> str:
@@ -94,6 +99,32 @@ def layer_infos(image: Image) -> list[advice.LayerInfo]:
         )
         for link in image.layers_in_order()
     ]
+
+
+def analyze_ingested(images: list[Image], progress: Progress | None = None) -> bool:
+    """Store each just-ingested image's analysis, so its first view need not compute it; the
+    last phase of every ingest (the ``ingest`` command and the background task), shown on
+    ``progress``. True when every analysis was stored.
+
+    The ingest has committed by now: the images stay indexed whatever happens here, and an
+    analysis that fails is only logged (the page computes it when first asked).
+    """
+    progress = progress or Progress()
+    progress.phase(ANALYSING)
+    stored = True
+    for image in images:
+        try:
+            analyze(image)
+        except OperationalError as exc:
+            logger.warning(
+                "efficiency analysis of %s not stored: %s", image.digest, faults.describe(exc)
+            )
+            stored = False
+        except Exception:
+            logger.exception("efficiency analysis of %s failed", image.digest)
+            stored = False
+    progress.phase(DONE)
+    return stored
 
 
 def analyze(image: Image, *, force: bool = False) -> Analysis:

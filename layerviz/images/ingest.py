@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from layerviz.lib import oci, pausepoints, readers
 from layerviz.lib import reference as refs
@@ -83,6 +83,12 @@ def ingest(
     try:
         with open_source(spec, options) as source:
             images = run.ingest(source)
+    except OperationalError:
+        # The database failed (locked past the timeout, read-only): a clean-up would wait on
+        # the same lock or hit the same file. What this run wrote stays "building", never
+        # shown, taken over by the next ingest of those layers, and its leases lapse: as
+        # after a killed run.
+        raise
     except BaseException:
         # Interrupted or failed: leave the visible index as it was.
         run.undo()

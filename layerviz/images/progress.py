@@ -22,11 +22,12 @@ from .models import IngestJob, JobState
 
 # The phases an ingest goes through: stored as codes (with their parameters), and these words,
 # the one place they are, printed by the command or translated on the page (``words``).
-READING_CONFIG, READING, CHANGES, SAVING, DONE, WAITING = (
+READING_CONFIG, READING, CHANGES, SAVING, ANALYSING, DONE, WAITING = (
     "config",
     "reading",
     "changes",
     "saving",
+    "analysing",
     "done",
     "waiting",
 )
@@ -35,6 +36,7 @@ PHASE_WORDS = {
     READING: gettext_noop("reading"),
     CHANGES: gettext_noop("working out what each layer changed"),
     SAVING: gettext_noop("saving the image"),
+    ANALYSING: gettext_noop("working out the image's efficiency"),
     DONE: gettext_noop("done"),
     WAITING: gettext_noop("waiting for another worker to finish %(layer_label)s"),
 }

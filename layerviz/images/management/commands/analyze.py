@@ -19,7 +19,7 @@ from typing import NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from layerviz.images import efficiency
+from layerviz.images import efficiency, faults
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.lib import dive, dive_ci, goformat, terminal
 from layerviz.lib.units import human_bytes, layer_no
@@ -54,6 +54,10 @@ class Command(BaseCommand):
             )
 
     def handle(self, *args: object, **opts: object) -> None:
+        with faults.as_command_error():
+            self._analyze(opts)
+
+    def _analyze(self, opts: dict) -> None:
         try:
             image = find_image(str(opts["ref"]))
         except ImageNotFound as exc:

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from layerviz import demo
+from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib.terminal import escaped
@@ -21,6 +22,8 @@ class Command(BaseCommand):
         if Image.objects.exists() and not opts["force"]:
             return
         for path in demo.write_archives(settings.DATA_DIR / "demo"):
-            for image in ingest(f"docker-archive:{path}", label=f"demo:{path.name}"):
+            images = ingest(f"docker-archive:{path}", label=f"demo:{path.name}")
+            efficiency.analyze_ingested(images)
+            for image in images:
                 names = ", ".join(map(escaped, image.names))
                 self.stdout.write(f"demo image {names}")

@@ -6,6 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from layerviz.images import faults
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
 from layerviz.lib.terminal import escaped
@@ -19,8 +20,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print a JSON array")
 
     def handle(self, *args: object, **opts: object) -> None:
+        with faults.as_command_error():
+            self._list(bool(opts["json"]))
+
+    def _list(self, as_json: bool) -> None:
         images = Image.objects.newest()
-        if opts["json"]:
+        if as_json:
             self.stdout.write(json.dumps([image_summary(i) for i in images], indent=2))
             return
         rows = [("REFERENCE", "IMAGE ID", "PLATFORM", "LAYERS", "SIZE")]
