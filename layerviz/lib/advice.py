@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -101,14 +102,26 @@ class LayerInfo:
     size: int
 
 
-def _matches(path: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+def _matches(path: str, patterns: tuple[str, ...]) -> bool:
+    return _any_of(patterns).match(path) is not None
 
 
-def _under(path: str, prefixes: Sequence[str]) -> bool:
-    return any(
-        fnmatch.fnmatchcase(path, p + "*") if "*" in p else path.startswith(p) for p in prefixes
-    )
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    plain, wild = _split(prefixes)
+    return path.startswith(plain) or (wild is not None and wild.match(path) is not None)
+
+
+# Every file of an image is checked against every pattern: one compiled expression per group,
+# not one fnmatch call per pattern (which cost more than dive's whole analysis).
+@functools.cache
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
+
+
+@functools.cache
+def _split(prefixes: tuple[str, ...]) -> tuple[tuple[str, ...], re.Pattern[str] | None]:
+    wild = tuple(p + "*" for p in prefixes if "*" in p)
+    return tuple(p for p in prefixes if "*" not in p), _any_of(wild) if wild else None
 
 
 def advise(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Sequence
 
 WHITEOUT = ".wh."
@@ -73,10 +74,16 @@ class FileInfo:
 EMPTY = FileInfo("", 0, "", 0, 0, 0, 0, False)
 
 
+# What Go's path.Clean would change: "." or ".." elements, doubled or trailing slashes.
+_UNCLEAN = re.compile(r"(?:^|/)\.\.?(?:/|$)|//|/$")
+
+
 def go_clean(path: str) -> str:
     """Go's ``path.Clean``."""
     if not path:
         return "."
+    if _UNCLEAN.search(path) is None:
+        return path  # already clean: most names, on every entry of every layer
     rooted = path.startswith("/")
     out: list[str] = []
     for part in path.split("/"):
