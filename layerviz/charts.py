@@ -233,6 +233,7 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     )
     most = max(len(n.images) for n in forest.nodes.values())
     has_children = {n.parent for n in forest.nodes.values()}
+    smallest = max(sum(n.size for n in forest.nodes.values()) // 300, 1)
     for node in sorted(forest.nodes.values(), key=lambda n: n.depth):
         node_id = f"c{node.pk}"
         ids.append(node_id)
@@ -240,14 +241,17 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
             f"c{node.parent}" if node.parent is not None and node.parent in forest.nodes else "root"
         )
         tops = ", ".join(escape(names[i]) for i in node.tops)
-        labels.append(tops or node.diff_id.partition(":")[2][:10])
-        values.append(max(node.size, 1))
+        step = escape(_short(node.instruction)) if node.instruction else ""
+        labels.append(tops or step or node.diff_id.partition(":")[2][:10])
+        # A layer of a few bytes still gets a box wide enough to see and to click.
+        values.append(max(node.size, smallest))
         shade = 0.25 + 0.75 * (len(node.images) - 1) / max(most - 1, 1) if node.shared else 0.0
         colours.append(f"rgba(47, 95, 152, {shade:.2f})" if node.shared else "#c9d8ec")
         used_by = len(node.images)
         leaf = node.pk not in has_children
         hover.append(
-            f"{node.diff_id[:19]}…<br>"
+            (f"{escape(node.instruction[:120])}<br>" if node.instruction else "")
+            + f"{node.diff_id[:19]}…<br>"
             + _("layer %(n)s, %(size)s")
             % {"n": layer_number(node.depth), "size": human_bytes(node.size)}
             + "<br>"
@@ -277,7 +281,9 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
             maxdepth=8,
         )
     )
-    _layout(fig, 520)
+    # As tall as the levels it shows: no blank band under a shallow store.
+    levels = min(max(n.depth for n in forest.nodes.values()) + 2, 8)
+    _layout(fig, 60 + 58 * levels)
     return _plain(fig)
 
 
@@ -306,7 +312,8 @@ def chain_sankey(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     for chain in sorted(forest.nodes.values(), key=lambda n: n.depth):
         me = node(
             f"c{chain.pk}",
-            f"{chain.diff_id.partition(':')[2][:8]} · {human_bytes(chain.size)}",
+            f"{escape(_short(chain.instruction, 28)) or chain.diff_id.partition(':')[2][:8]}"
+            f" · {human_bytes(chain.size)}",
             "#2f5f98" if chain.shared else "#8fb3de",
         )
         parent = index.get(f"c{chain.parent}", root) if chain.parent is not None else root
@@ -340,26 +347,48 @@ def chain_sankey(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
     return _plain(fig)
 
 
+def _short(instruction: str, length: int = 40) -> str:
+    """An instruction cut to fit a box's label; the hover has it whole."""
+    return instruction if len(instruction) <= length else instruction[: length - 1] + "…"
+
+
 HEATMAP_CELL = 16  # px per image: room for a label at the chart's font size
 HEATMAP_FIXED = 600  # px: a smaller matrix takes the width of its card
 
 
 def shared_heatmap(names: list[str], values: list[list[int]]) -> dict[str, Any] | None:
-    """Shared bytes of every two images. It grows with the number of images, so that each keeps
-    a readable label; past the width of a page its slot scrolls sideways."""
+    """Shared bytes of every two images, coloured by the share of the smaller image, so that a
+    small image built wholly on a big one's base is as dark as it deserves (bytes alone would
+    leave it near white beside two big images). It grows with the number of images, so that
+    each keeps a readable label; past the width of a page its slot scrolls sideways."""
     if len(names) < 2:
         return None
     labels = [escape(n) for n in names]
+    sizes = [values[i][i] for i in range(len(names))]
+    share = [
+        [v / max(min(sizes[i], sizes[j]), 1) for j, v in enumerate(row)]
+        for i, row in enumerate(values)
+    ]
     text = [[human_bytes(v) for v in row] for row in values]
+    of_smaller = _("of the smaller image")
     fig = go.Figure(
         go.Heatmap(
-            z=values,
+            z=share,
+            zmin=0,
+            zmax=1,
             x=labels,
             y=labels,
             text=text,
-            colorscale="Blues",
-            hovertemplate="%{y} ∩ %{x}: %{text}<extra></extra>",
-            showscale=False,
+            customdata=values,
+            colorscale=[[0, "#f4f6f9"], [0.001, "#c6dbef"], [1, "#08306b"]],
+            hovertemplate="%{y} ∩ %{x}: %{text} (%{z:.0%} "
+            + escape(of_smaller)
+            + ")<extra></extra>",
+            colorbar={
+                "tickformat": ".0%",
+                "title": {"text": escape(_("shared")), "side": "right"},
+                "thickness": 12,
+            },
         )
     )
     fig.update_layout(

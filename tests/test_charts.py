@@ -88,3 +88,14 @@ def test_the_shared_bytes_matrix_grows_with_the_images_and_keeps_the_most_sharin
     assert "width" not in small["layout"]
     assert big["layout"]["width"] == big["layout"]["height"] >= 16 * 50
     assert big["data"][0]["x"] == names
+
+
+def test_a_small_image_wholly_on_a_big_ones_base_is_coloured_as_fully_shared():
+    # big: 1 GB; small: 10 MB, all of it the big image's base; other: shares nothing.
+    values = [[10**9, 10**7, 0], [10**7, 10**7, 0], [0, 0, 5 * 10**6]]
+    cells = charts.shared_heatmap(["big", "small", "other"], values)["data"][0]
+
+    assert cells["z"][0][1] == cells["z"][1][0] == 1.0
+    assert cells["z"][0][2] == 0.0
+    assert cells["customdata"] == values
+    assert cells["colorbar"]["tickformat"] == ".0%"

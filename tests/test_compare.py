@@ -213,7 +213,13 @@ def test_the_store_page_draws_the_chain_tree_matrix_and_plans_a_pull(client: Cli
     assert icicle["data"][0]["type"] == "icicle"
     assert len(icicle["data"][0]["ids"]) == 1 + 4  # the empty root and four chains
     heatmap = json.loads(page.select_one("#heatmap-data").string)
-    assert heatmap["data"][0]["z"][0][1] == 9003  # the two releases share base and deps
+    cells = heatmap["data"][0]
+    assert cells["customdata"][0][1] == 9003  # the two releases share base and deps
+    # coloured by the share of the smaller release
+    assert cells["z"][0][1] == 9003 / min(cells["customdata"][0][0], cells["customdata"][1][1])
+    assert cells["zmin"] == 0 and cells["zmax"] == 1
+    labels = icicle["data"][0]["labels"]
+    assert any(label.startswith(("RUN", "COPY", "ADD")) for label in labels)  # not layer ids
     plan = [li.get_text(" ", strip=True) for li in page.select("ol.plan li")]
     assert len(plan) == 3
     assert "already there" in plan[0] and "already there" in plan[1] and "download" in plan[2]

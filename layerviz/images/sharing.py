@@ -14,7 +14,9 @@ from collections import defaultdict
 from django.db import OperationalError
 from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import Chain, Image, ImageLayer, Layer
+from layerviz.lib.instructions import clean_instruction
+
+from .models import Chain, HistoryStep, Image, ImageLayer, Layer
 
 
 @dataclasses.dataclass
@@ -29,6 +31,7 @@ class ChainNode:
     compressed: int
     images: set[int] = dataclasses.field(default_factory=set)  # images using this chain
     tops: list[int] = dataclasses.field(default_factory=list)  # images whose top chain it is
+    instruction: str = ""  # the step that made it, as one of its images records it
 
     @property
     def shared(self) -> bool:
@@ -68,6 +71,15 @@ def forest(images: list[Image]) -> Forest:
         lineage[il.image_id].append(il.chain_id)
     for image_pk, chains in lineage.items():
         nodes[chains[-1]].tops.append(image_pk)
+    steps = HistoryStep.objects.filter(image__in=images, position__isnull=False)
+    for image_pk, position, created_by in steps.values_list("image_id", "position", "created_by"):
+        chains = lineage.get(image_pk, [])
+        if (
+            position is not None
+            and position < len(chains)
+            and not nodes[chains[position]].instruction
+        ):
+            nodes[chains[position]].instruction = clean_instruction(created_by)
     return Forest(nodes, images, dict(lineage))
 
 
