@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from layerviz.images.filesystem import LAYER, Box
 from layerviz.lib import changes
-from layerviz.lib.changes import ChangeRow
+from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.figures import OurFigures
 from layerviz.lib.units import human_bytes, layer_no, layer_number
 
@@ -139,20 +139,32 @@ def treemap(boxes: list[Box], depth: int, mode: str) -> dict[str, Any] | None:
         )
     )
     _layout(fig, 360)
+    if mode == LAYER:
+        _legend(fig, [(ADDED, _("added")), (MODIFIED, _("modified")), (NEUTRAL, _("unchanged"))])
+    else:
+        layers = sorted({box.row.depth for box in boxes if box.row is not None})
+        _legend(
+            fig,
+            [
+                (LAYER_SHADES[n % len(LAYER_SHADES)], _("layer %(n)s") % {"n": layer_no(n)})
+                for n in layers
+            ],
+        )
     return _plain(fig)
 
 
-# Bytes from the layers below, in the merged view: one shade per layer, so the treemap also
-# shows which layer brought which bytes.
+# The merged view colours each box by the layer that brought it: a qualitative palette that
+# stays apart for colour-blind readers (Okabe and Ito's), one colour per layer, repeating after
+# eight. The legend names them.
 LAYER_SHADES = (
-    "#5b7bb0",
-    "#7a8fc0",
-    "#6aa3b4",
-    "#8a9cb8",
-    "#7c8aa5",
-    "#9db0cc",
-    "#6f86a8",
-    "#93a7c4",
+    "#0072b2",
+    "#e69f00",
+    "#56b4e9",
+    "#009e73",
+    "#cc79a7",
+    "#f0e442",
+    "#d55e00",
+    "#999999",
 )
 
 
@@ -161,7 +173,7 @@ def _origin(row: ChangeRow, mode: str) -> str:
     layer that brought the bytes and how (the merged filesystem)."""
     if mode == LAYER:
         return {changes.ADDED: _("added"), changes.MODIFIED: _("modified")}.get(
-            row.kind, _("unchanged")
+            _kind(row), _("unchanged")
         )
     n = layer_number(row.depth)
     if row.kind == changes.ADDED:
@@ -172,9 +184,35 @@ def _origin(row: ChangeRow, mode: str) -> str:
 
 
 def _colour(row: ChangeRow, depth: int, mode: str) -> str:
-    if mode != LAYER and row.depth != depth:
+    if mode != LAYER:
         return LAYER_SHADES[row.depth % len(LAYER_SHADES)]
-    return {changes.ADDED: ADDED, changes.MODIFIED: MODIFIED}.get(row.kind, NEUTRAL)
+    return {changes.ADDED: ADDED, changes.MODIFIED: MODIFIED}.get(_kind(row), NEUTRAL)
+
+
+def _kind(row: ChangeRow) -> str:
+    """The change a box stands for in a layer's own changes: a directory the layer only passed
+    through takes the kind of most of what it holds beneath, so colour reaches every depth."""
+    if row.type == DIR and row.kind == changes.UNCHANGED and (row.sub_added or row.sub_modified):
+        return changes.ADDED if row.sub_added >= row.sub_modified else changes.MODIFIED
+    return row.kind
+
+
+def _legend(fig: go.Figure, items: list[tuple[str, str]]) -> None:
+    """A treemap has no legend of its own: a line of coloured squares and words above it."""
+    fig.add_annotation(
+        text="   ".join(
+            f'<span style="color:{colour}">■</span> {escape(label)}' for colour, label in items
+        ),
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=1,
+        yanchor="bottom",
+        xanchor="left",
+        showarrow=False,
+        font={"size": 12},
+    )
+    fig.update_layout(margin={"t": 30})
 
 
 # --- comparing and sharing ------------------------------------------------------------------

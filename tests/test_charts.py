@@ -3,6 +3,8 @@ database: what each figure draws, says on hover, and opens on a click."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from layerviz import charts
 from layerviz.images.filesystem import LAYER, MERGED, Box
 from layerviz.lib.changes import ADDED, DIR, MODIFIED, REG, ChangeRow
@@ -99,3 +101,28 @@ def test_a_small_image_wholly_on_a_big_ones_base_is_coloured_as_fully_shared():
     assert cells["z"][0][2] == 0.0
     assert cells["customdata"] == values
     assert cells["colorbar"]["tickformat"] == ".0%"
+
+
+def test_the_treemap_colours_every_depth_and_says_what_the_colours_mean():
+    passed_through = dataclasses.replace(
+        _row("", "usr", "U", 2, DIR), sub_added=900, sub_modified=3
+    )
+    own = charts.treemap([Box("/", "", 100), Box("/usr/", "/", 100, passed_through)], 2, LAYER)
+    merged = charts.treemap(
+        [Box("/", "", 300), Box("/etc/", "/", 100, _row("", "etc", MODIFIED, 2, DIR)),
+         Box("/app/", "/", 200, _row("", "app", ADDED, 1, DIR))],
+        2,
+        MERGED,
+    )  # fmt: skip
+
+    assert own["data"][0]["marker"]["colors"][1] == charts.ADDED  # not a grey box
+    assert (
+        dict(zip(own["data"][0]["labels"], own["data"][0]["customdata"], strict=True))["usr"]
+        == "added"
+    )
+    legend = own["layout"]["annotations"][0]["text"]
+    assert "added" in legend and "modified" in legend and "unchanged" in legend
+    colours = merged["data"][0]["marker"]["colors"]
+    assert colours[1] != colours[2]  # layer #3 and layer #2 apart
+    assert "layer #2" in merged["layout"]["annotations"][0]["text"]
+    assert "layer #3" in merged["layout"]["annotations"][0]["text"]
