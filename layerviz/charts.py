@@ -33,7 +33,11 @@ def escape(text: str) -> str:
 
 
 def _plain(fig: go.Figure) -> dict[str, Any]:
-    return json.loads(fig.to_json())
+    """The figure as JSON for the page, without the ~7 kB default template plotly.py embeds in
+    every figure: plotly.js has its own defaults, and our layout sets what we care about."""
+    data = json.loads(fig.to_json())
+    data.get("layout", {}).pop("template", None)
+    return data
 
 
 def _layout(fig: go.Figure, height: int) -> None:

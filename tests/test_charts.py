@@ -4,6 +4,7 @@ database: what each figure draws, says on hover, and opens on a click."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from layerviz import charts
 from layerviz.images.filesystem import LAYER, MERGED, Box
@@ -126,3 +127,10 @@ def test_the_treemap_colours_every_depth_and_says_what_the_colours_mean():
     assert colours[1] != colours[2]  # layer #3 and layer #2 apart
     assert "layer #2" in merged["layout"]["annotations"][0]["text"]
     assert "layer #3" in merged["layout"]["annotations"][0]["text"]
+
+
+def test_no_figure_carries_plotlys_default_template():
+    figure = charts.layer_sizes(BARS)
+
+    assert "template" not in figure["layout"]
+    assert len(json.dumps(figure)) < 4000
