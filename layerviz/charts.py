@@ -54,8 +54,9 @@ def _layout(fig: go.Figure, height: int) -> None:
 class LayerBar:
     position: int  # 0-based, as stored
     instruction: str
-    compressed: int  # bytes of the blob as the source had it
+    compressed: int  # what pulling it downloads (ImageLayer.download)
     size: int  # bytes of the layer's files
+    estimated: bool = False  # ``compressed`` is an estimate (the source had a plain tar)
 
 
 def layer_sizes(bars: list[LayerBar]) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def layer_sizes(bars: list[LayerBar]) -> dict[str, Any]:
             [
                 bar.position,
                 escape(bar.instruction[:160] or _("(no history)")),
-                human_bytes(bar.compressed),
+                human_bytes(bar.compressed) + (" " + _("(estimated)") if bar.estimated else ""),
                 human_bytes(bar.size),
             ]
         )
@@ -236,6 +237,8 @@ def diff_by_directory(by_top: dict[str, dict[str, int]]) -> dict[str, Any] | Non
         ("changed", _("content changed"), MODIFIED),
         ("metadata", _("metadata only"), NEUTRAL),
     ):
+        if not any(by_top[t].get(key, 0) for t in tops):
+            continue  # a kind of difference these images do not have: no empty legend entry
         fig.add_bar(
             y=[escape(t) for t in tops],
             x=[by_top[t].get(key, 0) for t in tops],
@@ -248,9 +251,11 @@ def diff_by_directory(by_top: dict[str, dict[str, int]]) -> dict[str, Any] | Non
         barmode="stack",
         yaxis={"autorange": "reversed"},
         xaxis={"tickformat": ".2s", "ticksuffix": "B"},
-        legend={"orientation": "h", "y": 1.12},
+        # Under the bars, not over them: a legend that wraps on a phone would cover the top rows.
+        legend={"orientation": "h", "y": -0.08, "yanchor": "top", "x": 0},
     )
-    _layout(fig, 60 + 26 * len(tops))
+    _layout(fig, 110 + 26 * len(tops))
+    fig.update_layout(margin={"b": 60})
     return _plain(fig)
 
 

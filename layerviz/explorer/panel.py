@@ -263,7 +263,13 @@ def size_chart(image: Image, image_layers: list) -> dict:
     steps = image.instructions()
     return charts.layer_sizes(
         [
-            charts.LayerBar(il.position, steps.get(il.position, ""), il.download, il.layer.size)
+            charts.LayerBar(
+                il.position,
+                steps.get(il.position, ""),
+                il.download,
+                il.layer.size,
+                il.download_estimated,
+            )
             for il in image_layers
         ]
     )
