@@ -736,3 +736,30 @@ def test_how_two_stacks_relate_is_named(client: Client, tmp_path):
     assert relation(two, one) == "b_below_a"
     assert relation(one, other) == "apart"
     assert relation(two, fork) == "diverge"
+
+
+def test_the_compare_page_names_the_relation_and_keeps_content_apart_from_metadata(
+    client: Client, tmp_path
+):
+    base = synth.layer([file("etc/os-release", b"debian")])
+    a = ingest_image(
+        tmp_path,
+        "lv/a:1",
+        [base, synth.layer([file("lib/m.py", b"x" * 900, mtime=1), file("app", b"1")])],
+    )
+    b = ingest_image(
+        tmp_path,
+        "lv/b:1",
+        [base, synth.layer([file("lib/m.py", b"x" * 900, mtime=2), file("app", b"22")])],
+    )
+
+    same = soup(client.get(reverse("compare:compare"), {"a": a.digest, "b": a.digest}))
+    pair = soup(client.get(reverse("compare:compare"), {"a": a.digest, "b": b.digest}))
+    files = " ".join(
+        pair.select_one("#files-title").find_parent("section").find("p").get_text().split()
+    )
+
+    assert same.select_one("tr.diverge").get_text(strip=True) == "They have the same layers"
+    assert "~1 content changed (+1 B)" in files
+    assert "~1 metadata only (900 B stored again)" in files
+    assert "to download, estimated" in pair.select_one(".numbers").get_text()

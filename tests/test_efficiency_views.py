@@ -186,3 +186,20 @@ def test_restoring_a_pushed_url_from_history_gets_the_whole_page(client: Client,
     )
     page = soup(response)
     assert page.select_one("html") is not None and page.select_one("#inefficient-files")
+
+
+def test_advice_that_removes_files_still_in_the_image_says_so_apart_from_the_reclaimable(
+    client, tmp_path
+):
+    image = ingest_image(
+        tmp_path,
+        "lv/tools:1",
+        [synth.layer([file("usr/bin/gcc-12", b"g" * 5000), file("etc/os-release", b"base")])],
+        [Step("ADD file:4f2a in / ")],
+    )
+    page = soup(client.get(reverse("explorer:efficiency", args=[image.digest])))
+
+    [toolchain] = page.select("li.f-toolchain")
+    assert (
+        "5.0 kB of it are files still in the image" in toolchain.select_one(".in-image").get_text()
+    )

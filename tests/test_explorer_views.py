@@ -517,3 +517,12 @@ def test_a_metadata_only_change_says_what_changed_old_to_new(client: Client, tmp
     assert note(2) == "mtime 2023-11-14 22:13:20 UTC → 2024-03-09 16:00:00 UTC"
     search = soup(client.get(url, {"layer": 1, "q": "run"}))
     assert "owner 0:0 → 1000:1000" in search.select_one(".tree.flat").get_text()
+
+
+def test_an_image_saved_as_plain_tars_says_its_download_size_is_an_estimate(client, app_image):
+    page = soup(client.get(reverse("explorer:image", args=[app_image.digest]), {"layer": 0}))
+    facts = page.select_one("header dl.facts").get_text(" ", strip=True)
+    panel = page.select_one("#layer-panel .facts").get_text(" ", strip=True)
+
+    assert "to download, estimated: the source held plain tars" in facts
+    assert "as a tar, uncompressed" in panel and "to download, estimated" in panel

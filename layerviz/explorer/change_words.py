@@ -26,3 +26,9 @@ DETAILS = {
 }
 # The kind filter's choices: (code, word).
 CHOICES = [(code, word) for code, (_letter, word) in KINDS.items()]
+# What a metadata-only change changed (``lib/filemode.metadata_changes``' fields).
+META = {
+    "mode": gettext_lazy("mode"),
+    "owner": gettext_lazy("owner"),
+    "mtime": gettext_lazy("mtime"),
+}

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from layerviz import charts
 from layerviz.http import HtmxHttpRequest, int_param
@@ -210,7 +209,7 @@ class TreeNode:
         elif row.kind == changes.MODIFIED and own and previous is not None:
             node.note = escape(
                 "; ".join(
-                    f"{_META_WORDS[field]} {old} → {new}"
+                    f"{change_words.META[field]} {old} → {new}"
                     for field, old, new in filemode.metadata_changes(previous, row)
                 )
             )
@@ -223,14 +222,6 @@ class TreeNode:
         elif state.mode == filesystem.MERGED and not own:
             node.note, node.note_from = layer_no(row.depth), True
         return node
-
-
-# What a metadata-only change changed, as the layer tree names it.
-_META_WORDS = {
-    "mode": gettext_lazy("mode"),
-    "owner": gettext_lazy("owner"),
-    "mtime": gettext_lazy("mtime"),
-}
 
 
 def tree_nodes(chains: list, rows: list[ChangeRow], state: PanelState) -> list[TreeNode]:

@@ -75,6 +75,12 @@ def instruction(created_by: str) -> str:
 
 
 @register.filter
+def metadata_changes(meta: tuple[tuple[str, str, str], ...]) -> str:
+    """``mode -rw-r--r-- → -rwxr-xr-x; owner 0:0 → 1000:1000``, in the reader's words."""
+    return "; ".join(f"{change_words.META[field]} {old} → {new}" for field, old, new in meta)
+
+
+@register.filter
 def visible(text: str) -> str:
     """Image text with its control characters shown escaped (``stored_text.visible``)."""
     return stored_text.visible(str(text))
