@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 WHITEOUT = ".wh."
 DOUBLE_WHITEOUT = ".wh..wh.."
@@ -179,6 +179,15 @@ class Node:
         if self.parent is not None:
             yield self
 
+    def child_first_paths(self, stored: str = "") -> Iterator[tuple[Node, str]]:
+        """``child_first`` with each node's ``path()``, built on the way down rather than by
+        walking up from every node (``stored``: this node's path, names as stored)."""
+        for name in sorted(self.children, key=_go_string_key):
+            yield from self.children[name].child_first_paths(f"{stored}/{name}")
+        if self.parent is not None:
+            head = stored[: len(stored) - len(self.name)]
+            yield self, (head + self.name.removeprefix(WHITEOUT)).replace("//", "/")
+
 
 def _go_string_key(name: str) -> bytes:
     # Go sorts strings by bytes. Names hold a byte that is not UTF-8 as a surrogate escape
@@ -196,6 +205,10 @@ class Tree:
         path = go_clean(path)
         if path == ".":
             return
+        self._add_clean(path, info)
+
+    def _add_clean(self, path: str, info: FileInfo) -> None:
+        """``add_path`` of a path already through ``go_clean``."""
         names = path.strip("/").split("/")
         node = self.root
         for i, name in enumerate(names):
@@ -228,11 +241,11 @@ class Tree:
 
     def stack(self, upper: Tree) -> None:
         """``FileTree.Stack``: graft ``upper`` on this tree, children first."""
-        for node in upper.root.child_first():
+        for node, path in upper.root.child_first_paths():
             if node.is_whiteout:
-                self.remove_path(node.path())
+                self.remove_path(path)
             else:
-                self.add_path(node.path(), node.info)
+                self.add_path(path, node.info)
 
     def copy(self) -> Tree:
         new = Tree(self.name)
@@ -249,7 +262,7 @@ def build_tree(entries: Iterable[RawEntry], name: str = "") -> Tree:
         if path == ".":
             continue
         tree.file_size += entry.size
-        tree.add_path(path, file_info(entry, path))
+        tree._add_clean(path, file_info(entry, path))
     return tree
 
 
@@ -278,10 +291,9 @@ def efficiency(trees: Sequence[Tree]) -> tuple[float, list[Inefficiency]]:
             # stacked on it (layer 0 twice, which applies its own whiteouts to itself).
             stacked.stack(trees[index - 1])
         try:
-            for node in tree.root.child_first():
+            for node, path in tree.root.child_first_paths():
                 if node.children:
                     continue  # leaves only
-                path = node.path()
                 record = records.get(path)
                 if record is None:
                     record = records[path] = Inefficiency(path)
