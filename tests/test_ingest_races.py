@@ -43,6 +43,26 @@ def _release(folder: Path, point: str) -> None:
     (folder / f"{point}.go").touch()
 
 
+def _failing_then_other(
+    tmp_path: Path, failing: Path, failing_at: str, other: Path, other_at: str
+) -> tuple[str, subprocess.Popen, str]:
+    """Two ingests, interleaved exactly: ``failing`` held at ``failing_at``, ``other`` started
+    and held at ``other_at``, then ``failing`` let go to its end, then ``other``. Returns the
+    failing one's stderr, and the other's process and stderr."""
+    bad_folder, bad_env = _paused(tmp_path, "bad", failing_at)
+    good_folder, good_env = _paused(tmp_path, "good", other_at)
+    first = processes.manage("ingest", f"docker-archive:{failing}", env=bad_env)
+    _reach(bad_folder, failing_at, first)
+    second = processes.manage("ingest", f"docker-archive:{other}", env=good_env)
+    _reach(good_folder, other_at, second)
+    _release(bad_folder, failing_at)
+    _out, failed_err = first.communicate(timeout=120)
+    assert first.returncode != 0 and "config says" in failed_err, failed_err
+    _release(good_folder, other_at)
+    _out, err = second.communicate(timeout=120)
+    return failed_err, second, err
+
+
 def _assert_complete(image: Image, layers: list[bytes]) -> None:
     stack = list(image.layers_in_order())
     assert [il.layer.diff_id for il in stack] == [synth.sha256(tar) for tar in layers]
@@ -135,21 +155,10 @@ def test_it_keeps_a_base_another_ingest_reuses_when_a_failed_ingest_is_undone(tm
     )
     good_top = synth.layer([file("app/good", b"g")])
     good = write_archive(tmp_path, "lv/good:1", [base, good_top])
-    bad_folder, bad_env = _paused(tmp_path, "bad", "read:1")
-    good_folder, good_env = _paused(tmp_path, "good", "image")
-
     # The bad image's base is indexed first and its broken top layer arrives last; meanwhile
     # the good image finds that base ready and reuses it.
-    failing = processes.manage("ingest", f"docker-archive:{bad}", env=bad_env)
-    _reach(bad_folder, "read:1", failing)
-    reusing = processes.manage("ingest", f"docker-archive:{good}", env=good_env)
-    _reach(good_folder, "image", reusing)
-    _release(bad_folder, "read:1")
-    _out, failed_err = failing.communicate(timeout=120)
-    _release(good_folder, "image")
-    _out, err = reusing.communicate(timeout=120)
+    _failed, reusing, err = _failing_then_other(tmp_path, bad, "read:1", good, "image")
 
-    assert failing.returncode != 0 and "config says" in failed_err, failed_err
     assert reusing.returncode == 0, err
     [image] = Image.objects.all()
     _assert_complete(image, [base, good_top])
@@ -180,22 +189,11 @@ def test_a_streamed_ingest_waiting_for_a_base_keeps_it_when_its_builder_fails_an
         layout="docker25",
         compression="gzip",
     )
-    bad_folder, bad_env = _paused(tmp_path, "bad", "read:0")
-    good_folder, good_env = _paused(tmp_path, "good", "wait")
-
     # The bad image's ingest has claimed the base; the good one, streaming, finds it being
     # built and waits. The base is then made ready, the bad top layer fails, and the undo
     # runs before the waiting ingest looks again.
-    failing = processes.manage("ingest", f"docker-archive:{bad}", env=bad_env)
-    _reach(bad_folder, "read:0", failing)
-    waiting = processes.manage("ingest", f"docker-archive:{good}", env=good_env)
-    _reach(good_folder, "wait", waiting)
-    _release(bad_folder, "read:0")
-    _out, failed_err = failing.communicate(timeout=120)
-    _release(good_folder, "wait")
-    _out, err = waiting.communicate(timeout=120)
+    _failed, waiting, err = _failing_then_other(tmp_path, bad, "read:0", good, "wait")
 
-    assert failing.returncode != 0 and "config says" in failed_err, failed_err
     assert waiting.returncode == 0, err
     [image] = Image.objects.all()
     _assert_complete(image, [base, good_top])
