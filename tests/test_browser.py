@@ -592,8 +592,14 @@ def test_hostile_file_names_stay_text_in_the_tree_search_and_chart_tooltips(
 
 
 def test_a_narrow_window_stacks_the_layers_above_the_panel_without_sideways_scrolling(
-    page: Page, app_image: Image, artifacts: Path
+    page: Page, app_image: Image, artifacts: Path, tmp_path: Path
 ):
+    # Another image with a long name: the "Compare with" picker lists it.
+    ingest_image(
+        tmp_path,
+        "registry.example.com/a-long-team-name/an-even-longer-service-name:2026.12.01-rc1",
+        [synth.layer([file("x", b"x")])],
+    )
     page.set_viewport_size({"width": 390, "height": 800})
     page.goto(_image_url(app_image, "layer=1&mode=layer&path=app"))
     _plot_drawn(page, "size-chart-data")
@@ -623,7 +629,7 @@ def test_a_narrow_window_stacks_the_layers_above_the_panel_without_sideways_scro
 
     too_wide = {name: found for name, found in wide.items() if found}
     assert not too_wide, pformat(too_wide)
-    expect(page.locator("a.image-name")).to_be_visible()
+    expect(page.locator("a.image-name").first).to_be_visible()
 
 
 def test_the_language_switcher_reloads_the_page_in_chinese_and_back(
