@@ -47,6 +47,11 @@ def _layout(fig: go.Figure, height: int) -> None:
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         font={"family": "system-ui, sans-serif", "size": 12},
+        # What plotly.py's default template gave and plotly.js's defaults do not: room made
+        # for the tick labels, and the hover of the nearest point.
+        xaxis={"automargin": True},
+        yaxis={"automargin": True},
+        hovermode="closest",
     )
 
 
