@@ -48,10 +48,12 @@ def _layout(fig: go.Figure, height: int) -> None:
         plot_bgcolor="rgba(0,0,0,0)",
         font={"family": "system-ui, sans-serif", "size": 12},
         # What plotly.py's default template gave and plotly.js's defaults do not: room made
-        # for the tick labels, and the hover of the nearest point.
+        # for the tick labels, the hover of the nearest point, and labels such as "#2" kept
+        # as categories (plotly.js would read them as numbers).
         xaxis={"automargin": True},
         yaxis={"automargin": True},
         hovermode="closest",
+        autotypenumbers="strict",
     )
 
 
