@@ -165,10 +165,12 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     assert worker.returncode == 0, err
     assert browser.same_document(page), "the page reloaded instead of updating the job in place"
     expect(job.locator("progress")).to_have_count(0)
-    # Done: it stops asking.
+    # Done: it stops asking, and the list shows the new image without a reload.
     settled = len(polls)
     page.wait_for_timeout(1_200)
     assert len(polls) == settled
+    expect(page.locator("#image-list a.image-name")).to_have_text(["lv/upload:1"])
+    assert browser.same_document(page)
 
     link.click()
     image = Image.objects.get()

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigger_client_event
 
 from layerviz import charts
 from layerviz.access import write_access
@@ -111,7 +111,14 @@ def job(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     jobs.recover(IngestJob.objects.filter(pk=pk))  # its worker may have died
     job = get_object_or_404(IngestJob, pk=pk)
     template = "explorer/_job.html" if request.htmx else "explorer/job.html"
-    return render(request, template, {"job": job})
+    response = render(request, template, {"job": job})
+    if request.htmx and job.state == JobState.DONE:
+        # The image list on the page (if it is there) shows the new image without a reload.
+        trigger_client_event(response, IMAGE_ADDED)
+    return response
+
+
+IMAGE_ADDED = "layerviz:image-added"  # the event images.html listens for
 
 
 @require_http_methods(["GET", "POST"])
