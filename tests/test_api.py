@@ -11,6 +11,7 @@ from layerviz.lib import synth
 from layerviz.lib.synth import Step
 from layerviz.lib.tarwriter import directory, file, whiteout
 
+from . import builder
 from .helpers import ingest_image, soup
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +142,18 @@ def test_bad_requests_get_a_json_error_that_names_the_problem(client, app_image,
     assert response["Content-Type"] == "application/json"
     if says:
         assert says in response.json()["error"]
+
+
+def test_an_opaque_directory_is_marked_opaque_on_the_page_and_in_json(client: Client, tmp_path):
+    image = ingest_image(tmp_path, "lv/opaque:1", builder.opaque_layers())
+    rows = client.get(f"/api/images/{image.digest}/tree", {"layer": 2}).json()["rows"]
+    page = soup(client.get(f"/images/{image.digest}/", {"layer": 1}))
+    [a_line] = [
+        li
+        for li in page.select("#tree .tree > li")
+        if li.select_one(".name").get_text(strip=True) == "a/"
+    ]
+
+    assert {row["path"]: row["opaque"] for row in rows}["a"] is True
+    assert {row["path"]: row["opaque"] for row in rows}["n"] is False
+    assert "opaque: hides what the layers below had here" in a_line.select_one(".badge")["title"]

@@ -148,6 +148,7 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
         "sha256": row.sha256 or None,
         "link": row.link or None,
         "layer": row.depth + 1,
+        "opaque": bool(row.flags & changes.OPAQUE_DIR),  # the layer hid what was below it
     }
 
 

@@ -24,6 +24,8 @@ DETAILS = {
     changes.BY_OPAQUE: gettext_lazy("by an opaque directory"),
     changes.BY_REPLACEMENT: gettext_lazy("replaced"),
 }
+# A directory the layer marked opaque (.wh..wh..opq): what the layers below had in it is gone.
+OPAQUE = gettext_lazy("opaque: hides what the layers below had here")
 # The kind filter's choices: (code, word).
 CHOICES = [(code, word) for code, (_letter, word) in KINDS.items()]
 # What a metadata-only change changed (``lib/filemode.metadata_changes``' fields).

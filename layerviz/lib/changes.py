@@ -54,6 +54,7 @@ HARDLINK_DANGLING = 2
 HARDLINK_FORWARD = 4  # target appears later in the same tar
 HARDLINK_TO_DIR = 8
 PARENT_SYMLINK = 16  # a lower layer had a symlink where this path needs a directory
+OPAQUE_DIR = 32  # the layer marked the directory opaque (.wh..wh..opq): nothing below shows
 
 ROOT = ""  # the path of the root directory, as rows name it in ``dir``
 # A chain note, stored as {"code": ..., and its parameters}; the explorer has the words.

@@ -34,6 +34,7 @@ from .changes import (
     HARDLINK_FORWARD,
     HARDLINK_TO_DIR,
     IMPLICIT,
+    OPAQUE_DIR,
     PARENT,
     PARENT_SYMLINK,
     ROOT,
@@ -332,6 +333,12 @@ class MergedTree:
             touch = touch_of(touched, path, None)
             if touch.flags == HARDLINK_DANGLING and found is not None and found.depth == depth:
                 touch.flags = HARDLINK_FORWARD
+        # An opaque directory says so on its own row, so a page can show it as opaque rather
+        # than as a directory that merely holds changes.
+        for directory in opaque_dirs:
+            marked = touched.get(directory)
+            if isinstance(marked, Touch):  # a plain seq is a path new here: nothing to hide
+                marked.flags |= OPAQUE_DIR
         self._flush()
         return LayerChanges(self, touched, summary)
 

@@ -129,6 +129,8 @@ def badge(row, state=None) -> dict:
     kind = row.kind if own or state.mode != "merged" else changes.UNCHANGED
     letter, word = change_words.KINDS[kind]
     detail = change_words.DETAILS.get(row.detail, "") if own else ""
+    if own and row.flags & changes.OPAQUE_DIR:
+        detail = change_words.OPAQUE  # what it did is hide the layers below, not "parent of"
     return {"kind": kind, "letter": letter, "word": word, "detail": detail}
 
 
