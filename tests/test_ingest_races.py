@@ -43,6 +43,20 @@ def _release(folder: Path, point: str) -> None:
     (folder / f"{point}.go").touch()
 
 
+def _delete_while_held(
+    tmp_path: Path, name: str, point: str, doomed: Image, *ingest: str
+) -> tuple[int, str]:
+    """``manage.py ingest *ingest`` held at ``point`` while image ``doomed`` is deleted, then
+    let go: its exit status and stderr."""
+    folder, env = _paused(tmp_path, name, point)
+    ingesting = processes.manage("ingest", *ingest, env=env)
+    _reach(folder, point, ingesting)
+    deletion.delete_image(doomed)
+    _release(folder, point)
+    _out, err = ingesting.communicate(timeout=120)
+    return ingesting.returncode, err
+
+
 def _failing_then_other(
     tmp_path: Path, failing: Path, failing_at: str, other: Path, other_at: str
 ) -> tuple[str, subprocess.Popen, str]:
@@ -77,16 +91,10 @@ def test_it_keeps_what_an_ingest_relies_on_when_an_image_is_deleted_meanwhile(tm
     own = synth.layer([file("app/b", b"b")])
     first = ingest_image(tmp_path, "lv/a:1", [base, top])
     second = write_archive(tmp_path, "lv/b:1", [base, top, own])
-    folder, env = _paused(tmp_path, "b", "image")
-
     # B finds A's layers indexed, reads only its own, and is held before it makes its image.
-    ingesting = processes.manage("ingest", f"docker-archive:{second}", env=env)
-    _reach(folder, "image", ingesting)
-    deletion.delete_image(first)
-    _release(folder, "image")
-    _out, err = ingesting.communicate(timeout=120)
+    status, err = _delete_while_held(tmp_path, "b", "image", first, f"docker-archive:{second}")
 
-    assert ingesting.returncode == 0, err
+    assert status == 0, err
     [image] = Image.objects.all()
     _assert_complete(image, [base, top, own])
     assert Layer.objects.count() == 3 and Chain.objects.count() == 3
@@ -96,18 +104,11 @@ def test_it_keeps_what_an_ingest_relies_on_when_an_image_is_deleted_meanwhile(tm
 def test_an_image_deleted_while_an_ingest_of_it_adds_names_is_indexed_again(tmp_path):
     layers = [synth.layer([file("etc/base", b"base")]), synth.layer([file("app/a", b"a")])]
     first = ingest_image(tmp_path, "lv/a:1", layers)
-    folder, env = _paused(tmp_path, "again", "names")
-
     # The second ingest finds the image indexed and is held before it names it.
-    ingesting = processes.manage(
-        "ingest", f"docker-archive:{tmp_path / 'lv_a_1.tar'}", "--tag", "lv/a:2", env=env
-    )
-    _reach(folder, "names", ingesting)
-    deletion.delete_image(first)
-    _release(folder, "names")
-    _out, err = ingesting.communicate(timeout=120)
+    archive = f"docker-archive:{tmp_path / 'lv_a_1.tar'}"
+    status, err = _delete_while_held(tmp_path, "again", "names", first, archive, "--tag", "lv/a:2")
 
-    assert ingesting.returncode == 0, err
+    assert status == 0, err
     [image] = Image.objects.all()
     assert image.pk != first.pk
     _assert_complete(image, layers)
@@ -120,17 +121,11 @@ def test_it_builds_again_a_chain_deleted_before_an_ingest_could_build_on_it(tmp_
     own = synth.layer([file("app/b", b"b")])
     first = ingest_image(tmp_path, "lv/a:1", [base, top])
     second = write_archive(tmp_path, "lv/b:1", [base, top, own])
-    folder, env = _paused(tmp_path, "b", "chain:1")
-
     # B found A's chains ready when it started on them; it has built on the lowest one and is
     # held before the next, which the delete then takes.
-    ingesting = processes.manage("ingest", f"docker-archive:{second}", env=env)
-    _reach(folder, "chain:1", ingesting)
-    deletion.delete_image(first)
-    _release(folder, "chain:1")
-    _out, err = ingesting.communicate(timeout=120)
+    status, err = _delete_while_held(tmp_path, "b", "chain:1", first, f"docker-archive:{second}")
 
-    assert ingesting.returncode == 0, err
+    assert status == 0, err
     [image] = Image.objects.all()
     _assert_complete(image, [base, top, own])
     stack = list(image.layers_in_order())
