@@ -763,3 +763,25 @@ def test_the_compare_page_names_the_relation_and_keeps_content_apart_from_metada
     assert "~1 content changed (+1 B)" in files
     assert "~1 metadata only (900 B stored again)" in files
     assert "to download, estimated" in pair.select_one(".numbers").get_text()
+
+
+@pytest.mark.parametrize("ticked", [1, 3])
+def test_ticking_other_than_two_images_says_why_there_is_no_comparison(client, tmp_path, ticked):
+    images = [
+        ingest_image(tmp_path, f"lv/t:{n}", [synth.layer([file("f", str(n).encode())])])
+        for n in range(3)
+    ]
+    page = soup(
+        client.get(reverse("compare:compare"), {"image": [i.digest for i in images[:ticked]]})
+    )
+
+    assert f"{ticked} image" in page.select_one(".note.warn").get_text()
+    assert "needs exactly two" in page.select_one(".note.warn").get_text()
+    assert page.select_one("form.pick select#pick-a")
+
+
+def test_with_fewer_than_two_images_the_compare_page_says_how_to_get_some(client, tmp_path):
+    ingest_image(tmp_path, "lv/alone:1", [synth.layer([file("f", b"1")])])
+    page = soup(client.get(reverse("compare:compare")))
+
+    assert "python3 dev.py start" in page.select_one("p.empty").get_text()
