@@ -526,3 +526,29 @@ def test_an_image_saved_as_plain_tars_says_its_download_size_is_an_estimate(clie
 
     assert "to download, estimated: the source held plain tars" in facts
     assert "as a tar, uncompressed" in panel and "to download, estimated" in panel
+
+
+def test_the_panel_heads_with_the_whole_instruction_and_says_how_many_images_hold_the_layer(
+    client: Client, tmp_path
+):
+    base = synth.layer([file("etc/os-release", b"debian")])
+    long_step = "RUN /bin/sh -c " + " && ".join(f"echo step-{i}" for i in range(30))
+    image = ingest_image(
+        tmp_path,
+        "lv/one:1",
+        [base, synth.layer([file("a", b"1")])],
+        [Step("ADD rootfs /"), Step(long_step)],
+    )
+    ingest_image(tmp_path, "lv/two:1", [base, synth.layer([file("b", b"2")])])
+    url = reverse("explorer:image", args=[image.digest])
+
+    top = soup(client.get(url, {"layer": 1}))
+    bottom = soup(client.get(url, {"layer": 0}))
+
+    assert top.select_one(".panel-instruction code").get_text() == long_step.removeprefix(
+        "RUN /bin/sh -c "
+    )
+    assert bottom.select_one(".panel-head .used-by").get_text(" ", strip=True) == "used by 2 images"
+    assert not top.select_one(".panel-head .used-by")
+    [used] = bottom.select(".stack .used-by")  # the base's row only
+    assert used.get_text(" ", strip=True) == "used by 2 images"

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from layerviz import charts
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import filesystem
+from layerviz.images import filesystem, sharing
 from layerviz.images.models import Image
 from layerviz.lib import changes, filemode, stored_text
 from layerviz.lib.changes import DIR, ChangeRow
@@ -90,6 +90,7 @@ class StackRow:
     created: str
     layer: object | None  # ImageLayer
     position: int | None
+    used_by: int = 0  # images holding this layer (its content, on any base)
 
     @property
     def rest(self) -> str:
@@ -115,7 +116,16 @@ def layer_stack(image: Image) -> tuple[list[StackRow], list]:
         for il in image_layers
         if il.position not in placed
     ]
+    users = sharing.images_per_layer([il.layer_id for il in image_layers])
+    for row in rows + unplaced:
+        if row.layer is not None:
+            row.used_by = users.get(row.layer.layer_id, 1)  # type: ignore[attr-defined]
     return unplaced + rows, image_layers
+
+
+def selected_row(stack: list[StackRow], position: int) -> StackRow | None:
+    """The stack's row of the layer at ``position``: its full instruction heads the panel."""
+    return next((row for row in stack if row.layer is not None and row.position == position), None)
 
 
 def layer_panel(image_layers: list, state: PanelState) -> dict:

@@ -170,6 +170,7 @@ def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "image_layers": image_layers,
         "kind_choices": change_words.CHOICES,
         "max_layer_size": max((il.layer.size for il in image_layers), default=0) or 1,
+        "selected_row": panel.selected_row(stack, state.layer),
     }
     context.update(panel.layer_panel(image_layers, state))
     if request.htmx and request.htmx.target == "layer-panel":

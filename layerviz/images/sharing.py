@@ -211,6 +211,16 @@ def layer_usage(
     return most, single
 
 
+def images_per_layer(layer_ids: list[int]) -> dict[int, int]:
+    """How many images hold each of these layers (by content, on any base): one query."""
+    rows = (
+        ImageLayer.objects.filter(layer_id__in=layer_ids)
+        .values("layer_id")
+        .annotate(n=Count("image", distinct=True))
+    )
+    return {row["layer_id"]: row["n"] for row in rows}
+
+
 @dataclasses.dataclass
 class SharedChain:
     chain: Chain
