@@ -552,3 +552,22 @@ def test_the_panel_heads_with_the_whole_instruction_and_says_how_many_images_hol
     assert not top.select_one(".panel-head .used-by")
     [used] = bottom.select(".stack .used-by")  # the base's row only
     assert used.get_text(" ", strip=True) == "used by 2 images"
+
+
+def test_the_full_history_lists_every_step_whole_metadata_steps_too(client: Client, tmp_path):
+    long_step = "RUN /bin/sh -c " + " && ".join(f"echo step-{i}" for i in range(30))
+    image = ingest_image(
+        tmp_path,
+        "lv/hist:1",
+        [synth.layer([file("a", b"1")]), synth.layer([file("b", b"22")])],
+        [Step("ADD rootfs /"), Step("ENV A=1", empty_layer=True), Step(long_step)],
+    )
+    page = soup(client.get(reverse("explorer:image", args=[image.digest])))
+    rows = [
+        [td.get_text(" ", strip=True) for td in tr.select("td")]
+        for tr in page.select("details.history tbody tr")
+    ]
+
+    assert [row[0] for row in rows] == ["#1", "metadata only", "#2"]
+    assert rows[1][2] == "ENV A=1" and rows[1][3] == "0 B"
+    assert rows[2][2] == "RUN " + long_step.removeprefix("RUN /bin/sh -c ")  # whole, not cut
