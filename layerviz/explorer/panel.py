@@ -218,10 +218,7 @@ class TreeNode:
             node.note = escape(_("added in layer #%(n)s") % {"n": n})
         elif row.kind == changes.MODIFIED and own and previous is not None:
             node.note = escape(
-                "; ".join(
-                    f"{change_words.META[field]} {old} → {new}"
-                    for field, old, new in filemode.metadata_changes(previous, row)
-                )
+                explorer_tags.metadata_changes(filemode.metadata_changes(previous, row))
             )
         elif row.kind == changes.MODIFIED and own and row.prev_size is not None:
             if row.type != DIR:

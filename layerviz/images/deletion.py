@@ -82,26 +82,32 @@ def delete_unused(
             Layer.objects.select_for_update().filter(pk__in=set(layers)).order_by("pk")
         )
         chain_ids = {c.pk for c in chain_rows}
-        used = set(
-            ImageLayer.objects.filter(chain_id__in=chain_ids).values_list("chain_id", flat=True)
+        images_use = ImageLayer.objects.filter(chain_id__in=chain_ids)
+        unused_chains = _unused(
+            Chain, chain_rows, set(images_use.values_list("chain_id", flat=True)), owner
         )
-        used |= claims.live_leases(Chain, chain_ids, besides=owner)
-        used |= {c.pk for c in chain_rows if _claimed_by_another(c, owner)}
-        unused_chains = chain_ids - used
-        _abandon(Chain, [c for c in chain_rows if c.pk in used], owner)
         DirChanges.objects.filter(chain_id__in=unused_chains).delete()
         Chain.objects.filter(pk__in=unused_chains).delete()
         layer_ids = {la.pk for la in layer_rows}
-        used = set(
+        in_use = set(
             ImageLayer.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True)
         ) | set(Chain.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True))
-        used |= claims.live_leases(Layer, layer_ids, besides=owner)
-        used |= {la.pk for la in layer_rows if _claimed_by_another(la, owner)}
-        unused_layers = layer_ids - used
-        _abandon(Layer, [la for la in layer_rows if la.pk in used], owner)
+        unused_layers = _unused(Layer, layer_rows, in_use, owner)
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         Blob.objects.filter(layer_id__in=unused_layers).delete()
         Layer.objects.filter(pk__in=unused_layers).delete()
+
+
+def _unused(
+    model: type[Chain] | type[Layer], rows: Sequence[Claimed], in_use: set[int], owner: str
+) -> set[int]:
+    """The locked ``rows`` nothing uses: not ``in_use`` (by images or chains), not leased nor
+    being built by another live ingest. What is kept but half-built by ``owner`` is given up."""
+    ids = {row.pk for row in rows}
+    used = in_use | claims.live_leases(model, ids, besides=owner)
+    used |= {row.pk for row in rows if _claimed_by_another(row, owner)}
+    _abandon(model, [row for row in rows if row.pk in used], owner)
+    return ids - used
 
 
 def _abandon(model: type[Chain] | type[Layer], kept: Sequence[Claimed], owner: str) -> None:
