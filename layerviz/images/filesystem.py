@@ -175,6 +175,7 @@ def search(
         groups.setdefault(directory, []).append((row_depth, names, codes, pk))
     gone = changes.DELETED
     total = 0
+    end = None if limit is None else offset + limit  # matches past this need no unpacking
     page: list[tuple[int, int]] = []  # (DirChanges pk, index of the child) in path order
     for directory in sorted(groups):
         rows = sorted(groups[directory])
@@ -204,7 +205,6 @@ def search(
             ]
         if kinds:
             found = [f for f in found if f[4] in kinds]
-        end = None if limit is None else offset + limit
         if end is None or total < end:
             page.extend((pk, i) for _name, i, pk, _kind, _shown in found)
         total += len(found)
