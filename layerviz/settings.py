@@ -92,6 +92,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "layerviz.context_processors.write_access",
+                "layerviz.theme.context",
             ],
         },
     },

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from . import theme
+
 urlpatterns = [
     path("", include("layerviz.explorer.urls")),
     path("", include("layerviz.compare.urls")),
@@ -14,6 +16,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("theme", theme.set_theme, name="set-theme"),
     path("admin/", admin.site.urls),
 ]
 

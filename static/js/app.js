@@ -13,6 +13,7 @@
       var fig = JSON.parse(source.textContent);
       if (!fig) return;
       el.dataset.drawn = "1";
+      applyTo(fig.layout, colourUpdate(fig.layout));
       Plotly.newPlot(el, fig.data, fig.layout, { displayModeBar: false, responsive: true });
       if (el.hasAttribute("data-chart-links")) {
         el.on("plotly_click", function (event) {
@@ -29,6 +30,59 @@
       }
     });
   }
+
+  // --- colours: charts take the page's ink and lines, light or dark ---------------------------
+  // A figure is built on the server, which cannot know the scheme the reader sees; its text
+  // and grid lines follow the page's own colours (app.css), here, and again when they change.
+  // Read through a real property: a custom property's own value is its text, light-dark(…)
+  // unresolved, which plotly cannot read.
+  function cssColour(name) {
+    var probe = document.createElement("span");
+    probe.style.color = "var(" + name + ")";
+    probe.hidden = true;
+    document.body.appendChild(probe);
+    var colour = getComputedStyle(probe).color;
+    probe.remove();
+    return colour;
+  }
+  // As dotted keys (what relayout takes): the text, and the lines of each axis the chart has.
+  function colourUpdate(layout) {
+    var ink = cssColour("--ink"), line = cssColour("--line");
+    var update = { "font.color": ink, "legend.font.color": ink };
+    Object.keys(layout || {}).forEach(function (key) {
+      if (!/^[xy]axis\d*$/.test(key)) return;  // a treemap or a sankey has none
+      update[key + ".gridcolor"] = line;
+      update[key + ".zerolinecolor"] = line;
+      update[key + ".linecolor"] = line;
+    });
+    return update;
+  }
+  function applyTo(layout, update) {  // the same, written into a layout before its first draw
+    Object.keys(update).forEach(function (path) {
+      var keys = path.split("."), at = layout;
+      keys.slice(0, -1).forEach(function (key) { at = at[key] = at[key] || {}; });
+      at[keys[keys.length - 1]] = update[path];
+    });
+  }
+  function recolourCharts() {
+    if (!window.Plotly) return;
+    document.querySelectorAll("[data-chart][data-drawn]").forEach(function (el) {
+      Plotly.relayout(el, colourUpdate(el.layout));
+    });
+  }
+  if (window.matchMedia) {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", recolourCharts);
+  }
+  // The switch acts at once and keeps the page; the form still posts, for the next pages (and
+  // is all there is without JavaScript).
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("select[data-theme-switch]");
+    if (!select) return;
+    if (select.value === "auto") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = select.value;
+    recolourCharts();
+    fetch(select.form.action, { method: "POST", body: new FormData(select.form), redirect: "manual", credentials: "same-origin" });
+  });
 
   // --- copy buttons -------------------------------------------------------------------------
   document.addEventListener("click", function (event) {
@@ -144,8 +198,33 @@
   });
 
   // --- keyboard: arrows move through layers and tree rows -----------------------------------
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable]") !== null;
+  }
+  function showKeys() {
+    var help = document.getElementById("keys-help");
+    if (help && !help.open) help.showModal();
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-keys-open]")) showKeys();
+  });
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (!typing(event.target)) {
+      if (event.key === "?") { event.preventDefault(); showKeys(); return; }
+      if (event.key === "/") {
+        var field = document.querySelector("main input[type=search], main input[type=text]");
+        if (field) { event.preventDefault(); field.focus(); field.select(); }
+        return;
+      }
+      if (event.key === "j" || event.key === "k") {
+        var all = Array.from(document.querySelectorAll(".layer-link"));
+        var current = document.querySelector(".layer-row.selected .layer-link");
+        var to = current ? all[all.indexOf(current) + (event.key === "j" ? 1 : -1)] : all[0];
+        if (to) { event.preventDefault(); to.focus(); to.click(); }
+        return;
+      }
+    }
     var layerLink = event.target.closest(".layer-link");
     if (layerLink && (event.key === "ArrowDown" || event.key === "ArrowUp")) {
       var links = Array.from(document.querySelectorAll(".layer-link"));
@@ -211,6 +290,7 @@
 
   function init(root) {
     document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
+    document.querySelectorAll("[data-keys-open]").forEach(function (el) { el.hidden = false; });
     var form = document.getElementById("add-form");
     if (form) showKinds(form);
     drawCharts(root);
