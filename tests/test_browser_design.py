@@ -256,7 +256,7 @@ def test_question_mark_shows_the_keyboard_help_and_escape_closes_it(page: Page, 
     page.locator("input[type=search]").first.press("?")
     expect(help).to_be_hidden()
     # The header's button opens it for those without a keyboard.
-    page.locator("[data-keys-open]").click()
+    page.locator(".keys-button").click()
     expect(help).to_be_visible()
 
 

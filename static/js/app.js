@@ -219,7 +219,9 @@
       }
       if (event.key === "j" || event.key === "k") {
         var all = Array.from(document.querySelectorAll(".layer-link"));
-        var current = document.querySelector(".layer-row.selected .layer-link");
+        // Keys pressed faster than the panel swaps count from the layer last asked for.
+        var current = document.activeElement && document.activeElement.closest(".layer-link")
+          || document.querySelector(".layer-row.selected .layer-link");
         var to = current ? all[all.indexOf(current) + (event.key === "j" ? 1 : -1)] : all[0];
         if (to) { event.preventDefault(); to.focus(); to.click(); }
         return;
