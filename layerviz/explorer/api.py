@@ -9,13 +9,14 @@ so the two cannot disagree. Layer numbers are 1-based, as the pages show them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import filesystem
+from layerviz.images import dockerfile, filesystem
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
@@ -32,7 +33,7 @@ def _error(message: str, status: int) -> JsonResponse:
 
 
 @require_GET
-def images_api(request: HtmxHttpRequest, ref: str) -> JsonResponse:
+def images_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     """Dispatches on the last segment: a name may hold slashes, so ``lv/app/tree`` is the tree
     of ``lv/app`` when that names an image, and the image ``lv/app/tree`` otherwise."""
     head, _, last = ref.rpartition("/")
@@ -131,6 +132,37 @@ def _history(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     )
 
 
+def _dockerfile(request: HtmxHttpRequest, image: Image) -> HttpResponse:
+    """The Dockerfile read back from the history, as plain text (the page's lines)."""
+    return HttpResponse(
+        dockerfile.reconstruct(image).text(), content_type="text/plain; charset=utf-8"
+    )
+
+
+def _cache(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    """What the build cache reuses and rebuilds when layer ``change=N`` (1-based) changes."""
+    raw = request.GET.get("change", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= image.layer_count:
+        return _error(f"give the layer that changes: ?change=N, 1 to {image.layer_count}", 400)
+    built = dockerfile.reconstruct(image)
+    step = dockerfile.step_of_layer(built, int(raw))
+    if step is None:
+        return _error(f"no step of {image.name}'s history made layer {raw}", 404)
+    answer = dockerfile.what_if(built, step)
+    return JsonResponse(
+        {
+            "image": image.digest,
+            "change": int(raw),
+            "instruction": answer.changed.text,
+            "reused": [il.position + 1 for il in answer.reused],
+            "rebuilt": [il.position + 1 for il in answer.rebuilt],
+            "rebuild_bytes": answer.rebuild_bytes,
+            "push_bytes": answer.push_bytes,
+            "push_estimated": answer.push_estimated,
+        }
+    )
+
+
 def row_json(row: ChangeRow) -> dict[str, Any]:
     """One path as a layer's changes or the merged tree lists it."""
     return {
@@ -153,4 +185,9 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
 
 
 _KIND_CODES = {word: code for code, word in changes.KIND_NAMES.items()}
-VIEWS = {"tree": _tree, "history": _history}
+VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponse]] = {
+    "tree": _tree,
+    "history": _history,
+    "dockerfile": _dockerfile,
+    "cache": _cache,
+}

@@ -17,5 +17,6 @@ urlpatterns = [
     path("images/<str:digest>/file", views.file_history, name="file"),
     path("images/<str:digest>/delete", views.delete_image, name="delete"),
     path("images/<str:digest>/efficiency", views.efficiency_page, name="efficiency"),
+    path("images/<str:digest>/dockerfile", views.dockerfile, name="dockerfile"),
     path("api/images/<path:ref>", api.images_api, name="api-image"),
 ]

@@ -7,6 +7,8 @@ link reproduces the view and the pages work without JavaScript.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -23,6 +25,7 @@ from layerviz.access import write_access
 from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import deletion, efficiency, filesystem, jobs
+from layerviz.images import dockerfile as dockerfile_
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
@@ -234,6 +237,19 @@ def file_history(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "explorer/file.html",
         {"image": image, "path": path, "history": history, "parents": _breadcrumbs(path)},
     )
+
+
+@require_GET
+def dockerfile(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+    """The history read back as a Dockerfile, and with ``?change=K`` the build cache's answer
+    to changing step K: what is reused, what is rebuilt, what a push and a pull then cost."""
+    image = _get_image_or_404(digest)
+    built = dockerfile_.reconstruct(image)
+    context: dict[str, Any] = {"image": image, "dockerfile": built, "what_if": None}
+    if built.lines and request.GET.get("change"):
+        step = int_param(request, "change", default=1, low=1, high=len(built.lines))
+        context["what_if"] = dockerfile_.what_if(built, step)
+    return render(request, "explorer/dockerfile.html", context)
 
 
 def _breadcrumbs(path: str) -> list[tuple[str, str]]:

@@ -33,17 +33,28 @@ def _clean(created_by: str) -> str:
         return ""
     text = _BUILDKIT_SUFFIX.sub("", text)
     if _NOP.match(text):
-        return _squeeze(_NOP.sub("", text))
+        return _ports(_squeeze(_NOP.sub("", text)))
     keyword, _, rest = text.partition(" ")
     if keyword == "RUN":
         rest = _BUILD_ARGS.sub("", rest)
         return "RUN " + _SHELL.sub("", rest)
     if keyword in _KEYWORDS:
-        return text
+        return _ports(text)
     text = _BUILD_ARGS.sub("", text)
     if _SHELL.match(text):
         return "RUN " + _SHELL.sub("", text)
     return text
+
+
+# The classic builder records EXPOSE as Go prints the port set: ``EXPOSE map[8080/tcp:{}]``.
+_GO_PORT_MAP = re.compile(r"^EXPOSE map\[(.*)\]$")
+
+
+def _ports(text: str) -> str:
+    match = _GO_PORT_MAP.match(text)
+    if not match:
+        return text
+    return "EXPOSE " + " ".join(port.removesuffix(":{}") for port in match.group(1).split())
 
 
 def keyword(instruction: str) -> str:
