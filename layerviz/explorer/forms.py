@@ -109,10 +109,10 @@ class AddImageForm(forms.Form):
         self.upload_refused = upload_refused  # why the upload handler stopped, if it did
 
     def clean_platform(self) -> str:
-        return self._checked("platform", Platform.parse, NOT_A_PLATFORM)
+        return self._checked("platform", Platform.parse, str(NOT_A_PLATFORM))
 
     def clean_tag(self) -> str:
-        return self._checked("tag", refs.parse, NOT_A_NAME)
+        return self._checked("tag", refs.parse, str(NOT_A_NAME))
 
     def _checked(self, field: str, parse: Callable[[str], object], frame: str) -> str:
         """The field's text, stripped, once ``parse`` accepts it (``frame`` around its message)."""
