@@ -72,7 +72,7 @@ class AddImageForm(forms.Form):
         label=_("Also name it"),
         required=False,
         max_length=400,
-        help_text=_("optional: a name such as myapp:1.0, as ingest --tag gives"),
+        help_text=_("optional: the image is listed under this name too"),
         widget=forms.TextInput(
             attrs={"placeholder": "myapp:1.0", "autocomplete": "off", "spellcheck": "false"}
         ),
