@@ -11,10 +11,11 @@ from pprint import pformat
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 
-from layerviz.images.models import Image
+from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.lib import synth
 from layerviz.lib.synth import Step
 from layerviz.lib.tarwriter import file, whiteout
@@ -136,6 +137,7 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     page.get_by_label("Upload an archive").check()
     expect(page.get_by_label("Image reference")).to_be_hidden()
     page.get_by_label(re.compile("docker save or OCI archive")).set_input_files(archive)
+    page.get_by_label("Also name it").fill("myapp:1.0")
     page.get_by_role("button", name="Add image").click()
 
     job = page.locator("#jobs .job")
@@ -143,6 +145,10 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     expect(job).to_contain_text("upload-me.tar")
     expect(job).to_contain_text("waiting for a worker")
     expect(job.locator("progress")).to_be_visible()
+    # The form starts afresh for the next image, from the same source.
+    expect(page.get_by_label("Upload an archive")).to_be_checked()
+    expect(page.get_by_label("Image reference")).to_be_hidden()
+    expect(page.get_by_label("Also name it")).to_have_value("")
     # It asks the server again by itself while it waits.
     with page.expect_request(re.compile(r"/jobs/\d+$"), timeout=3_000):
         pass
@@ -159,7 +165,7 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     try:
         link = job.locator("a.go")
         expect(link).to_be_visible(timeout=WORKER_TIMEOUT)
-        expect(link).to_have_text(re.compile(r"^Open lv/upload:1\b"))
+        expect(link).to_have_text(re.compile(r"^Open myapp:1.0, lv/upload:1\b"))
     finally:
         err = _finished(worker)
     assert worker.returncode == 0, err
@@ -169,19 +175,22 @@ def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
     settled = len(polls)
     page.wait_for_timeout(1_200)
     assert len(polls) == settled
-    expect(page.locator("#image-list a.image-name")).to_have_text(["lv/upload:1"])
+    expect(page.locator("#image-list a.image-name")).to_have_text(["myapp:1.0, lv/upload:1"])
     assert browser.same_document(page)
 
     link.click()
     image = Image.objects.get()
     expect(page).to_have_url(re.compile(re.escape(_image_url(image)) + "$"))
-    expect(page.locator("h1")).to_have_text("lv/upload:1")
+    expect(page.locator("h1 .ref")).to_have_text(["myapp:1.0", "lv/upload:1"])
     _plot_drawn(page, "size-chart-data")
     image_page = page.url
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Images").click()
-    expect(page.locator("a.image-name")).to_have_text(["lv/upload:1"])
-    expect(page.locator("#jobs .job")).to_have_count(0)  # finished jobs leave the list
+    expect(page.locator("a.image-name")).to_have_text(["myapp:1.0, lv/upload:1"])
+    # The job is still listed after the reload, done, with its link to the image.
+    expect(page.locator("#jobs .job")).to_have_count(1)
+    expect(page.locator("#jobs .job .state")).to_have_text("done")
+    expect(page.locator("#jobs .job a.go")).to_have_attribute("href", _image_url(image))
 
     # The image remembers the name it was uploaded under, not the server's scratch file.
     page.goto(image_page)
@@ -207,6 +216,59 @@ def test_a_refused_reference_shows_its_error_in_the_form_and_queues_nothing(page
     page.get_by_role("button", name="Add image").click()
     expect(page.locator("#jobs .job")).to_have_count(1)
     expect(error).to_have_count(0)
+
+
+def test_switching_source_clears_the_error_the_previous_source_got(page: Page):
+    page.goto("/")
+    page.get_by_label("From the local Docker engine").check()
+    page.get_by_role("button", name="Add image").click()
+    error = page.locator("#add-form .error")
+    expect(error).to_have_text("Give the image to read, for example python:3.12-slim.")
+    expect(page.get_by_label("From the local Docker engine")).to_be_checked()
+
+    page.get_by_label("Pull from a registry").check()
+    expect(error).to_have_count(0)
+    expect(page.get_by_label("Image reference")).to_be_visible()
+
+    # A path on the server is refused in place, and that error goes the same way.
+    page.get_by_label("Image reference").fill("docker-archive:/etc/passwd")
+    page.get_by_role("button", name="Add image").click()
+    expect(error).to_contain_text("docker-archive: reads a file on the server")
+    page.get_by_label("Upload an archive").check()
+    expect(error).to_have_count(0)
+    expect(page.locator("#jobs .job")).to_have_count(0)
+
+
+def test_the_images_page_with_an_error_and_recent_jobs_fits_a_phone_in_both_languages(
+    page: Page, app_image: Image, artifacts: Path, live_server
+):
+    long_source = (
+        "docker://registry.example.com/a-long-team-name/an-even-longer-service:2026.12.01-rc1"
+    )
+    failed = IngestJob.objects.create(
+        source=long_source,
+        state=JobState.FAILED,
+        error="layer 2/3 sha256:" + "ab" * 32 + ": tar entry 'x' is truncated",
+    )
+    done = IngestJob.objects.create(source="docker-daemon:lv/app:1.0", state=JobState.DONE)
+    done.images.set([app_image])
+    assert failed.pk < done.pk
+    page.set_viewport_size({"width": 390, "height": 800})
+    wide = {}
+    for language, button in (("en", "Add image"), ("zh-hans", "添加镜像")):
+        page.context.add_cookies(
+            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+        )
+        page.goto("/")
+        page.get_by_label(re.compile("Image reference|镜像引用")).fill(long_source + "!")
+        page.get_by_role("button", name=button).click()
+        expect(page.locator("#add-form .error")).to_have_count(1)
+        expect(page.locator("#jobs .job")).to_have_count(2)
+        wide[language] = browser.overflowing(page)
+        browser.screenshot(page, artifacts, f"narrow-images-jobs-{language}")
+    too_wide = {name: found for name, found in wide.items() if found}
+    assert not too_wide, pformat(too_wide)
+    expect(page.locator("#jobs .job.failed .error")).to_contain_text("导入失败：")
 
 
 # --- the image page ----------------------------------------------------------------------

@@ -429,7 +429,7 @@ def test_filters_that_match_nothing_say_so_rather_than_that_the_images_are_ident
     page = _compare(client, a, b, kind="added")
 
     assert page.select_one("#diff-panel .empty").get_text(strip=True) == (
-        "No difference matches these filters."
+        "No difference matches these filters: tick more kinds above."
     )
 
 

@@ -103,7 +103,10 @@ def test_the_images_list_fails_a_killed_job_whose_retries_are_spent(tmp_path, cl
 
     listed = soup(client.get(reverse("explorer:images")))
 
-    assert listed.select_one(f"#job-{job.pk}") is None  # no longer shown as running
+    # Listed among the recent jobs as failed, no longer as running, and no longer polling.
+    shown = listed.select_one(f"#job-{job.pk}")
+    assert shown.select_one(".state").get_text(strip=True) == "failed"
+    assert shown.get("hx-trigger") is None
     job.refresh_from_db()
     assert job.state == JobState.FAILED and job.finished_at
     page = soup(client.get(reverse("explorer:job", args=[job.pk])))

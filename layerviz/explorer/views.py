@@ -34,7 +34,7 @@ from layerviz.lib.limits import Limits
 
 from . import change_words, panel
 from .advice_text import ADVICE, REASONS
-from .forms import AddImageForm
+from .forms import AddImageForm, kind_of_job
 from .uploads import save_upload
 
 
@@ -55,11 +55,14 @@ def images(request: HtmxHttpRequest) -> HttpResponse:
     found = Image.objects.newest().search(query)
     page = Paginator(found, 50).get_page(request.GET.get("page"))
     jobs.recover()  # a job whose worker died is not shown as running
+    # ``kind`` offers the source last asked for again (the job page links back with it).
+    kind = request.GET.get("kind", "")
+    initial = {"kind": kind} if kind in dict(AddImageForm.KINDS) else {}
     context = {
         "page": page,
         "query": query,
-        "form": AddImageForm(),
-        "jobs": IngestJob.objects.filter(state__in=[JobState.QUEUED, JobState.RUNNING])[:20],
+        "form": AddImageForm(initial=initial),
+        "jobs": IngestJob.objects.recent(),
         "max_upload": settings.LAYERVIZ_MAX_UPLOAD_BYTES,
     }
     template = "explorer/images.html"
@@ -99,7 +102,9 @@ def add_image(request: HtmxHttpRequest) -> HttpResponse:
             response = render(request, "explorer/images.html#add-form", context)
             return retarget(reswap(response, "outerHTML"), "#add-form")
         found = Image.objects.newest()
-        context.update(page=Paginator(found, 50).get_page(1), jobs=[], query="")
+        context.update(
+            page=Paginator(found, 50).get_page(1), jobs=IngestJob.objects.recent(), query=""
+        )
         return render(request, "explorer/images.html", context, status=422)
     upload = save_upload(form.cleaned_data["archive"]) if form.is_upload else ""
     job = enqueue(form.ingest_request(upload), upload=upload)
@@ -114,7 +119,7 @@ def job(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     jobs.recover(IngestJob.objects.filter(pk=pk))  # its worker may have died
     job = get_object_or_404(IngestJob, pk=pk)
     template = "explorer/_job.html" if request.htmx else "explorer/job.html"
-    response = render(request, template, {"job": job})
+    response = render(request, template, {"job": job, "kind": kind_of_job(job)})
     if request.htmx and job.state == JobState.DONE:
         # The image list on the page (if it is there) shows the new image without a reload.
         trigger_client_event(response, IMAGE_ADDED)

@@ -16,10 +16,12 @@ leaves nothing half-indexed behind (see ``claims.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cached_property
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from layerviz.lib import stored_text
 from layerviz.lib.figures import Figures
@@ -346,6 +348,23 @@ class JobState(models.TextChoices):
     FAILED = "failed", "failed"
 
 
+class IngestJobQuerySet(models.QuerySet):
+    RECENT_COUNT = 10
+    RECENT_HOURS = 24
+
+    def recent(self) -> IngestJobQuerySet:
+        """What the image list shows of the jobs, newest first: every one still waiting or
+        running, and those of the last day; at most ``RECENT_COUNT``, with the images made."""
+        since = timezone.now() - dt.timedelta(hours=self.RECENT_HOURS)
+        unfinished = models.Q(state__in=[JobState.QUEUED, JobState.RUNNING])
+        jobs = self.filter(unfinished | models.Q(created_at__gte=since)).order_by(
+            "-created_at", "-pk"
+        )
+        return jobs.prefetch_related(models.Prefetch("images", Image.objects.with_names()))[
+            : self.RECENT_COUNT
+        ]
+
+
 class IngestJob(models.Model):
     """One request to ingest a source, with the progress a page can poll."""
 
@@ -373,6 +392,8 @@ class IngestJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True)
     finished_at = models.DateTimeField(null=True)
+
+    objects = IngestJobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -24,25 +24,57 @@ from layerviz.lib.errors import SourceError
 
 from .base import LayerRef, ResolvedImage, Source, SourceOptions
 
-__all__ = ["LayerRef", "ResolvedImage", "Source", "SourceOptions", "open_source", "parse_spec"]
+__all__ = [
+    "PATH_TRANSPORTS",
+    "LayerRef",
+    "ResolvedImage",
+    "Source",
+    "SourceOptions",
+    "open_source",
+    "parse_spec",
+    "split_spec",
+    "transport_named",
+]
 
 TRANSPORTS = ("docker-archive", "oci-archive", "oci", "docker-daemon", "docker")
+# Those that read a file or directory on this machine: given by whoever runs the command, never
+# by a web page (the web form takes uploads instead; explorer/forms.py).
+PATH_TRANSPORTS = ("docker-archive", "oci-archive", "oci")
 
 
-def parse_spec(spec: str) -> tuple[str, str, str | None]:
-    """``"docker-archive:/x.tar:lv/app:1.0"`` -> ``("docker-archive", "/x.tar", "lv/app:1.0")``."""
-    if spec.startswith("docker://"):
-        return "docker", spec.removeprefix("docker://"), None
-    transport, sep, rest = spec.partition(":")
-    if not sep or transport not in TRANSPORTS or transport == "docker":
+def transport_named(text: str) -> str | None:
+    """The transport ``text`` starts with when it is written as a source spec, else None.
+
+    ``docker`` counts only as ``docker://``: ``docker:24-dind`` is the image of that name.
+    """
+    if text.startswith("docker://"):
+        return "docker"
+    transport, sep, _ = text.partition(":")
+    return transport if sep and transport in TRANSPORTS and transport != "docker" else None
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``"docker-archive:/x.tar:lv/app:1.0"`` -> ``("docker-archive", "/x.tar:lv/app:1.0")``:
+    the transport and what it reads, without looking at the disk."""
+    transport = transport_named(spec)
+    if transport is None:
         raise SourceError(
             f"unknown source {spec!r}: use docker-archive:PATH, oci-archive:PATH, oci:DIR, "
             "docker-daemon:REF or docker://REF"
         )
+    rest = spec.removeprefix("docker://") if transport == "docker" else spec.partition(":")[2]
     if not rest:
         raise SourceError(f"source {spec!r} names nothing after {transport}:")
     if transport == "docker-daemon":
-        return transport, rest.removeprefix("//"), None
+        rest = rest.removeprefix("//")
+    return transport, rest
+
+
+def parse_spec(spec: str) -> tuple[str, str, str | None]:
+    """``"docker-archive:/x.tar:lv/app:1.0"`` -> ``("docker-archive", "/x.tar", "lv/app:1.0")``."""
+    transport, rest = split_spec(spec)
+    if transport not in PATH_TRANSPORTS:
+        return transport, rest, None
     # PATH may itself contain colons: the longest prefix that exists is the path.
     if os.path.exists(rest):
         return transport, rest, None

@@ -275,18 +275,29 @@
       if (next) next.value = window.location.pathname + window.location.search;
       event.target.form.submit();
     }
-    if (event.target.matches("#add-form input[name=kind]")) showKinds(event.target.form);
+    if (event.target.matches("#add-form input[name=kind]")) {
+      // The errors were about the source asked for before; this is another one.
+      clearErrors(event.target.form);
+      showKinds(event.target.form);
+    }
     var fill = event.target.closest("select[data-fill]");
     if (fill && fill.value) document.querySelector(fill.dataset.fill).value = fill.value;
   });
 
-  // A job queued: the form starts afresh. (A form sent back with its errors has replaced
-  // this one, which is then no longer in the page.)
+  function clearErrors(form) {
+    form.querySelectorAll(".error").forEach(function (el) { el.remove(); });
+  }
+
+  // A job queued: the form starts afresh, from the same source (the next image often comes
+  // from there too). A form sent back with its errors has replaced this one, which is then
+  // no longer in the page.
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
     if (form.id !== "add-form" || !event.detail.successful || !form.isConnected) return;
+    var chosen = form.querySelector("input[name=kind]:checked");
     form.reset();
-    form.querySelectorAll(".error").forEach(function (el) { el.remove(); });
+    if (chosen) chosen.checked = true;
+    clearErrors(form);
     showKinds(form);
   });
 
