@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "layerviz.explorer.apps.ExplorerConfig",
     "layerviz.compare.apps.CompareConfig",
+    "layerviz.learn.apps.LearnConfig",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +75,7 @@ MIDDLEWARE = [
     "layerviz.access.RefuseAnonymousWrites",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "layerviz.presentation.presentation",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -93,6 +95,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "layerviz.context_processors.write_access",
                 "layerviz.theme.context",
+                "layerviz.presentation.context",
             ],
         },
     },

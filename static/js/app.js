@@ -217,6 +217,14 @@
         if (field) { event.preventDefault(); field.focus(); field.select(); }
         return;
       }
+      // A lesson (or any page with such links): the arrows go to the previous and next one,
+      // unless focus is in the layer stack or a tree, where they move there.
+      if ((event.key === "ArrowLeft" || event.key === "ArrowRight")
+          && !event.target.closest(".layer-link, .tree")) {
+        var go = document.querySelector(event.key === "ArrowLeft" ? "[data-key-prev]" : "[data-key-next]");
+        if (go) { event.preventDefault(); go.click(); }
+        return;
+      }
       if (event.key === "j" || event.key === "k") {
         var all = Array.from(document.querySelectorAll(".layer-link"));
         // Keys pressed faster than the panel swaps count from the layer last asked for.
