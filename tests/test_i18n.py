@@ -58,6 +58,7 @@ ENGLISH = [
     "deleted later",
     "Every layer that touched this path",
     "Most shared layers",
+    "whiteouts as in the tar",
 ]
 
 
@@ -198,6 +199,7 @@ def _pages(v1: Image, v2: Image) -> dict[str, str]:
         "images": reverse("explorer:images"),
         "image": image,
         "merged": f"{image}?layer=2&mode=merged&path=app",
+        "raw": f"{image}?layer=2&raw=1&path=app",
         "compare": f"{reverse('compare:compare')}?a={v1.digest}&b={v2.digest}",
         "pick": reverse("compare:compare"),
         "store": reverse("compare:store"),

@@ -202,6 +202,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         sort=state.sort,
         kinds=set(state.kinds),
         offset=offset,
+        raw=state.raw,
     )
     nodes = panel.tree_nodes(chains, rows, state)
     context = {
