@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 import plotly.graph_objects as go
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from layerviz.images.filesystem import LAYER, Box
 from layerviz.lib import changes
@@ -281,13 +283,13 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         [""],
         [_("empty filesystem")],
         [0],
-        ["#ffffff"],
+        ["#e8edf3"],
         [""],
         [""],
     )
     most = max(len(n.images) for n in forest.nodes.values())
     has_children = {n.parent for n in forest.nodes.values()}
-    smallest = max(sum(n.size for n in forest.nodes.values()) // 300, 1)
+    shown = _icicle_widths(forest)
     for node in sorted(forest.nodes.values(), key=lambda n: n.depth):
         node_id = f"c{node.pk}"
         ids.append(node_id)
@@ -297,8 +299,7 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         tops = ", ".join(escape(names[i]) for i in node.tops)
         step = escape(_short(node.instruction)) if node.instruction else ""
         labels.append(tops or step or node.diff_id.partition(":")[2][:10])
-        # A layer of a few bytes still gets a box wide enough to see and to click.
-        values.append(max(node.size, smallest))
+        values.append(shown[node.pk])
         shade = 0.25 + 0.75 * (len(node.images) - 1) / max(most - 1, 1) if node.shared else 0.0
         colours.append(f"rgba(47, 95, 152, {shade:.2f})" if node.shared else "#c9d8ec")
         used_by = len(node.images)
@@ -332,72 +333,147 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
             hovertext=hover,
             hoverinfo="text",
             tiling={"orientation": "v"},
-            maxdepth=8,
+            maxdepth=ICICLE_LEVELS,
         )
     )
     # As tall as the levels it shows: no blank band under a shallow store.
-    levels = min(max(n.depth for n in forest.nodes.values()) + 2, 8)
-    _layout(fig, 60 + 58 * levels)
+    levels = min(max(n.depth for n in forest.nodes.values()) + 2, ICICLE_LEVELS)
+    _layout(fig, 20 + 44 * levels)
     return _plain(fig)
+
+
+ICICLE_LEVELS = 8  # levels shown at once; a click on a box zooms into the levels beneath
+# The narrowest box, as a share of the bytes of the whole tree: on a phone 1/60 of the chart
+# is about 6 px, enough to see and to tap (a zoomed branch widens its boxes). Boxes raised to
+# it widen the tree too, so that of many tiny layers each is a little less.
+ICICLE_MIN_SHARE = 1 / 60
+
+
+def _icicle_widths(forest) -> dict[int, int]:
+    """Chain pk -> what the icicle is given as the chain's own value (``branchvalues=
+    "remainder"``: a box is as wide as its value plus its children's).
+
+    Bytes decide the widths, but no box is narrower than ICICLE_MIN_SHARE of the whole tree's
+    bytes: a layer of a few bytes beside a base of hundreds of megabytes is still a box to hover
+    and click, and a parent is at least as wide as the children it must hold. The hover says
+    the true sizes. Bottom up: a chain's width is its own bytes and its children's widths, raised
+    to the minimum; its value is that width less its children's."""
+    nodes = forest.nodes
+    children: dict[int, list[int]] = defaultdict(list)
+    for node in nodes.values():
+        if node.parent in nodes:
+            children[node.parent].append(node.pk)
+    floor = max(int(sum(n.size for n in nodes.values()) * ICICLE_MIN_SHARE), 1)
+    widths: dict[int, int] = {}
+    values: dict[int, int] = {}
+    for node in sorted(nodes.values(), key=lambda n: -n.depth):
+        held = sum(widths[c] for c in children[node.pk])
+        widths[node.pk] = max(node.size + held, floor)
+        values[node.pk] = widths[node.pk] - held
+    return values
+
+
+SANKEY_ROW = 22  # px per image at the right-hand edge: a label's height and a gap
+SANKEY_COLUMN = 170  # px per column: a label cut to 24 characters, and the node beside it
 
 
 def chain_sankey(forest, names: dict[int, str], urls: dict[str, str]) -> dict[str, Any] | None:
     """The same tree as flows: each link is as wide as the number of images passing through.
 
-    ``urls`` maps a node id (``c<chain pk>``, ``i<image pk>``) to the page a click opens. The
-    nodes stay where they are drawn: plotly's draggable nodes swallow the click."""
+    Only what images share is a node: a layer one image alone uses lets no other image flow
+    through it, so an image's own layers above the last shared one are one link to the image
+    (its hover says how many and how big). That keeps the columns few and far apart, and the
+    labels, cut short, off each other; the hover has them whole.
+
+    ``urls`` maps a node id (``c<chain pk>``, ``i<image pk>``) to the page a click opens; each
+    node's ``customdata`` is [that page, its hover]. The nodes stay where they are drawn:
+    plotly's draggable nodes swallow the click."""
     if not forest.nodes:
         return None
     index: dict[str, int] = {}
     labels: list[str] = []
     colours: list[str] = []
-    links: list[str] = []
+    data: list[list[str]] = []
 
-    def node(key: str, label: str, colour: str) -> int:
+    def node(key: str, label: str, colour: str, hover: str) -> int:
         if key not in index:
             index[key] = len(labels)
             labels.append(label)
             colours.append(colour)
-            links.append(urls.get(key, ""))
+            data.append([urls.get(key, ""), hover])
         return index[key]
 
-    source, target, value = [], [], []
-    root = node("root", _("empty"), "#9aa5b1")
-    for chain in sorted(forest.nodes.values(), key=lambda n: n.depth):
+    source: list[int] = []
+    target: list[int] = []
+    value: list[int] = []
+    link_hover: list[str] = []
+    root = node("root", _("empty"), "#9aa5b1", escape(_("empty filesystem")))
+    nodes = forest.nodes
+    for chain in sorted(nodes.values(), key=lambda n: n.depth):
+        if not chain.shared:
+            continue
+        step = escape(chain.instruction) if chain.instruction else chain.diff_id[:19] + "…"
         me = node(
             f"c{chain.pk}",
-            f"{escape(_short(chain.instruction, 28)) or chain.diff_id.partition(':')[2][:8]}"
-            f" · {human_bytes(chain.size)}",
-            "#2f5f98" if chain.shared else "#8fb3de",
+            escape(_short(chain.instruction, 24)) or chain.diff_id.partition(":")[2][:8],
+            "#2f5f98",
+            f"{step}<br>"
+            + _("layer %(n)s, %(size)s")
+            % {"n": layer_number(chain.depth), "size": human_bytes(chain.size)}
+            + "<br>"
+            + _("shared by %(n)s images") % {"n": len(chain.images)},
         )
-        parent = index.get(f"c{chain.parent}", root) if chain.parent is not None else root
+        parent = index[f"c{chain.parent}"] if chain.parent in nodes else root
         source.append(parent)
         target.append(me)
         value.append(len(chain.images))
-        for image_pk in chain.tops:
-            leaf = node(f"i{image_pk}", escape(names[image_pk]), "#2e9e55")
-            source.append(me)
-            target.append(leaf)
-            value.append(1)
+        link_hover.append(_("shared by %(n)s images") % {"n": len(chain.images)})
+    for image in forest.images:
+        lineage = forest.lineage.get(image.pk, [])
+        own = [nodes[pk] for pk in lineage if not nodes[pk].shared]
+        shared = [pk for pk in lineage if nodes[pk].shared]
+        name = escape(names[image.pk])
+        leaf = node(f"i{image.pk}", escape(_short(names[image.pk], 28)), "#2e9e55", name)
+        source.append(index[f"c{shared[-1]}"] if shared else root)
+        target.append(leaf)
+        value.append(1)
+        link_hover.append(
+            name
+            + "<br>"
+            + ngettext(
+                "%(n)s layer of its own, %(size)s", "%(n)s layers of its own, %(size)s", len(own)
+            )
+            % {"n": len(own), "size": human_bytes(sum(n.size for n in own))}
+        )
     fig = go.Figure(
         go.Sankey(
             arrangement="fixed",
             node={
                 "label": labels,
                 "color": colours,
-                "customdata": links,
-                "pad": 8,
+                "customdata": data,
+                "hovertemplate": "%{customdata[1]}<extra></extra>",
+                "pad": 10,
                 "thickness": 12,
             },
             link={
                 "source": source,
                 "target": target,
                 "value": value,
+                "customdata": link_hover,
+                "hovertemplate": "%{customdata}<extra></extra>",
                 "color": "rgba(120,140,170,0.35)",
             },
         )
     )
-    _layout(fig, max(360, 14 * len(forest.images) + 120))
+    # Every image is a node of the last column, and each needs a row for its label.
+    _layout(fig, max(320, SANKEY_ROW * len(forest.images) + 40))
+    # Each column needs the width of a label: on a narrow window the chart scrolls in its slot
+    # (the page reads ``meta.min_width``) rather than drawing its labels over each other.
+    shared_levels = max(
+        (sum(nodes[pk].shared for pk in lineage) for lineage in forest.lineage.values()), default=0
+    )
+    fig.update_layout(meta={"min_width": SANKEY_COLUMN * (shared_levels + 2)})
     return _plain(fig)
 
 

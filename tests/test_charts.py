@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 from layerviz import charts
+from layerviz.images import sharing
 from layerviz.images.filesystem import LAYER, MERGED, Box
 from layerviz.lib.changes import ADDED, DIR, MODIFIED, REG, ChangeRow
 from layerviz.lib.units import human_bytes
@@ -134,3 +136,143 @@ def test_no_figure_carries_plotlys_default_template():
 
     assert "template" not in figure["layout"]
     assert len(json.dumps(figure)) < 4000
+
+
+# --- the store's tree of chains ---------------------------------------------------------------
+
+
+def _forest(chains: list[tuple[int, int | None, int, str, list[int]]]) -> sharing.Forest:
+    """A forest from (pk, parent pk, size, instruction, images using it); an image's top chain
+    is the deepest it uses."""
+    nodes: dict[int, sharing.ChainNode] = {}
+    for pk, parent, size, instruction, images in chains:
+        depth = nodes[parent].depth + 1 if parent is not None else 0
+        nodes[pk] = sharing.ChainNode(
+            f"sha256:{pk:064x}", pk, parent, depth, pk, f"sha256:{pk:064x}", size, size,
+            set(images), instruction=instruction,
+        )  # fmt: skip
+    lineage: dict[int, list[int]] = {}
+    for node in sorted(nodes.values(), key=lambda n: n.depth):
+        for image in node.images:
+            lineage.setdefault(image, []).append(node.pk)
+    for image, pks in lineage.items():
+        nodes[pks[-1]].tops.append(image)
+    images = [SimpleNamespace(pk=image) for image in sorted(lineage)]
+    return sharing.Forest(nodes, images, lineage)  # type: ignore[arg-type]
+
+
+def _widths(icicle: dict) -> dict[str, int]:
+    """Each box's drawn width ("remainder": its value and its children's), by id."""
+    value = dict(zip(icicle["ids"], icicle["values"], strict=True))
+    parent = dict(zip(icicle["ids"], icicle["parents"], strict=True))
+    width = dict(value)
+    for box in sorted(icicle["ids"], key=lambda b: -_depth(parent, b)):
+        if parent[box]:
+            width[parent[box]] += width[box]
+    return width
+
+
+def _depth(parent: dict[str, str], box: str) -> int:
+    return 0 if not parent[box] else 1 + _depth(parent, parent[box])
+
+
+# A 300 MB base, a 1-byte layer on it, and on that an empty layer and a 10-byte one: the
+# three small ones are images' tops, the ends a click on the tree must reach.
+TINY_ON_BIG = [
+    (1, None, 300_000_000, "ADD rootfs /", [10, 11, 12]),
+    (2, 1, 1, "RUN touch /x", [11, 12]),
+    (3, 2, 0, "RUN rm /x", [11]),
+    (4, 2, 10, "RUN echo hi > /y", [12]),
+]
+
+
+def test_every_layer_of_the_tree_is_a_box_wide_enough_to_click_however_few_its_bytes():
+    chart = charts.chain_icicle(_forest(TINY_ON_BIG), {10: "big", 11: "a", 12: "b"}, {})
+    icicle = chart["data"][0]
+    width = _widths(icicle)
+
+    assert set(icicle["ids"]) == {"root", "c1", "c2", "c3", "c4"}
+    store = sum(size for _pk, _parent, size, _step, _images in TINY_ON_BIG)
+    for box in ("c2", "c3", "c4"):
+        # 1/60 of the store's bytes, and so over 1/70 of the drawn width here
+        assert width[box] >= int(store * charts.ICICLE_MIN_SHARE), box
+        assert width[box] / width["root"] > 1 / 70, box
+
+
+def test_the_tree_hovers_with_the_true_bytes_whatever_width_a_box_is_drawn():
+    icicle = charts.chain_icicle(_forest(TINY_ON_BIG), {10: "big", 11: "a", 12: "b"}, {})["data"][0]
+    hover = dict(zip(icicle["ids"], icicle["hovertext"], strict=True))
+
+    assert "layer 2, 1 B" in hover["c2"]
+    assert "layer 3, 0 B" in hover["c3"]
+    assert "layer 1, 300.0 MB" in hover["c1"]
+    # The base still takes nearly all the width: the bytes decide, the minimum only helps.
+    width = _widths(icicle)
+    assert width["c1"] - width["c2"] > 0.9 * width["root"]
+
+
+def test_the_tree_is_as_tall_as_the_levels_it_shows():
+    shallow = charts.chain_icicle(_forest(TINY_ON_BIG[:1]), {10: "big", 11: "a", 12: "b"}, {})
+    deep = charts.chain_icicle(_forest(TINY_ON_BIG), {10: "big", 11: "a", 12: "b"}, {})
+
+    assert shallow["layout"]["height"] < deep["layout"]["height"] <= 20 + 44 * 5
+
+
+def _many_images(count: int) -> sharing.Forest:
+    """``count`` images on one shared base, each with three layers of its own."""
+    chains: list[tuple[int, int | None, int, str, list[int]]] = [
+        (1, None, 80_000_000, "ADD rootfs /", list(range(1000, 1000 + count)))
+    ]
+    for i in range(count):
+        image = 1000 + i
+        own = [
+            f"COPY requirements-{i}.txt /srv/app/requirements.txt",
+            f"RUN pip install --no-cache-dir -r /srv/app/requirements-{i}.txt",
+            f"COPY . /srv/app/{i}",
+        ]
+        parent = 1
+        for j, text in enumerate(own):
+            pk = 10 + i * 3 + j
+            chains.append((pk, parent, 1000 * (j + 1), text, [image]))
+            parent = pk
+    return _forest(chains)
+
+
+def test_the_flow_chart_draws_what_images_share_and_the_images_with_short_labels():
+    forest = _many_images(40)
+    names = {
+        image.pk: f"registry.example.com/team/service-{image.pk}:2024.1" for image in forest.images
+    }
+    sankey = charts.chain_sankey(forest, names, {})["data"][0]
+    labels = sankey["node"]["label"]
+
+    # The empty root, the shared base and the 40 images; no image's own layers.
+    assert len(labels) == 42
+    assert max(len(label) for label in labels) <= 28
+    # The hover has each label whole.
+    hovers = [hover for _page, hover in sankey["node"]["customdata"]]
+    assert any(names[1000] in hover for hover in hovers)
+    assert "%{customdata[1]}" in sankey["node"]["hovertemplate"]
+
+
+def test_the_flow_chart_sends_each_image_through_the_layers_it_shares_and_says_what_it_adds():
+    sankey = charts.chain_sankey(_many_images(3), {1000: "a", 1001: "b", 1002: "c"}, {})["data"][0]
+    link = sankey["link"]
+    into = {}
+    for target, value in zip(link["target"], link["value"], strict=True):
+        into[target] = into.get(target, 0) + value
+    out = {}
+    for source, value in zip(link["source"], link["value"], strict=True):
+        out[source] = out.get(source, 0) + value
+
+    base = sankey["node"]["label"].index("ADD rootfs /")
+    assert into[base] == out[base] == 3
+    assert "3 layers of its own, 6.0 kB" in link["customdata"][-1]
+
+
+def test_the_flow_chart_is_as_tall_as_its_images_need_and_asks_for_its_columns_width():
+    sankey = charts.chain_sankey(_many_images(40), {1000 + i: f"i{i}" for i in range(40)}, {})
+
+    assert sankey["layout"]["height"] >= charts.SANKEY_ROW * 40
+    # The root, the base, the images.
+    assert sankey["layout"]["meta"]["min_width"] == 3 * charts.SANKEY_COLUMN

@@ -629,7 +629,13 @@ def test_every_node_of_the_flow_chart_but_the_empty_root_opens_a_page(client: Cl
     page = soup(client.get(reverse("compare:store")))
 
     sankey = json.loads(page.select_one("#sankey-data").string)["data"][0]
-    links = dict(zip(sankey["node"]["label"], sankey["node"]["customdata"], strict=True))
+    # Each node's customdata is [the page it opens, its hover].
+    links = {
+        label: page
+        for label, (page, _hover) in zip(
+            sankey["node"]["label"], sankey["node"]["customdata"], strict=True
+        )
+    }
     assert links["lv/app:1.0"] == reverse("explorer:image", args=[v1.digest])
     assert links["empty"] == ""
     assert all(link.startswith("/images/") for label, link in links.items() if label != "empty")

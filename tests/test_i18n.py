@@ -58,6 +58,9 @@ ENGLISH = [
     "deleted later",
     "Every layer that touched this path",
     "Most shared layers",
+    "whiteouts as in the tar",
+    "metadata-only change",
+    "Changes of content only",
 ]
 
 
@@ -170,6 +173,7 @@ def pair(tmp_path) -> tuple[Image, Image]:
                     file("var/lib/apt/lists/x", b"l" * 900),
                     file("app/cache/blob", b"y" * 5000),
                     file("app/main.py", b"print(1)\n"),
+                    file("app/run.sh", b"run\n", mode=0o644),
                 ]
             ),
             synth.layer([whiteout("app/cache"), file("etc/os-release", b"v2\n")]),
@@ -185,7 +189,17 @@ def pair(tmp_path) -> tuple[Image, Image]:
     v2 = ingest_image(
         tmp_path,
         "lv/app:2.0",
-        [BASE, synth.layer([file("app/main.py", b"print(2)\n"), file("app/new.txt", b"n")])],
+        [
+            BASE,
+            synth.layer(
+                [
+                    file("app/main.py", b"print(2)\n"),
+                    file("app/new.txt", b"n"),
+                    # the same script made executable: a metadata-only change
+                    file("app/run.sh", b"run\n", mode=0o755),
+                ]
+            ),
+        ],
         [Step("ADD rootfs /"), Step("COPY . /app")],
         env=["A=2"],
     )
@@ -198,6 +212,7 @@ def _pages(v1: Image, v2: Image) -> dict[str, str]:
         "images": reverse("explorer:images"),
         "image": image,
         "merged": f"{image}?layer=2&mode=merged&path=app",
+        "raw": f"{image}?layer=2&raw=1&path=app",
         "compare": f"{reverse('compare:compare')}?a={v1.digest}&b={v2.digest}",
         "pick": reverse("compare:compare"),
         "store": reverse("compare:store"),

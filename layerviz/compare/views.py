@@ -48,6 +48,9 @@ class DiffState:
     kinds: list[str]
     sort: str
     q: str
+    # Metadata-only changes (mode, owner, mtime) are listed too; by default only changes of
+    # content are, since a rebuild touches the mtime of thousands of files.
+    meta: bool = False
 
     @classmethod
     def from_request(cls, request: HtmxHttpRequest, a: Image, b: Image) -> DiffState:
@@ -60,6 +63,7 @@ class DiffState:
             kinds=[k for k in request.GET.getlist("kind") if k in known],
             sort=sort if sort in ("name", "size") else "name",
             q=request.GET.get("q", "").strip(),
+            meta=request.GET.get("meta") == "1",
         )
 
     def query(self, **changes: Any) -> str:
@@ -70,9 +74,16 @@ class DiffState:
             params.append(("sort", state.sort))
         if state.q:
             params.append(("q", state.q))
+        if state.meta:
+            params.append(("meta", "1"))
         if state.path:
             params.append(("path", state.path))
         return urlencode(params)
+
+    @property
+    def metadata_query(self) -> str:
+        """This view with the metadata-only changes listed too."""
+        return self.query(meta=True)
 
     @property
     def tree_query(self) -> str:
@@ -148,6 +159,7 @@ class TreeRow:
     node: filediff.DiffNode
     children: list[TreeRow] | None
     path_query: str = ""  # the filters with this path open (or, for a file, its directory)
+    changed: int = 0  # changed files beneath, as many as the filters show
     size_a: str = ""  # safe HTML
     size_b: str = ""
     delta: str = ""
@@ -159,6 +171,7 @@ class TreeRow:
         row = cls(node, children)
         opened = node.path if node.is_dir or node.diff is None else node.diff.dir
         row.path_query = f"{state.tree_query}&path={quote(opened, safe='/')}"
+        row.changed = node.changed if state.meta else node.changed - node.metadata
         if node.diff is not None:
             row.size_a = explorer_tags.bytes_(node.diff.size_a)
             row.size_b = explorer_tags.bytes_(node.diff.size_b)
@@ -171,7 +184,7 @@ def _diff_listing(files: comparison.FileLevel, state: DiffState) -> dict:
     """The diff tree with every directory on ``state.path`` open, or the search's flat list."""
     kinds = set(state.kinds)
     if state.q:
-        found, total = files.tree.search(state.q, kinds=kinds, sort=state.sort)
+        found, total = files.tree.search(state.q, kinds=kinds, sort=state.sort, metadata=state.meta)
         return {
             "search_rows": [TreeRow.of(files.tree.node(d.path), state) for d in found],
             "search_total": total,
@@ -180,7 +193,9 @@ def _diff_listing(files: comparison.FileLevel, state: DiffState) -> dict:
 
     def level(directory: str, depth: int) -> list[TreeRow]:
         rows = []
-        for node in files.tree.children(directory, kinds=kinds, sort=state.sort):
+        for node in files.tree.children(
+            directory, kinds=kinds, sort=state.sort, metadata=state.meta
+        ):
             open_it = node.is_dir and depth < len(wanted) and node.name == wanted[depth]
             rows.append(TreeRow.of(node, state, level(node.path, depth + 1) if open_it else None))
         return rows
@@ -195,7 +210,7 @@ def compare_tree(request: HtmxHttpRequest) -> HttpResponse:
     pair = comparison.align(a, b)
     tree = comparison.file_level(pair, a, b).tree
     state = DiffState.from_request(request, a, b)
-    rows = tree.children(state.path, kinds=set(state.kinds), sort=state.sort)
+    rows = tree.children(state.path, kinds=set(state.kinds), sort=state.sort, metadata=state.meta)
     context = {"a": a, "b": b, "state": state, "nodes": [TreeRow.of(n, state) for n in rows]}
     return render(request, "compare/_diff_tree.html", context)
 

@@ -89,6 +89,11 @@ def _tree(request: HtmxHttpRequest, image: Image) -> JsonResponse:
         kinds.add(code)
     path = request.GET.get("path", "").strip("/")
     q = request.GET.get("q", "").strip()
+    raw = request.GET.get("raw", "") == "1"
+    if raw and (mode != filesystem.LAYER or q):
+        return _error(
+            "raw lists one directory of a layer's changes: not with mode=merged or q", 400
+        )
     offset = int_param(request, "offset", default=0, low=0, high=Limits.from_env().paths_per_image)
     limit = int_param(request, "limit", default=filesystem.PAGE, low=1, high=MAX_LIMIT)
     if q:
@@ -97,7 +102,7 @@ def _tree(request: HtmxHttpRequest, image: Image) -> JsonResponse:
         )
     else:
         rows, total = filesystem.listing(
-            chains, depth, mode, path, sort=sort, kinds=kinds, offset=offset, limit=limit
+            chains, depth, mode, path, sort=sort, kinds=kinds, offset=offset, limit=limit, raw=raw
         )
     return JsonResponse(
         {
@@ -106,6 +111,7 @@ def _tree(request: HtmxHttpRequest, image: Image) -> JsonResponse:
             "mode": mode,
             "path": path,
             "q": q,
+            "raw": raw,
             "total": total,
             "offset": offset,
             "limit": limit,
@@ -164,8 +170,9 @@ def _cache(request: HtmxHttpRequest, image: Image) -> JsonResponse:
 
 
 def row_json(row: ChangeRow) -> dict[str, Any]:
-    """One path as a layer's changes or the merged tree lists it."""
-    return {
+    """One path as a layer's changes or the merged tree lists it; with ``raw``, a whiteout
+    entry also has ``tar_entry``, its name exactly as the layer's tar wrote it."""
+    out = {
         "path": row.path,
         "kind": changes.KIND_NAMES[row.kind],
         "detail": changes.DETAIL_NAMES.get(row.detail, row.detail) or None,
@@ -182,6 +189,9 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
         "layer": row.depth + 1,
         "opaque": bool(row.flags & changes.OPAQUE_DIR),  # the layer hid what was below it
     }
+    if row.entry:
+        out["tar_entry"] = row.entry
+    return out
 
 
 _KIND_CODES = {word: code for code, word in changes.KIND_NAMES.items()}

@@ -22,6 +22,7 @@ from layerviz.images.models import Image
 from layerviz.lib import changes, filemode, stored_text
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.instructions import clean_instruction, keyword
+from layerviz.lib.layer import WH_PREFIX
 from layerviz.lib.limits import Limits
 from layerviz.lib.units import human_bytes, layer_no, layer_number
 
@@ -40,6 +41,9 @@ class PanelState:
     kinds: list[str]
     q: str
     offset: int = 0  # the first search result shown
+    # The layer's deletions as the whiteout entries of its tar (``filesystem.tar_rows``); only
+    # the layer's own changes have a tar to show.
+    raw: bool = False
 
     @classmethod
     def from_request(cls, request: HtmxHttpRequest, layer_count: int) -> PanelState:
@@ -63,6 +67,7 @@ class PanelState:
             offset=int_param(
                 request, "offset", default=0, low=0, high=Limits.from_env().paths_per_image
             ),
+            raw=mode == filesystem.LAYER and request.GET.get("raw") == "1",
         )
 
     def query(self, **changes: Any) -> str:
@@ -75,6 +80,8 @@ class PanelState:
         if state.sort != "name":
             params.append(("sort", state.sort))
         params.extend(("kind", k) for k in state.kinds)
+        if state.raw and state.mode == filesystem.LAYER:
+            params.append(("raw", 1))
         if state.q:
             params.append(("q", state.q))
         if state.offset:
@@ -214,7 +221,9 @@ class TreeNode:
         node.mode = explorer_tags.mode_string(row.mode, row.type)
         own = row.depth == state.layer
         n = layer_number(row.prev_depth or 0)
-        if row.kind == changes.DELETED and own:
+        if row.entry:
+            node.note = escape(_whiteout_note(row))
+        elif row.kind == changes.DELETED and own:
             node.note = escape(_("added in layer #%(n)s") % {"n": n})
         elif row.kind == changes.MODIFIED and own and previous is not None:
             node.note = escape(
@@ -231,6 +240,19 @@ class TreeNode:
         return node
 
 
+def _whiteout_note(row: ChangeRow) -> str:
+    """What a whiteout entry of the tar did (``filesystem.tar_rows``)."""
+    if row.detail == changes.BY_OPAQUE:
+        return str(change_words.OPAQUE)
+    name = row.name[len(WH_PREFIX) :]
+    if row.prev_depth is None:
+        return _("deletes %(name)s, which no layer below has") % {"name": name}
+    return _("deletes %(name)s from layer #%(n)s") % {
+        "name": name,
+        "n": layer_number(row.prev_depth),
+    }
+
+
 def tree_nodes(chains: list, rows: list[ChangeRow], state: PanelState) -> list[TreeNode]:
     """The lines of a listing (or a page of search results) with what each change did."""
     previous = filesystem.previous_versions(chains, rows) if state.mode == filesystem.LAYER else {}
@@ -244,7 +266,13 @@ def expanded_tree(chains: list, state: PanelState) -> tuple[list[TreeNode], int]
 
     def level(directory: str, depth: int) -> tuple[list[TreeNode], int]:
         rows, total = filesystem.listing(
-            chains, state.layer, state.mode, directory, sort=state.sort, kinds=set(state.kinds)
+            chains,
+            state.layer,
+            state.mode,
+            directory,
+            sort=state.sort,
+            kinds=set(state.kinds),
+            raw=state.raw,
         )
         nodes = tree_nodes(chains, rows, state)
         for node in nodes:

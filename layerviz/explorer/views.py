@@ -210,6 +210,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         sort=state.sort,
         kinds=set(state.kinds),
         offset=offset,
+        raw=state.raw,
     )
     nodes = panel.tree_nodes(chains, rows, state)
     context = {

@@ -54,6 +54,11 @@ class FileDiff:
         return self.status == CHANGED and self.detail != "metadata"
 
     @property
+    def metadata_only(self) -> bool:
+        """A change of mode, owner or mtime only: what the compare page hides by default."""
+        return self.status == CHANGED and self.detail == "metadata"
+
+    @property
     def delta(self) -> int:
         return (self.size_b or 0) - (self.size_a or 0)
 
@@ -280,9 +285,10 @@ class DiffNode:
     added: int = 0  # differing files beneath (directories) or 1/0 (files)
     removed: int = 0
     changed: int = 0
+    metadata: int = 0  # of ``changed``, the metadata-only changes
     delta: int = 0  # bytes B minus A beneath
     # Statuses of the differences beneath, directories' own included (the counts leave those
-    # out): what the kind filter keeps a directory open for.
+    # out), a metadata-only change as METADATA_ONLY: what the filters keep a directory open for.
     beneath: set[str] = dataclasses.field(default_factory=set)
 
     @property
@@ -290,7 +296,14 @@ class DiffNode:
         return self.diff.status if self.diff else "contains"
 
 
-_BITS = {ADDED: 1, REMOVED: 2, CHANGED: 4}
+# Not a status: a change that is metadata only, which a directory holding one notes apart so
+# that hiding those changes can hide a directory that holds nothing else.
+METADATA_ONLY = "metadata"
+_BITS = {ADDED: 1, REMOVED: 2, CHANGED: 4, METADATA_ONLY: 8}
+
+
+def _bit(d: FileDiff) -> int:
+    return _BITS[METADATA_ONLY] if d.metadata_only else _BITS[d.status]
 
 
 class DiffTree:
@@ -310,7 +323,8 @@ class DiffTree:
         self._sides = _Sides(pair)
         self._opened: set[str] = set()
         self._found: dict[str, list[FileDiff]] = {}
-        sums: dict[str, list[int]] = {}  # dir -> added, removed, changed, delta, status bits
+        # dir -> added, removed, changed, metadata-only changed, delta, status bits
+        sums: dict[str, list[int]] = {}
         for d in diffs:
             path = d.path
             parent = path.rpartition("/")[0]
@@ -319,14 +333,15 @@ class DiffTree:
                 continue
             acc = sums.get(parent)
             if acc is None:
-                acc = sums[parent] = [0, 0, 0, 0, 0]
-            acc[4] |= _BITS[d.status]
+                acc = sums[parent] = [0, 0, 0, 0, 0, 0]
+            acc[5] |= _bit(d)
             if d.type != DIR or d.whole:
                 files = d.files if d.whole else 1
                 acc[0] += files if d.status == ADDED else 0
                 acc[1] += files if d.status == REMOVED else 0
                 acc[2] += d.status == CHANGED
-                acc[3] += d.delta
+                acc[3] += d.metadata_only
+                acc[4] += d.delta
         levels: dict[int, list[str]] = defaultdict(list)
         for directory in sums:
             levels[directory.count("/")].append(directory)
@@ -335,12 +350,12 @@ class DiffTree:
                 parent = directory.rpartition("/")[0]
                 up = sums.get(parent)
                 if up is None:
-                    up = sums[parent] = [0, 0, 0, 0, 0]
+                    up = sums[parent] = [0, 0, 0, 0, 0, 0]
                     levels[level - 1].append(parent)
                 acc = sums[directory]
-                for i in range(4):
+                for i in range(5):
                     up[i] += acc[i]
-                up[4] |= acc[4]
+                up[5] |= acc[5]
         for directory in sums:
             if directory not in self._diffs:
                 self._kids[directory.rpartition("/")[0]].append(directory)
@@ -355,14 +370,16 @@ class DiffTree:
             node.added = files if d.status == ADDED else 0
             node.removed = files if d.status == REMOVED else 0
             node.changed, node.delta = int(d.status == CHANGED), d.delta
+            node.metadata = int(d.metadata_only)
             if d.whole:
                 node.beneath = {d.status}
         found = self._sums.get(path)
         if found is not None:
-            added, removed, changed, delta, bits = found
+            added, removed, changed, metadata, delta, bits = found
             node.added += added
             node.removed += removed
             node.changed += changed
+            node.metadata += metadata
             node.delta += delta
             node.beneath = {status for status, bit in _BITS.items() if bits & bit}
         return node
@@ -373,22 +390,26 @@ class DiffTree:
                 self._diffs[d.path] = d
                 self._kids[d.path.rpartition("/")[0]].append(d.path)
 
-    def children(self, directory: str, *, kinds: set[str], sort: str) -> list[DiffNode]:
-        """One directory, filtered by kind and sorted by name or by size change."""
+    def children(
+        self, directory: str, *, kinds: set[str], sort: str, metadata: bool = True
+    ) -> list[DiffNode]:
+        """One directory, filtered by kind (and without the metadata-only changes unless
+        ``metadata``), sorted by name or by size change."""
         whole = self._diffs.get(directory)
         if whole is not None and whole.whole and directory not in self._opened:
             self._opened.add(directory)
             self._add(self._sides.children(whole))
         rows = [self.node(path) for path in self._kids.get(directory, ())]
-        rows = [node for node in rows if keeps(node, kinds)]
+        rows = [node for node in rows if keeps(node, kinds, metadata=metadata)]
         rows.sort(key=_by_size if sort == "size" else _tree_order)
         return rows
 
     def search(
-        self, needle: str, *, kinds: set[str], sort: str, limit: int = 500
+        self, needle: str, *, kinds: set[str], sort: str, metadata: bool = True, limit: int = 500
     ) -> tuple[list[FileDiff], int]:
         """The differences whose path contains ``needle``, inside whole directories too, as a
-        flat list sorted by path (or size change); one page and the count."""
+        flat list sorted by path (or size change), the metadata-only changes left out unless
+        ``metadata``; one page and the count."""
         found = self._found.get(needle)
         if found is None:
             wholes: dict[str, set[str]] = defaultdict(set)
@@ -401,7 +422,11 @@ class DiffTree:
             self._add(inner)
             found += inner
             self._found[needle] = found  # a comparison never changes: keep what was found
-        picked = [d for d in found if not kinds or d.status in kinds]
+        picked = [
+            d
+            for d in found
+            if (not kinds or d.status in kinds) and (metadata or not d.metadata_only)
+        ]
         picked.sort(key=_by_size if sort == "size" else _by_path)
         return picked[:limit], len(picked)
 
@@ -458,14 +483,18 @@ def _tree_order(node: DiffNode) -> tuple[bool, str]:
 # one directory's rows (DiffTree.children), or over the list of differences for a search.
 
 
-def keeps(node: DiffNode, kinds: set[str]) -> bool:
-    """Whether the kind filter keeps a row: a difference of a chosen kind, or a directory with
-    one beneath (so the path to it stays open)."""
-    if not kinds:
+def keeps(node: DiffNode, kinds: set[str], *, metadata: bool = True) -> bool:
+    """Whether the filters keep a row: a difference of a chosen kind (a metadata-only change
+    only with ``metadata``), or a directory with one beneath (so the path to it stays open)."""
+    wanted = set(kinds or _BITS)
+    if CHANGED in wanted and metadata:
+        wanted.add(METADATA_ONLY)  # "changed" is both kinds of change
+    else:
+        wanted.discard(METADATA_ONLY)
+    diff = node.diff
+    if diff is not None and (METADATA_ONLY if diff.metadata_only else diff.status) in wanted:
         return True
-    if node.diff is not None and node.diff.status in kinds:
-        return True
-    return bool(node.beneath & kinds)
+    return bool(node.beneath & wanted)
 
 
 def _by_size(node: DiffNode | FileDiff) -> tuple[int, str]:

@@ -14,12 +14,14 @@ Listings go one directory at a time, so no page ever loads a whole image.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat, StrIndex
 
 from layerviz.lib import changes
-from layerviz.lib.changes import DIR, ChangeRow
+from layerviz.lib.changes import DIR, REG, ChangeRow
+from layerviz.lib.layer import AUFS_META, OPAQUE, WH_PREFIX, WHITEOUT
 from layerviz.lib.packed_changes import NAME_SEPARATOR
 
 from . import packed
@@ -71,18 +73,103 @@ def shown_size(row: ChangeRow, mode: str) -> int:
     return row.tree_bytes
 
 
-def directory_rows(chains: list[Chain], depth: int, mode: str, directory: str) -> list[ChangeRow]:
+def directory_rows(
+    chains: list[Chain], depth: int, mode: str, directory: str, *, raw: bool = False
+) -> list[ChangeRow]:
     """One directory of the layer's changes (``layer``) or of the merged view as of ``depth``
     (``merged``: the latest row of each name, without deletions made below, since those paths
     are gone, but with this layer's own deletions, shown struck through as dive's aggregated
-    view shows them), sorted by name."""
+    view shows them), sorted by name. ``raw``: the layer's changes with its deletions shown as
+    the whiteout entries that made them (``tar_rows``)."""
     if mode == LAYER:
-        return packed.dir_rows([chains[depth].pk], directory)
+        rows = packed.dir_rows([chains[depth].pk], directory)
+        return tar_rows(chains[depth], directory, rows) if raw else rows
     rows = packed.dir_rows([c.pk for c in chains[: depth + 1]], directory)
     latest = _latest(rows).values()
     kept = [r for r in latest if not (r.kind == changes.DELETED and r.depth < depth)]
     kept.sort(key=_name)
     return kept
+
+
+def tar_rows(chain: Chain, directory: str, rows: list[ChangeRow]) -> list[ChangeRow]:
+    """A directory of a layer's changes as its tar records them: a deletion is not one row per
+    removed path but the entry that removed them, ``.wh.<name>`` beside what it deletes and
+    ``.wh..wh..opq`` inside an opaque directory, named exactly as the layer wrote it.
+
+    The change rows keep the deleted paths (cleaned) and the opaque flag, but not the names as
+    written ("./a/.wh.b" is cleaned to "a/.wh.b"), nor a whiteout that found nothing below, nor
+    one that an opaque marker in its directory made moot; the layer's stored entries keep all of
+    it, so the whiteouts are read from there. A path removed because its directory was replaced
+    by a file has no whiteout: the entry that replaced it is already a row.
+    """
+    kept = [row for row in rows if row.kind != changes.DELETED]
+    removed = {row.name: row for row in rows if row.kind == changes.DELETED}
+    lower = {row.name: row for row in rows if row.prev_depth is not None}
+    for path, entry, flags, seq, mode, uid, gid, mtime in _whiteouts(
+        chain.layer_id, chain.chain_id
+    ):
+        parent, _, name = path.rpartition("/")
+        if parent != directory:
+            continue
+        if flags & OPAQUE:
+            detail, target = changes.BY_OPAQUE, None
+        else:
+            detail = changes.BY_WHITEOUT
+            deleted = name[len(WH_PREFIX) :]
+            target = removed.get(deleted) or lower.get(deleted)
+        kept.append(
+            ChangeRow(
+                dir=directory,
+                name=name,
+                kind=changes.DELETED,
+                detail=detail,
+                type=REG,
+                size=0,
+                mode=mode,
+                uid=uid,
+                gid=gid,
+                mtime=mtime,
+                link="",
+                digest=b"",
+                seq=seq,
+                # What it deleted came from this layer (None: the layers below had no such path).
+                prev_depth=target.prev_depth if target else None,
+                prev_size=target.prev_size if target else None,
+                depth=chain.depth,
+                entry=entry,
+            )
+        )
+    kept.sort(key=_name)
+    return kept
+
+
+# Whiteouts are few, but finding them reads every entry of the layer: a listing asks for one
+# directory's, and a page opens several directories of the same layer. A chain ID names its
+# layer's content, so what is cached for it is never stale.
+@functools.lru_cache(maxsize=32)
+def _whiteouts(
+    layer_id: int, chain_id: str
+) -> tuple[tuple[str, str, int, int, int, int, int, int], ...]:
+    """The layer's whiteout and opaque entries: (clean path, name as written, flags, seq, mode,
+    uid, gid, mtime)."""
+    found = []
+    for batch in packed.entry_batches(layer_id):
+        for i, flags in enumerate(batch.flags):
+            if flags & (WHITEOUT | OPAQUE) and not flags & AUFS_META:
+                path = batch.path[i]
+                found.append(
+                    (
+                        path,
+                        batch.raw[i] or path,
+                        flags,
+                        batch.first_seq + i,
+                        batch.mode[i],
+                        batch.uid[i],
+                        batch.gid[i],
+                        batch.mtime[i],
+                    )
+                )
+    return tuple(found)
 
 
 def _name(row: ChangeRow) -> str:
@@ -103,10 +190,12 @@ def listing(
     kinds: set[str] | None = None,
     offset: int = 0,
     limit: int = PAGE,
+    raw: bool = False,
 ) -> tuple[list[ChangeRow], int]:
     """One directory of the layer's changes (``layer``) or of the merged filesystem
-    (``merged``) as of ``chains[depth]``; returns one page of rows and the total count."""
-    rows = directory_rows(chains, depth, mode, directory)
+    (``merged``) as of ``chains[depth]``; returns one page of rows and the total count.
+    ``raw``: the layer's deletions as the whiteout entries that made them (``tar_rows``)."""
+    rows = directory_rows(chains, depth, mode, directory, raw=raw)
     if kinds:
         rows = [row for row in rows if keeps(row, kinds, mode, depth)]
     for row in rows:

@@ -93,6 +93,9 @@ class ChangeRow:
     sub_deleted: int = 0
     depth: int = 0  # the layer (position in the stack) the row belongs to
     shown_size: int = 0  # set by a listing: the size it shows (filesystem.shown_size)
+    # A whiteout's row in a listing of the tar as it is (``filesystem.tar_rows``): the entry's
+    # name exactly as the layer wrote it, "./" and all. Never stored.
+    entry: str = ""
 
     @property
     def path(self) -> str:

@@ -17,7 +17,9 @@
       Plotly.newPlot(el, fig.data, fig.layout, { displayModeBar: false, responsive: true });
       if (el.hasAttribute("data-chart-links")) {
         el.on("plotly_click", function (event) {
-          var url = event.points[0].customdata;
+          // A page, or [a page, its hover] where the hover needs customdata too (the sankey).
+          var data = event.points[0].customdata;
+          var url = Array.isArray(data) ? data[0] : data;
           if (typeof url === "string" && url.charAt(0) === "/") window.location.href = url;
         });
       }
