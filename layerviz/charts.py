@@ -42,6 +42,21 @@ def _plain(fig: go.Figure) -> dict[str, Any]:
     return data
 
 
+def _mix(light: str, dark: str, share: float) -> str:
+    """The colour ``share`` of the way from ``light`` to ``dark``, opaque: a see-through colour
+    would look lighter or darker with the page behind it (light or dark mode), and plotly would
+    pick its text colour for the wrong one."""
+    a = [int(light[i : i + 2], 16) for i in (1, 3, 5)]
+    b = [int(dark[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(x + (y - x) * share):02x}" for x, y in zip(a, b, strict=True))
+
+
+def _ink_on(colour: str) -> str:
+    """Dark or white text, whichever reads on ``colour`` (an opaque #rrggbb)."""
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return "#1c2430" if 0.299 * red + 0.587 * green + 0.114 * blue > 150 else "#ffffff"
+
+
 def _layout(fig: go.Figure, height: int) -> None:
     fig.update_layout(
         height=height,
@@ -301,7 +316,7 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
         labels.append(tops or step or node.diff_id.partition(":")[2][:10])
         values.append(shown[node.pk])
         shade = 0.25 + 0.75 * (len(node.images) - 1) / max(most - 1, 1) if node.shared else 0.0
-        colours.append(f"rgba(47, 95, 152, {shade:.2f})" if node.shared else "#c9d8ec")
+        colours.append(_mix("#c9d8ec", "#173f73", shade) if node.shared else "#c9d8ec")
         used_by = len(node.images)
         leaf = node.pk not in has_children
         hover.append(
@@ -329,6 +344,8 @@ def chain_icicle(forest, names: dict[int, str], urls: dict[str, str]) -> dict[st
             values=values,
             branchvalues="remainder",
             marker={"colors": colours, "line": {"width": 1, "color": "#ffffff"}},
+            # Each box's text in the ink that reads on it, whatever the page's scheme.
+            insidetextfont={"color": [_ink_on(c) for c in colours]},
             customdata=links,
             hovertext=hover,
             hoverinfo="text",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from types import SimpleNamespace
 
 from layerviz import charts
@@ -209,6 +210,29 @@ def test_the_tree_hovers_with_the_true_bytes_whatever_width_a_box_is_drawn():
     # The base still takes nearly all the width: the bytes decide, the minimum only helps.
     width = _widths(icicle)
     assert width["c1"] - width["c2"] > 0.9 * width["root"]
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
+
+
+def test_every_box_of_the_tree_is_opaque_with_text_that_reads_on_it_in_either_scheme():
+    # A see-through box looks other on a dark page, and its text was picked for a light one.
+    icicle = charts.chain_icicle(_forest(TINY_ON_BIG), {10: "big", 11: "a", 12: "b"}, {})["data"][0]
+    boxes = icicle["marker"]["colors"]
+    inks = icicle["insidetextfont"]["color"]
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", colour) for colour in boxes), boxes
+    for box, ink in zip(boxes, inks, strict=True):
+        a, b = sorted((_luminance(box), _luminance(ink)))
+        assert (b + 0.05) / (a + 0.05) >= 4.5, (box, ink)
+    # More images on a box, a darker box.
+    shade = dict(zip(icicle["ids"], (_luminance(c) for c in boxes), strict=True))
+    assert shade["c1"] < shade["c2"] < shade["c4"]
 
 
 def test_the_tree_is_as_tall_as_the_levels_it_shows():
