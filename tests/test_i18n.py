@@ -61,6 +61,13 @@ ENGLISH = [
     "whiteouts as in the tar",
     "metadata-only change",
     "Changes of content only",
+    "read back from the image's history",
+    "From the cache",
+    "change this step",
+    "Learn how image layers work",
+    "Keyboard shortcuts",
+    "Auto colours",
+    "Exit presentation",
 ]
 
 
@@ -218,6 +225,10 @@ def _pages(v1: Image, v2: Image) -> dict[str, str]:
         "store": reverse("compare:store"),
         "efficiency": reverse("explorer:efficiency", args=[v1.digest]),
         "file": f"{reverse('explorer:file', args=[v1.digest])}?path=etc/os-release",
+        "dockerfile": f"{reverse('explorer:dockerfile', args=[v1.digest])}?change=2",
+        "lessons": reverse("learn:index"),
+        "lesson": reverse("learn:lesson", args=["sharing"]),
+        "presenting": reverse("learn:index") + "?present=1",
     }
 
 
