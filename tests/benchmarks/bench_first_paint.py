@@ -1,6 +1,7 @@
-"""First paint of the chart pages in a fresh browser: the image page, the store page and the
-compare page, loaded by Chromium with an empty cache from the app served as ``dev.py start``
-serves it.
+"""Time to first paint of the chart pages (image, store, compare) in a fresh Chromium.
+
+Each page is loaded by Debian's Chromium with an empty cache, from the demo images served as
+``dev.py start`` serves them.
 
     .venv/bin/python tests/benchmarks/bench_first_paint.py [--runs 9] [--app DIR]
 
@@ -13,9 +14,10 @@ serves it.
    figures are what a person opening the app sees after the first page, not Python starting.
 3. For each page, ``--runs`` times: a new browser context (its own empty cache), the page
    loaded, and its navigation entry read (``performance.getEntriesByType('navigation')``):
-   DOMContentLoaded is ``domContentLoadedEventEnd`` (the deferred plotly.js is run, and the
-   charts drawn, before it ends), load is ``loadEventEnd``; both from the start of the
-   navigation. Also the bytes the page's plotly.js took on the wire and unpacked.
+   DOMContentLoaded is ``domContentLoadedEventEnd`` (the deferred scripts, plotly.js among
+   them, have run), load is ``loadEventEnd`` (static/js/app.js has drawn the charts, on
+   ``load``); both from the start of the navigation. Also the bytes of the page's plotly.js,
+   on the wire and unpacked.
 
 Prints the median of the runs in milliseconds. The target (#12) is 600 ms to DOMContentLoaded
 on the image page.
