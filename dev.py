@@ -78,7 +78,7 @@ PREPARE = [
 
 def web_args(port: str) -> list[str]:
     """The web server ``start`` runs, after the interpreter: Django's, with whitenoise serving
-    the static files (settings.DEBUG is off, so runserver leaves them to it)."""
+    the static files (``whitenoise.runserver_nostatic`` keeps runserver's own handler out)."""
     return ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
 
 

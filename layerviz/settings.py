@@ -49,8 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
-    # Ahead of staticfiles: runserver then leaves static files to whitenoise, also with DEBUG
-    # on, so that what ``dev.py start`` serves is what a deployment serves.
+    # Ahead of staticfiles: runserver then leaves static files to whitenoise, with DEBUG on
+    # too, so that they reach a browser the same way whatever serves the app.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",

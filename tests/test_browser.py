@@ -105,8 +105,8 @@ def _finished(worker: subprocess.Popen) -> str:
         raise
 
 
-# Every trace plotly drew in each [data-chart] of the page, with whether it is shown: a trace
-# type the bundle does not register is kept by plotly.js, but hidden, without an error.
+# Every trace plotly drew in each [data-chart] of the page, with whether it is shown: plotly.js
+# turns a trace of a type the bundle lacks into a hidden scatter, without an error.
 DRAWN_TRACES = """() => Array.from(document.querySelectorAll("[data-chart]")).flatMap(
     (el) => (el._fullData || []).map((trace) => [trace.type, trace.visible === true]))"""
 
