@@ -66,11 +66,27 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
     run([str(PYTHON), "manage.py", *args], env=env)
 
 
+# What ``start`` runs before it serves, in order (tests/benchmarks/bench_first_paint.py runs
+# the same): the database migrated, the demo images the first time, and the static files
+# collected, hashed and compressed, which is what whitenoise serves (settings.STORAGES).
+PREPARE = [
+    ("migrate", "--verbosity", "0"),
+    ("demo",),
+    ("collectstatic", "--noinput", "--verbosity", "0"),
+]
+
+
+def web_args(port: str) -> list[str]:
+    """The web server ``start`` runs, after the interpreter: Django's, with whitenoise serving
+    the static files (``whitenoise.runserver_nostatic`` keeps runserver's own handler out)."""
+    return ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+
+
 def start(argv: list[str]) -> None:
     setup()
     port = argv[0] if argv else os.environ.get("PORT", "8000")
-    manage("migrate", "--verbosity", "0")
-    manage("demo")
+    for step in PREPARE:
+        manage(*step)
     print(
         f"layerviz: http://127.0.0.1:{port}/  (Ctrl-C stops the web server and the worker)",
         flush=True,
@@ -78,9 +94,7 @@ def start(argv: list[str]) -> None:
     # Stopped with SIGTERM (a service manager, `timeout`), stop the children as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT)
-    web = subprocess.Popen(
-        [str(PYTHON), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT
-    )
+    web = subprocess.Popen([str(PYTHON), *web_args(port)], cwd=ROOT)
     try:
         while worker.poll() is None and web.poll() is None:
             time.sleep(0.5)

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.core.management import call_command
+from django.test.utils import override_settings
 from hypothesis import settings
+from pytest_django.live_server_helper import LiveServer
 
 from . import components, engine
 
@@ -56,3 +61,38 @@ def dive():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static(tmp_path_factory) -> Iterator[Path]:
+    """The static files as ``collectstatic`` writes them (hashed names, gzip), in a folder of
+    this run. With DEBUG off, as in tests, ``{% static %}`` links the hashed names of the
+    manifest, so no page renders without it. Collected rather than swapped for a storage
+    without hashes, so that tests see what a browser is sent; in a folder of this run rather
+    than var/staticfiles, so that two runs on one checkout do not write the same files. It
+    takes well under a second."""
+    folder = tmp_path_factory.mktemp("static")
+    with override_settings(STATIC_ROOT=folder):
+        call_command("collectstatic", interactive=False, verbosity=0)
+        yield folder
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest, collected_static: Path) -> Iterator[LiveServer]:
+    """pytest-django's live server, with the static files left to whitenoise, as the app
+    serves them. pytest-django puts Django's finder-based static handler in front, which knows
+    no hashed names and sets no caching."""
+    address = (
+        request.config.getvalue("liveserver")
+        or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+        or "localhost"
+    )
+    server = LiveServer(address, start=False)
+    server.thread.static_handler = _as_is
+    server.start()
+    yield server
+    server.stop()
+
+
+def _as_is(application: Any) -> Any:
+    return application

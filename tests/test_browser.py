@@ -20,7 +20,7 @@ from layerviz.lib import synth
 from layerviz.lib.synth import Step
 from layerviz.lib.tarwriter import file, whiteout
 
-from . import browser, processes
+from . import browser, plotly_bundle, processes
 from .helpers import ingest_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -104,6 +104,45 @@ def _finished(worker: subprocess.Popen) -> str:
         worker.kill()
         worker.communicate()
         raise
+
+
+# Every trace plotly drew in each [data-chart] of the page, with whether it is shown: plotly.js
+# turns a trace of a type the bundle lacks into a hidden scatter, without an error.
+DRAWN_TRACES = """() => Array.from(document.querySelectorAll("[data-chart]")).flatMap(
+    (el) => (el._fullData || []).map((trace) => [trace.type, trace.visible === true]))"""
+
+
+def test_our_plotly_bundle_draws_every_trace_type_our_figures_use(
+    page: Page, app_image: Image, tmp_path: Path
+):
+    ingest_image(  # on app_image's base: the store page draws what images share
+        tmp_path,
+        "lv/tool:1",
+        [
+            synth.layer(
+                [
+                    file("bin/sh", b"x" * 3000, mode=0o755),
+                    file("etc/passwd", b"root\n"),
+                    file("usr/lib/libc.so", b"c" * 20_000),
+                ]
+            ),
+            synth.layer([file("usr/bin/tool", b"t" * 900)]),
+        ],
+        [Step("ADD rootfs /"), Step("COPY tool /usr/bin/")],
+    )
+    drawn = []
+    for url, charts in ((_image_url(app_image), 2), (reverse("compare:store"), 3)):
+        page.goto(url)
+        expect(page.locator("[data-chart] svg.main-svg").first).to_be_visible()
+        expect(page.locator("[data-chart][data-drawn]")).to_have_count(charts)
+        drawn += page.evaluate(DRAWN_TRACES)
+    registered = page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces)")
+
+    used = set(plotly_bundle.figure_trace_types())
+    assert used <= set(registered)
+    # A trace type a figure uses and no page here draws: add the page that draws it above.
+    assert {kind for kind, _shown in drawn} == used
+    assert all(shown for _kind, shown in drawn), drawn
 
 
 def test_an_uploaded_archive_shows_live_progress_then_a_link_to_the_image(
