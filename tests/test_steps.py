@@ -206,6 +206,16 @@ def test_the_lookup_form_shows_the_layers_checked_top_down_and_the_answer(client
     assert "unreached" in rows[2]["class"] and "still ship" in rows[2].get_text()
 
 
+def test_a_lookup_of_a_file_under_an_opaque_directory_says_the_directory_is_opaque(
+    client: Client, lesson
+):
+    page = soup(client.get(_url(lesson), {"layer": 3, "path": "etc/passwd"}))
+
+    text = page.select_one(".lookup-answer").get_text(" ", strip=True)
+    assert "/etc is opaque in layer #4" in text
+    assert "is opaque: the read stops here" in page.select_one(".lookup-layers li").get_text()
+
+
 def test_a_lookup_of_a_whited_out_file_says_no_such_file(client: Client, lesson):
     page = soup(client.get(_url(lesson), {"layer": 3, "path": "app/cache/blob"}))
 
@@ -290,7 +300,12 @@ def test_the_api_looks_a_path_up(client: Client, lesson):
     lookup = answer.json()["lookup"]
 
     assert lookup["found"] is False
-    assert (lookup["answered_by"], lookup["verdict"], lookup["by"]) == (4, "hides", "etc")
+    assert (lookup["answered_by"], lookup["verdict"], lookup["by"], lookup["how"]) == (
+        4,
+        "hides",
+        "etc",
+        "opaque",
+    )
     assert lookup["still_ships_in"] == [3, 1]
     assert [(c["layer"], c["verdict"], c["reached"]) for c in lookup["layers"]] == [
         (4, "hides", True),

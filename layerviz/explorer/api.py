@@ -199,6 +199,7 @@ def _lookup_json(found: steps.Lookup) -> dict[str, Any]:
         "answered_by": None if answer is None else answer.position + 1,
         "verdict": None if answer is None else answer.verdict,
         "by": None if answer is None else answer.by or None,
+        "how": None if answer is None else changes.DETAIL_NAMES.get(answer.how) or None,
         "still_ships_in": [n + 1 for n in found.still_ships],
         "layers": [
             {
@@ -206,6 +207,7 @@ def _lookup_json(found: steps.Lookup) -> dict[str, Any]:
                 "verdict": c.verdict,
                 "reached": c.reached,
                 "by": c.by or None,
+                "how": changes.DETAIL_NAMES.get(c.how) or None,
                 "row": None if c.row is None else row_json(c.row),
             }
             for c in found.layers

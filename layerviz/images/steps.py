@@ -208,8 +208,14 @@ class Checked:
     position: int
     verdict: str  # HAS, PASSES, HIDES, STOPS or ABSENT; below the answer: what lies unread
     row: ChangeRow | None  # the layer's row for the path
-    by: str = ""  # HIDES or STOPS: the path of the whiteout's or opaque directory's target
+    by: str = ""  # HIDES or STOPS: the path deleted, or the opaque directory
+    how: str = ""  # HIDES: the deletion's detail code (whiteout, opaque, replacement)
     reached: bool = True  # False below the layer that answered: the read never gets there
+
+    @property
+    def opaque(self) -> bool:
+        """The read ends at an opaque directory above the path (``by``)."""
+        return self.verdict == STOPS or self.how == changes.BY_OPAQUE
 
     @property
     def shadowed(self) -> bool:
@@ -274,7 +280,7 @@ def _check(
     row = rows.get((depth, path))
     if row is not None:
         if row.kind == changes.DELETED:
-            return Checked(depth, HIDES, row, by=_deleted_from(depth, path, ancestors, rows))
+            return Checked(depth, HIDES, row, *_deleted_from(depth, path, ancestors, rows))
         implicit = row.kind == changes.UNCHANGED and row.detail == changes.PARENT
         if implicit and row.seq is None:
             return Checked(depth, PASSES, row)
@@ -284,7 +290,7 @@ def _check(
         if above is None:
             continue
         if above.kind == changes.DELETED:
-            return Checked(depth, HIDES, None, by=_deleted_from(depth, ancestor, ancestors, rows))
+            return Checked(depth, HIDES, None, *_deleted_from(depth, ancestor, ancestors, rows))
         if above.flags & changes.OPAQUE_DIR:
             return Checked(depth, STOPS, None, by=ancestor)
     return Checked(depth, ABSENT, None)
@@ -292,9 +298,10 @@ def _check(
 
 def _deleted_from(
     depth: int, path: str, ancestors: list[str], rows: dict[tuple[int, str], ChangeRow]
-) -> str:
-    """The path a layer's deletion was made on: the highest deleted ancestor of ``path``
-    (what the whiteout names), or the opaque directory whose marker removed it."""
+) -> tuple[str, str]:
+    """The path a layer's deletion of ``path`` was made on, and how: the highest deleted
+    ancestor of ``path`` (what the whiteout names), or the opaque directory whose marker
+    removed it."""
     top = path
     for ancestor in ancestors:
         if ancestor.count("/") >= path.count("/"):
@@ -303,6 +310,7 @@ def _deleted_from(
         if row is not None and row.kind == changes.DELETED:
             top = ancestor
     row = rows.get((depth, top))
-    if row is not None and row.detail == changes.BY_OPAQUE:
-        return top.rpartition("/")[0]
-    return top
+    how = row.detail if row is not None else ""
+    if how == changes.BY_OPAQUE:
+        return top.rpartition("/")[0], how
+    return top, how
