@@ -1,10 +1,10 @@
 """The explorer's data as JSON, for scripts, CI and tests: an image's layer stack, a layer's
-changes or the merged tree, a file's history.
+changes or the merged tree, a file's history, a step of the stepper.
 
-``/api/images/REF``, ``/api/images/REF/tree`` and ``/api/images/REF/history``, where REF is
-anything ``/find?ref=`` accepts, slashes and all. The rows come from the functions the pages
-list them with (``filesystem.listing``, ``filesystem.search``, ``filesystem.path_history``),
-so the two cannot disagree. Layer numbers are 1-based, as the pages show them.
+``/api/images/REF``, ``/api/images/REF/tree``, ``/api/images/REF/history`` and
+``/api/images/REF/steps``, where REF is anything ``/find?ref=`` accepts, slashes and all. The
+rows come from the functions the pages list them with (``filesystem.listing``,
+``filesystem.search``, ``filesystem.path_history``, ``steps``), so the two cannot disagree. Layer numbers are 1-based, as the pages show them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import dockerfile, filesystem
+from layerviz.images import dockerfile, filesystem, steps
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
@@ -169,6 +169,90 @@ def _cache(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     )
 
 
+def _steps(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    """A step of the union filesystem stepper: what layer N did, and with ``path``, how a read
+    of it is answered as of layer N (``images.steps``)."""
+    chains = [il.chain for il in image.layers_in_order()]
+    if not chains:
+        return _error(f"{image.name} has no layers", 404)
+    raw = request.GET.get("layer", "1")
+    if not (raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= len(chains)):
+        return _error(f"layer must be 1 to {len(chains)}, bottom first", 400)
+    depth = int(raw) - 1
+    step = steps.layer_step(chains, depth, image.instructions().get(depth, ""))
+    chain = step.chain
+    answer: dict[str, Any] = {
+        "image": image.digest,
+        "layer": depth + 1,
+        "layers": len(chains),
+        "instruction": step.instruction,
+        "files": {
+            "added": chain.added,
+            "added_bytes": chain.added_bytes,
+            "modified": chain.modified,
+            "modified_bytes": chain.modified_bytes,
+            "deleted": chain.deleted,
+            "deleted_bytes": chain.deleted_bytes,
+            "total": chain.total_files,
+            "total_bytes": chain.total_bytes,
+        },
+        "added": [_change_json(c) for c in step.added],
+        "modified": [_change_json(c) for c in step.modified],
+        "deleted": [_change_json(c) for c in step.deleted],
+        "opaque": [
+            {
+                "path": d.path,
+                "files": d.files,
+                "size": d.size,
+                "still_ships_in": [n + 1 for n in d.carried_by],
+                "hidden": [_change_json(c) for c in d.hidden],
+            }
+            for d in step.opaque
+        ],
+        "complete": not step.cut,
+    }
+    path = request.GET.get("path", "").strip().strip("/")
+    if path:
+        answer["lookup"] = _lookup_json(steps.lookup(chains, path, depth))
+    return JsonResponse(answer)
+
+
+def _change_json(change: steps.Change) -> dict[str, Any]:
+    return {
+        "path": change.path,
+        "kind": changes.KIND_NAMES[change.kind],
+        "detail": changes.DETAIL_NAMES.get(change.detail, change.detail) or None,
+        "type": filemode.TYPE_NAMES.get(change.type, change.type),
+        "size": change.size,
+        "files": change.files,
+        "still_ships_in": [n + 1 for n in change.carried_by],
+    }
+
+
+def _lookup_json(found: steps.Lookup) -> dict[str, Any]:
+    answer = found.answer
+    return {
+        "path": found.path,
+        "found": found.found,
+        "answered_by": None if answer is None else answer.position + 1,
+        "verdict": None if answer is None else answer.verdict,
+        "by": None if answer is None else answer.by or None,
+        "how": None if answer is None else changes.DETAIL_NAMES.get(answer.how) or None,
+        "still_ships_in": [n + 1 for n in found.still_ships],
+        "layers": [
+            {
+                "layer": c.position + 1,
+                "verdict": c.verdict,
+                "reached": c.reached,
+                "by": c.by or None,
+                "how": changes.DETAIL_NAMES.get(c.how) or None,
+                "row": None if c.row is None else row_json(c.row),
+            }
+            for c in found.layers
+        ],
+    }
+
+
 def row_json(row: ChangeRow) -> dict[str, Any]:
     """One path as a layer's changes or the merged tree lists it; with ``raw``, a whiteout
     entry also has ``tar_entry``, its name exactly as the layer's tar wrote it."""
@@ -200,4 +284,5 @@ VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponse]] = {
     "history": _history,
     "dockerfile": _dockerfile,
     "cache": _cache,
+    "steps": _steps,
 }

@@ -235,6 +235,8 @@ class TreeNode:
                 node.note = mark_safe(
                     escape(_("was %(size)s in layer #%(n)s")) % {"size": size, "n": n}
                 )
+        elif own and row.flags & changes.OPAQUE_DIR:
+            node.note = escape(change_words.OPAQUE)
         elif state.mode == filesystem.MERGED and not own:
             node.note, node.note_from = layer_no(row.depth), True
         return node

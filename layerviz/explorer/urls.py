@@ -15,6 +15,7 @@ urlpatterns = [
     path("images/<str:digest>/", views.image, name="image"),
     path("images/<str:digest>/tree", views.tree, name="tree"),
     path("images/<str:digest>/file", views.file_history, name="file"),
+    path("images/<str:digest>/steps", views.steps, name="steps"),
     path("images/<str:digest>/delete", views.delete_image, name="delete"),
     path("images/<str:digest>/efficiency", views.efficiency_page, name="efficiency"),
     path("images/<str:digest>/dockerfile", views.dockerfile, name="dockerfile"),

@@ -26,13 +26,14 @@ from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.images import deletion, efficiency, filesystem, jobs
 from layerviz.images import dockerfile as dockerfile_
+from layerviz.images import steps as layer_steps
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, IngestJob, JobState
 from layerviz.images.tasks import enqueue
 from layerviz.lib.errors import SourceError
 from layerviz.lib.limits import Limits
 
-from . import change_words, panel
+from . import change_words, panel, stepper
 from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm, kind_of_job
 from .uploads import save_upload
@@ -256,6 +257,42 @@ def dockerfile(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         step = int_param(request, "change", default=1, low=1, high=len(built.lines))
         context["what_if"] = dockerfile_.what_if(built, step)
     return render(request, "explorer/dockerfile.html", context)
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def steps(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+    """The union filesystem stepper: the stack as slabs, one layer lit, what it did, the merged
+    tree as of it, and how a read of the path in focus is answered. Stepping swaps ``#step``."""
+    image = _get_image_or_404(digest)
+    image_layers = list(image.layers_in_order())
+    if not image_layers:
+        raise Http404(_("This image has no layers."))
+    try:
+        state = stepper.StepState.from_request(request, len(image_layers))
+    except stepper.BadLayer as exc:
+        if exc.missing:
+            raise Http404(str(exc)) from None
+        return render(request, "400.html", {"problem": str(exc)}, status=400)
+    chains = [il.chain for il in image_layers]
+    instructions = image.instructions()
+    tree, tree_more = stepper.changed_tree(chains, state)
+    context = {
+        "image": image,
+        "state": state.panel,  # what the tree's lines and links are made with
+        "step_state": state,
+        "step": layer_steps.layer_step(chains, state.layer, instructions.get(state.layer, "")),
+        "slabs": stepper.slabs(image_layers, instructions, state.layer),
+        "selected": image_layers[state.layer],
+        "tree": tree,
+        "tree_more": tree_more,
+        "found": layer_steps.lookup(chains, state.path, state.layer) if state.path else None,
+        "intervals": stepper.INTERVALS,
+    }
+    # A history restore (htmx had no snapshot of a pushed URL) needs the whole page.
+    if request.htmx and request.htmx.target == "step" and not request.htmx.history_restore_request:
+        return render(request, "explorer/steps.html#step", context)
+    return render(request, "explorer/steps.html", context)
 
 
 def _breadcrumbs(path: str) -> list[tuple[str, str]]:

@@ -199,6 +199,65 @@
     }
   });
 
+  // --- the stepper: autoplay, the slider's value while it moves, the step announced ----------
+  // Stepping is the previous/next links (htmx swaps #step and pushes the URL); playing clicks
+  // "next" an interval after each step has settled, so a slow answer never piles up requests.
+  var playing = false, timer = null;
+  function stepTo(which) {
+    var link = document.getElementById("step-" + which);
+    if (link) link.click();
+    return link !== null;
+  }
+  function showPlaying() {
+    var button = document.getElementById("step-play");
+    if (!button) return;
+    button.setAttribute("aria-pressed", playing ? "true" : "false");
+    button.textContent = playing ? "❚❚ " + button.dataset.pauseLabel : "▶ " + button.dataset.playLabel;
+  }
+  function schedule() {
+    clearTimeout(timer);
+    var select = document.getElementById("step-interval");
+    timer = setTimeout(function () {
+      if (!stepTo("next")) stop();
+    }, 1000 * Number(select ? select.value : 1));
+  }
+  function stop() {
+    playing = false;
+    clearTimeout(timer);
+    showPlaying();
+  }
+  var chosenInterval = null;  // kept across swaps, which render the select afresh
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest("#step-play")) return;
+    if (playing) { stop(); return; }
+    playing = true;
+    showPlaying();
+    // At the top, play starts again from the base.
+    var base = document.querySelector('.slabs a[data-step="0"]');
+    if (!document.getElementById("step-next") && base) base.click(); else schedule();
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.id !== "step-interval") return;
+    chosenInterval = event.target.value;
+    if (playing) schedule();
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.id !== "step-slider") return;
+    var shown = document.getElementById("step-slider-value");
+    if (shown) shown.textContent = "#" + (Number(event.target.value) + 1);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var step = document.getElementById("step");
+    if (!step || event.detail.elt !== step) return;
+    var select = document.getElementById("step-interval");
+    if (select && chosenInterval) select.value = chosenInterval;
+    showPlaying();
+    if (playing) schedule();
+    var status = document.getElementById("step-status");
+    var title = document.getElementById("step-title");
+    if (status && title) status.textContent = title.textContent;
+  });
+
   // --- keyboard: arrows move through layers and tree rows -----------------------------------
   function typing(target) {
     return target.closest("input, textarea, select, [contenteditable]") !== null;
@@ -219,10 +278,16 @@
         if (field) { event.preventDefault(); field.focus(); field.select(); }
         return;
       }
+      // The stepper: left and right step, except in a file tree, where they close and open.
+      var sideways = event.key === "ArrowLeft" || event.key === "ArrowRight";
+      if (sideways && document.getElementById("step") && !event.target.closest(".tree")) {
+        if (playing) stop();
+        if (stepTo(event.key === "ArrowLeft" ? "prev" : "next")) event.preventDefault();
+        return;
+      }
       // A lesson (or any page with such links): the arrows go to the previous and next one,
       // unless focus is in the layer stack or a tree, where they move there.
-      if ((event.key === "ArrowLeft" || event.key === "ArrowRight")
-          && !event.target.closest(".layer-link, .tree")) {
+      if (sideways && !event.target.closest(".layer-link, .tree")) {
         var go = document.querySelector(event.key === "ArrowLeft" ? "[data-key-prev]" : "[data-key-next]");
         if (go) { event.preventDefault(); go.click(); }
         return;
@@ -314,6 +379,7 @@
   function init(root) {
     document.querySelectorAll(".js-hide").forEach(function (el) { el.hidden = true; });
     document.querySelectorAll("[data-keys-open]").forEach(function (el) { el.hidden = false; });
+    document.querySelectorAll("[data-js-only]").forEach(function (el) { el.hidden = false; });
     var form = document.getElementById("add-form");
     if (form) showKinds(form);
     drawCharts(root);

@@ -122,6 +122,18 @@ def panel_query(state, **changes: object) -> str:
     return state.query(**changes)
 
 
+@register.simple_tag
+def step_query(state, **changes: object) -> str:
+    """The query string of the stepper with its state (``stepper.StepState``) changed."""
+    return state.query(**changes)
+
+
+@register.filter
+def detail_word(code: str) -> str:
+    """How a path changed or was deleted, in words (``change_words.DETAILS``)."""
+    return str(change_words.DETAILS.get(code, ""))
+
+
 def badge(row, state=None) -> dict:
     """Letter and word, never colour alone. In the merged view, rows from lower layers are
     unchanged by the selected layer whatever they were when written."""
