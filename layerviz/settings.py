@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "layerviz.explorer.apps.ExplorerConfig",
     "layerviz.compare.apps.CompareConfig",
     "layerviz.learn.apps.LearnConfig",
+    "layerviz.containers.apps.ContainersConfig",
 ]
 
 MIDDLEWARE = [
@@ -191,6 +192,9 @@ LAYERVIZ_INGEST_ATTEMPTS = envint("LAYERVIZ_INGEST_ATTEMPTS", 2)
 # point at.
 LAYERVIZ_STORE_CHART_IMAGES = envint("LAYERVIZ_STORE_CHART_IMAGES", 250)
 LAYERVIZ_STORE_HEATMAP_IMAGES = envint("LAYERVIZ_STORE_HEATMAP_IMAGES", 60)
+# A container page asks the engine for the size of each path its writable layer changed, one
+# request each: at most this many per page (the rest are shown without a size, and say so).
+LAYERVIZ_CONTAINER_SIZE_READS = envint("LAYERVIZ_CONTAINER_SIZE_READS", 300)
 # Registry downloads have deadlines: LAYERVIZ_REGISTRY_MIN_RATE (bytes a second a registry must
 # keep up, default 64 KiB; 0 for none) after LAYERVIZ_REGISTRY_DEADLINE_FLOOR (seconds, default
 # 60). They are not read here but, like the LAYERVIZ_MAX_* input caps, by lib/limits.Limits

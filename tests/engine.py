@@ -34,6 +34,7 @@ IMAGES = {
     "teaching": "lv/teaching:1.0",
     "sibling": "lv/sibling:1.0",
     "multistage": "lv/multistage:1.0",
+    "container": "lv/container:1.0",
 }
 
 

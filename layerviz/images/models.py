@@ -449,3 +449,30 @@ class InefficientFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
+
+
+class RecordedContainer(models.Model):
+    """A container's writable layer as ``docker diff`` and the archive API once reported it
+    (``manage.py record_container``), or as a lesson wrote it (``containers.record``): how the
+    container pages make their point on a machine without a Docker engine.
+
+    ``changes`` holds what the engine said, one ``{"path", "kind", "size", "type", "mode",
+    "mtime"}`` per path; what it means against the image (``from_layer``, copy-ups) is worked
+    out when shown, by the same code as for a live container (``containers.writable_layer``).
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    container_id = models.CharField(max_length=80, blank=True, db_index=True)
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="recorded_containers")
+    state = models.CharField(max_length=20, blank=True)
+    changes = ImageJSONField(default=list, blank=True)
+    sizes_capped = models.BooleanField(
+        default=False, help_text="some sizes were not read: more paths than archive reads allowed"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
