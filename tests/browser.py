@@ -181,6 +181,46 @@ def overflowing(page: Page) -> list[str]:
     return page.evaluate(OVERFLOW)
 
 
+@contextmanager
+def window(
+    chromium_browser: Browser,
+    base_url: str,
+    *,
+    width: int,
+    language: str = "en",
+    scheme: str = "light",
+) -> Iterator[tuple[Page, Problems]]:
+    """A fresh context of one window size, language and colour scheme, and the console errors
+    of what it opens; closed after."""
+    context = chromium_browser.new_context(
+        base_url=base_url,
+        viewport={"width": width, "height": 900},
+        locale=language,
+        color_scheme=scheme,  # type: ignore[arg-type]
+    )
+    context.add_cookies([{"name": "django_language", "value": language, "url": base_url}])
+    problems = Problems()
+    context.on("page", problems.watch)
+    try:
+        yield context.new_page(), problems
+    finally:
+        context.close()
+
+
+def too_wide(page: Page, pages: dict[str, str], artifacts: Path, label: str) -> dict:
+    """Each of ``pages`` (name: address) opened in turn and screenshot; what scrolls sideways,
+    by page name (nothing when none does)."""
+    wide = {}
+    for name, url in pages.items():
+        page.goto(url)
+        page.wait_for_load_state("load")
+        settled(page)
+        screenshot(page, artifacts, f"{name}-{label}")
+        if found := overflowing(page):
+            wide[name] = found
+    return wide
+
+
 def settled(page: Page) -> None:
     """Wait until htmx has no request running and nothing swapping or settling: content it
     has just swapped in gets its listeners as it settles, and a person is never faster."""

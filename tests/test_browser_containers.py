@@ -55,25 +55,15 @@ def recorded(tmp_path: Path) -> str:
 def test_the_container_pages_fit_a_phone_and_a_desktop_in_either_scheme(
     chromium_browser: Browser, live_server, recorded, width: int, scheme: str, artifacts: Path
 ):
-    context = chromium_browser.new_context(
-        base_url=live_server.url, viewport={"width": width, "height": 900}, color_scheme=scheme
-    )
-    problems = browser.Problems()
-    context.on("page", problems.watch)
-    page = context.new_page()
-    wide = {}
-    try:
-        for name, url in {
-            "containers": reverse("containers:containers"),
-            "container": reverse("containers:container", args=[recorded]) + "?recorded=1",
-        }.items():
-            page.goto(url)
-            page.wait_for_load_state("load")
-            browser.screenshot(page, artifacts, f"{name}-{scheme}-{width}")
-            if found := browser.overflowing(page):
-                wide[name] = found
+    pages = {
+        "containers": reverse("containers:containers"),
+        "container": reverse("containers:container", args=[recorded]) + "?recorded=1",
+    }
+    with browser.window(chromium_browser, live_server.url, width=width, scheme=scheme) as (
+        page,
+        problems,
+    ):
+        wide = browser.too_wide(page, pages, artifacts, f"{scheme}-{width}")
         assert page.locator(".container-stack .layer-row").count() == 3
-    finally:
-        context.close()
     assert not wide, pformat(wide)
     assert problems.found == []

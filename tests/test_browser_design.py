@@ -87,24 +87,11 @@ def _pages(first: Image, second: Image) -> dict[str, str]:
 def test_no_page_scrolls_sideways_on_a_phone_or_a_desktop_in_either_language(
     chromium_browser: Browser, live_server, pair, width: int, language: str, artifacts: Path
 ):
-    context = chromium_browser.new_context(
-        base_url=live_server.url, viewport={"width": width, "height": 900}, locale=language
-    )
-    context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
-    problems = browser.Problems()
-    context.on("page", problems.watch)
-    page = context.new_page()
-    wide = {}
-    try:
-        for name, url in _pages(*pair).items():
-            page.goto(url)
-            page.wait_for_load_state("load")
-            browser.settled(page)
-            if found := browser.overflowing(page):
-                wide[name] = found
-                browser.screenshot(page, artifacts, f"wide-{name}-{language}-{width}")
-    finally:
-        context.close()
+    with browser.window(chromium_browser, live_server.url, width=width, language=language) as (
+        page,
+        problems,
+    ):
+        wide = browser.too_wide(page, _pages(*pair), artifacts, f"{language}-{width}")
     assert not wide, pformat(wide)
     # The browser logs the 404 page's own status as an error; nothing else may be.
     found = [text for text in problems.found if "status of 404" not in text]

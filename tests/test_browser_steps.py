@@ -150,33 +150,17 @@ def test_the_stepper_fits_a_phone_and_a_desktop_in_both_languages_and_schemes(
     scheme: str,
     artifacts: Path,
 ):
-    context = chromium_browser.new_context(
-        base_url=live_server.url,
-        viewport={"width": width, "height": 900},
-        locale=language,
-        color_scheme=scheme,
-    )
-    context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
-    problems = browser.Problems()
-    context.on("page", problems.watch)
-    page = context.new_page()
-    wide = {}
-    try:
-        for name, url in {
-            "lesson": _url(lesson, "?layer=2&path=app/cache/blob"),
-            "opaque": _url(lesson, "?layer=3&path=etc/passwd"),
-            "tall": _url(tall, "?layer=12"),
-        }.items():
-            page.goto(url)
-            browser.settled(page)
-            if found := browser.overflowing(page):
-                wide[name] = found
-            browser.screenshot(page, artifacts, f"steps-{name}-{language}-{width}-{scheme}")
-            if name == "tall":
-                # 30 slabs take less than half a phone's screen.
-                box = page.locator(".slabs").bounding_box()
-                assert box is not None and box["height"] < 450, box
-    finally:
-        context.close()
+    pages = {
+        "lesson": _url(lesson, "?layer=2&path=app/cache/blob"),
+        "opaque": _url(lesson, "?layer=3&path=etc/passwd"),
+        "tall": _url(tall, "?layer=12"),
+    }
+    with browser.window(
+        chromium_browser, live_server.url, width=width, language=language, scheme=scheme
+    ) as (page, problems):
+        wide = browser.too_wide(page, pages, artifacts, f"steps-{language}-{width}-{scheme}")
+        # 30 slabs take less than half a phone's screen (the last page is the tall image).
+        box = page.locator(".slabs").bounding_box()
+        assert box is not None and box["height"] < 450, box
     assert not wide, wide
     assert problems.found == [], "\n".join(problems.found)
