@@ -217,12 +217,19 @@ def _steps(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     return JsonResponse(answer)
 
 
+def _words(path: str, kind: str, detail: str, type_: str) -> dict[str, Any]:
+    """A path and what happened to it, in the API's words: every row of every route starts so."""
+    return {
+        "path": path,
+        "kind": changes.KIND_NAMES[kind],
+        "detail": changes.DETAIL_NAMES.get(detail, detail) or None,
+        "type": filemode.TYPE_NAMES.get(type_, type_),
+    }
+
+
 def _change_json(change: steps.Change) -> dict[str, Any]:
     return {
-        "path": change.path,
-        "kind": changes.KIND_NAMES[change.kind],
-        "detail": changes.DETAIL_NAMES.get(change.detail, change.detail) or None,
-        "type": filemode.TYPE_NAMES.get(change.type, change.type),
+        **_words(change.path, change.kind, change.detail, change.type),
         "size": change.size,
         "files": change.files,
         "still_ships_in": [n + 1 for n in change.carried_by],
@@ -257,10 +264,7 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
     """One path as a layer's changes or the merged tree lists it; with ``raw``, a whiteout
     entry also has ``tar_entry``, its name exactly as the layer's tar wrote it."""
     out = {
-        "path": row.path,
-        "kind": changes.KIND_NAMES[row.kind],
-        "detail": changes.DETAIL_NAMES.get(row.detail, row.detail) or None,
-        "type": filemode.TYPE_NAMES.get(row.type, row.type),
+        **_words(row.path, row.kind, row.detail, row.type),
         "size": row.size,
         "shown_size": row.shown_size,
         "mode": row.mode,
