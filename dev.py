@@ -6,7 +6,7 @@
 
 Setting up means: a virtual environment in .venv with the pinned requirements (reinstalled when
 requirements.txt changes) and a migrated database. ``start`` also loads demo images the first
-time. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
+time and the lesson images (``manage.py lessons``) while any is missing. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
 database, again on PostgreSQL.
 """
 
@@ -70,7 +70,9 @@ def start(argv: list[str]) -> None:
     setup()
     port = argv[0] if argv else os.environ.get("PORT", "8000")
     manage("migrate", "--verbosity", "0")
+    # demo first: it loads only into an empty database, and the lessons would fill it.
     manage("demo")
+    manage("lessons")
     print(
         f"layerviz: http://127.0.0.1:{port}/  (Ctrl-C stops the web server and the worker)",
         flush=True,

@@ -39,10 +39,34 @@ SCALE = 32
 BUSYBOX = Path("/bin/busybox")
 SIMULATOR = Path(__file__).resolve().parent / "simulator"
 # What the Dockerfiles' RUN lines and the simulators run: busybox applets in the built base.
-APPLETS = (
-    "sh cat chmod cp date echo head ln ls mkdir mv rm sed tar touch tr wc gzip gunzip test "
-    "dirname basename env printf true false"
-).split()
+APPLETS = [
+    "sh",
+    "cat",
+    "chmod",
+    "cp",
+    "date",
+    "echo",
+    "head",
+    "ln",
+    "ls",
+    "mkdir",
+    "mv",
+    "rm",
+    "sed",
+    "tar",
+    "touch",
+    "tr",
+    "wc",
+    "gzip",
+    "gunzip",
+    "test",
+    "dirname",
+    "basename",
+    "env",
+    "printf",
+    "true",
+    "false",
+]
 
 
 def base_rootfs() -> bytes:
@@ -64,7 +88,9 @@ def base_rootfs() -> bytes:
 
 def _archives() -> list[Entry]:
     """The simulators' archives: a tar per package and per distribution, the package lists."""
-    out = [file("var/lib/lessons/apt/lists.tar", _tar(files.entries(files.apt_lists(), scale=SCALE)))]
+    out = [
+        file("var/lib/lessons/apt/lists.tar", _tar(files.entries(files.apt_lists(), scale=SCALE)))
+    ]
     for name, package in files.apt_packages().items():
         contents = files.entries(package.files, scale=SCALE)
         contents += files.dpkg_info_entries(package, MTIME)

@@ -114,7 +114,12 @@ def diff(parent: dict[str, Entry], child: Filesystem) -> list[Entry]:
     for path, entry in child.files.items():
         old = parent.get(path)
         under_opaque = any(path.startswith(d + "/") for d in child.recreated)
-        if old is None or (old is not entry and old != entry) or under_opaque or path in child.recreated:
+        if (
+            old is None
+            or (old is not entry and old != entry)
+            or under_opaque
+            or path in child.recreated
+        ):
             out[path] = entry
             ancestor = parent_of(path)
             while ancestor and ancestor not in out:

@@ -60,13 +60,86 @@ def _bytes(path: str, size: int, kind: str) -> bytes:
     return rng.randbytes(size)
 
 
-_WORDS = (
-    "the of and to in is for on that with as by this be are from or an it not at which can "
-    "return self value if else def import class function const var let package config error "
-    "file path name data string list int bool none true false test copyright license debian "
-    "python install build layer image version default option user system module object type "
-    "printf include struct static void char unsigned size_t buffer index request response"
-).split()
+_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "for",
+    "on",
+    "that",
+    "with",
+    "as",
+    "by",
+    "this",
+    "be",
+    "are",
+    "from",
+    "or",
+    "an",
+    "it",
+    "not",
+    "at",
+    "which",
+    "can",
+    "return",
+    "self",
+    "value",
+    "if",
+    "else",
+    "def",
+    "import",
+    "class",
+    "function",
+    "const",
+    "var",
+    "let",
+    "package",
+    "config",
+    "error",
+    "file",
+    "path",
+    "name",
+    "data",
+    "string",
+    "list",
+    "int",
+    "bool",
+    "none",
+    "true",
+    "false",
+    "test",
+    "copyright",
+    "license",
+    "debian",
+    "python",
+    "install",
+    "build",
+    "layer",
+    "image",
+    "version",
+    "default",
+    "option",
+    "user",
+    "system",
+    "module",
+    "object",
+    "type",
+    "printf",
+    "include",
+    "struct",
+    "static",
+    "void",
+    "char",
+    "unsigned",
+    "size_t",
+    "buffer",
+    "index",
+    "request",
+    "response",
+]
 
 
 @functools.cache
@@ -134,7 +207,7 @@ class Package:
         return f"{self.name}_{self.version.replace(':', '%3a')}_amd64.deb"
 
 
-LANGS = "de es fr ja ru zh_CN".split()
+LANGS = ["de", "es", "fr", "ja", "ru", "zh_CN"]
 
 
 def deb(
@@ -218,36 +291,165 @@ def _zoneinfo() -> list[Spec]:
             for city in cities.split(","):
                 path = f"usr/share/zoneinfo/{tree}{region}/{city}"
                 specs.append(Spec(path, _vary(path, 2200), PACKED))
-    return specs + [Spec("usr/share/zoneinfo/zone1970.tab", 18_000)]
+    return [*specs, Spec("usr/share/zoneinfo/zone1970.tab", 18_000)]
 
 
 def _charsets() -> list[Spec]:
     """glibc's converters (``gconv``) and character maps, one per character set."""
     names = [f"ISO8859-{i}" for i in range(1, 17)] + [f"CP{i}" for i in range(1250, 1259)]
-    names += [f"IBM{i:03d}" for i in (37, 273, 277, 278, 280, 284, 285, 290, 297, 420, 424, 437,
-                                      500, 850, 851, 852, 855, 856, 857, 860, 861, 862, 863, 864,
-                                      865, 866, 868, 869, 870, 871, 874, 875, 880, 891, 903, 904,
-                                      905, 918, 922, 932, 943, 1004, 1008, 1025, 1026, 1046,
-                                      1047, 1097, 1112, 1122, 1123, 1124, 1129, 1130, 1132,
-                                      1133, 1137, 1140, 1141, 1142, 1143, 1144, 1145, 1146)]
-    names += (
-        "UTF-16 UTF-32 UTF-7 EUC-JP EUC-KR EUC-TW GBK GB18030 BIG5 BIG5HKSCS KOI8-R KOI8-U "
-        "SJIS TSCII UNICODE ARMSCII-8 GEORGIAN-PS VISCII"
-    ).split()
+    names += [
+        f"IBM{i:03d}"
+        for i in (
+            37,
+            273,
+            277,
+            278,
+            280,
+            284,
+            285,
+            290,
+            297,
+            420,
+            424,
+            437,
+            500,
+            850,
+            851,
+            852,
+            855,
+            856,
+            857,
+            860,
+            861,
+            862,
+            863,
+            864,
+            865,
+            866,
+            868,
+            869,
+            870,
+            871,
+            874,
+            875,
+            880,
+            891,
+            903,
+            904,
+            905,
+            918,
+            922,
+            932,
+            943,
+            1004,
+            1008,
+            1025,
+            1026,
+            1046,
+            1047,
+            1097,
+            1112,
+            1122,
+            1123,
+            1124,
+            1129,
+            1130,
+            1132,
+            1133,
+            1137,
+            1140,
+            1141,
+            1142,
+            1143,
+            1144,
+            1145,
+            1146,
+        )
+    ]
+    names += [
+        "UTF-16",
+        "UTF-32",
+        "UTF-7",
+        "EUC-JP",
+        "EUC-KR",
+        "EUC-TW",
+        "GBK",
+        "GB18030",
+        "BIG5",
+        "BIG5HKSCS",
+        "KOI8-R",
+        "KOI8-U",
+        "SJIS",
+        "TSCII",
+        "UNICODE",
+        "ARMSCII-8",
+        "GEORGIAN-PS",
+        "VISCII",
+    ]
     out = [Spec(f"{LIB}/gconv/{n}.so", _vary(n, 18_000), ELF) for n in names]
     out.append(Spec(f"{LIB}/gconv/gconv-modules.cache", 27_000, ELF))
     out += [Spec(f"usr/share/i18n/charmaps/{n}.gz", _vary(n + "m", 6000), PACKED) for n in names]
+    # The locale sources localedef reads: one per language and country.
+    langs = "af ar be bg bn ca cs cy da de el en es et eu fa fi fr ga gl he hi hr hu hy id is it"
+    countries = "AE AR AT AU BE BR CA CH CL CN CO DE DK ES FI FR GB IE IN IT MX NL NZ PT US ZA"
+    out += [
+        Spec(f"usr/share/i18n/locales/{lang}_{country}", _vary(lang + country, 9000))
+        for lang in langs.split()
+        for country in countries.split()[: 4 + zlib.crc32(lang.encode()) % 20]
+    ]
     return out
 
 
 def _perl_modules() -> list[Spec]:
-    names = (
-        "strict warnings vars constant overload parent base Carp Exporter Config File/Basename "
-        "File/Path File/Spec File/Temp Getopt/Long IO/File IO/Handle IPC/Open3 List/Util POSIX "
-        "Scalar/Util Symbol Text/ParseWords Tie/Hash Time/Local XSLoader bytes integer lib locale "
-        "utf8 feature Fcntl Errno Socket SelectSaver Text/Wrap Digest/MD5 Data/Dumper Encode "
-        "MIME/Base64 Storable Term/ANSIColor Hash/Util IO/Seekable Cwd DynaLoader"
-    ).split()
+    names = [
+        "strict",
+        "warnings",
+        "vars",
+        "constant",
+        "overload",
+        "parent",
+        "base",
+        "Carp",
+        "Exporter",
+        "Config",
+        "File/Basename",
+        "File/Path",
+        "File/Spec",
+        "File/Temp",
+        "Getopt/Long",
+        "IO/File",
+        "IO/Handle",
+        "IPC/Open3",
+        "List/Util",
+        "POSIX",
+        "Scalar/Util",
+        "Symbol",
+        "Text/ParseWords",
+        "Tie/Hash",
+        "Time/Local",
+        "XSLoader",
+        "bytes",
+        "integer",
+        "lib",
+        "locale",
+        "utf8",
+        "feature",
+        "Fcntl",
+        "Errno",
+        "Socket",
+        "SelectSaver",
+        "Text/Wrap",
+        "Digest/MD5",
+        "Data/Dumper",
+        "Encode",
+        "MIME/Base64",
+        "Storable",
+        "Term/ANSIColor",
+        "Hash/Util",
+        "IO/Seekable",
+        "Cwd",
+        "DynaLoader",
+    ]
     folder = f"{LIB}/perl-base"
     out = [Spec(f"{folder}/{n}.pm", _vary(n, 14_000)) for n in names]
     out += [Spec(f"{folder}/unicore/lib/{n}.pl", _vary(n + "u", 9000)) for n in names]
@@ -287,10 +489,17 @@ ETC = [
     Spec("etc/apt/apt.conf.d/docker-autoremove-suggests", 754),
     Spec("etc/apt/trusted.gpg.d/debian-archive-bookworm-automatic.asc", 11_800, PACKED),
     Spec("etc/apt/trusted.gpg.d/debian-archive-bookworm-security-automatic.asc", 11_800, PACKED),
-    *_many("etc/pam.d", "common-account common-auth common-password common-session login su "
-           "chfn chsh passwd other runuser", 1100),  # fmt: skip
-    *_many("etc/security", "access.conf limits.conf group.conf namespace.conf pam_env.conf "
-           "time.conf faillock.conf", 2200),  # fmt: skip
+    *_many(
+        "etc/pam.d",
+        "common-account common-auth common-password common-session login su "
+        "chfn chsh passwd other runuser",
+        1100,
+    ),
+    *_many(
+        "etc/security",
+        "access.conf limits.conf group.conf namespace.conf pam_env.conf time.conf faillock.conf",
+        2200,
+    ),
     *_many("etc/default", "useradd nss locale", 600),
     *_many("etc/cron.daily", "apt-compat dpkg", 1400),
     *_many("etc/logrotate.d", "apt dpkg alternatives", 170),
@@ -307,31 +516,55 @@ def debian_base() -> tuple[Package, ...]:
         deb("coreutils", "9.1-1", bins=" ".join(f"{c}:80" for c in COREUTILS.split()), locales=60),
         deb("bash", "5.2.15-2+b7", bins="bash:1240 bashbug:8 clear_console:14", locales=30),
         deb("dash", "0.5.12-2", bins="dash:122"),
-        deb("apt", "2.6.1", bins="apt:18 apt-get:50 apt-cache:90 apt-config:26 apt-mark:46 "
-            "apt-key:28", libs="libapt-pkg.so.6.0.0:2110 libapt-private.so.0.0.0:420",
-            locales=40),  # fmt: skip
-        deb("dpkg", "1.21.22", bins="dpkg:300 dpkg-deb:150 dpkg-query:150 dpkg-divert:140 "
+        deb(
+            "apt",
+            "2.6.1",
+            bins="apt:18 apt-get:50 apt-cache:90 apt-config:26 apt-mark:46 apt-key:28",
+            libs="libapt-pkg.so.6.0.0:2110 libapt-private.so.0.0.0:420",
+            locales=40,
+        ),
+        deb(
+            "dpkg",
+            "1.21.22",
+            bins="dpkg:300 dpkg-deb:150 dpkg-query:150 dpkg-divert:140 "
             "dpkg-split:110 dpkg-statoverride:75 dpkg-trigger:70 dpkg-maintscript-helper:20 "
-            "update-alternatives:60", locales=120),  # fmt: skip
-        deb("libc6", "2.36-9+deb12u9", bins="getconf:34 getent:34 iconv:66 ldd:6 locale:58 "
-            "localedef:350 tzselect:16 zdump:26", sbins="ldconfig:900",
+            "update-alternatives:60",
+            locales=120,
+        ),
+        deb(
+            "libc6",
+            "2.36-9+deb12u9",
+            bins="getconf:34 getent:34 iconv:66 ldd:6 locale:58 localedef:350 tzselect:16 zdump:26",
+            sbins="ldconfig:900",
             libs="libc.so.6:1880 libm.so.6:900 libresolv.so.2:70 libpthread.so.0:20 "
             "libdl.so.2:16 librt.so.1:20 libnss_files.so.2:16 libnss_dns.so.2:16 "
             "libanl.so.1:16 libutil.so.1:16 libmvec.so.1:1000 libBrokenLocale.so.1:16",
             share=_charsets(),
-            locales=180),  # fmt: skip
+            locales=180,
+        ),
         deb("perl-base", "5.36.0-7+deb12u1", bins="perl:3820", share=_perl_modules()),
         deb("tzdata", "2024a-0+deb12u1", share=_zoneinfo(), manual=False),
-        deb("util-linux", "2.38.1-5+b1", bins="chrt:30 flock:22 getopt:22 ionice:22 ipcs:34 "
+        deb(
+            "util-linux",
+            "2.38.1-5+b1",
+            bins="chrt:30 flock:22 getopt:22 ionice:22 ipcs:34 "
             "lscpu:100 lsipc:60 lsns:50 mcookie:22 namei:30 prlimit:38 rename.ul:22 renice:14 "
-            "rev:14 script:60 setsid:14 taskset:30 whereis:34", sbins="agetty:60 blkid:80 "
+            "rev:14 script:60 setsid:14 taskset:30 whereis:34",
+            sbins="agetty:60 blkid:80 "
             "fdisk:130 findfs:14 fsck:50 hwclock:54 losetup:90 mkfs:14 mkswap:80 pivot_root:14 "
-            "sulogin:46 swapon:60 switch_root:22 wipefs:38", locales=300),  # fmt: skip
+            "sulogin:46 swapon:60 switch_root:22 wipefs:38",
+            locales=300,
+        ),
         deb("mount", "2.38.1-5+b1", bins="mount:60 umount:40"),
         deb("login", "1:4.13+dfsg1-1+b1", bins="login:50 newgrp:40 faillog:30 lastlog:30"),
-        deb("passwd", "1:4.13+dfsg1-1+b1", bins="chage:70 chfn:60 chsh:50 expiry:30 "
-            "gpasswd:80 passwd:70", sbins="chpasswd:60 groupadd:70 groupdel:70 useradd:140 "
-            "userdel:100 usermod:130 pwck:60 grpck:60", locales=140),  # fmt: skip
+        deb(
+            "passwd",
+            "1:4.13+dfsg1-1+b1",
+            bins="chage:70 chfn:60 chsh:50 expiry:30 gpasswd:80 passwd:70",
+            sbins="chpasswd:60 groupadd:70 groupdel:70 useradd:140 "
+            "userdel:100 usermod:130 pwck:60 grpck:60",
+            locales=140,
+        ),
         deb("tar", "1.34+dfsg-1.2+deb12u1", bins="tar:520", sbins="rmt-tar:60", locales=120),
         deb("gzip", "1.12-1", bins="gzip:96 gunzip:2 zcat:2 zgrep:8 zless:2 zmore:2"),
         deb("sed", "4.9-1", bins="sed:120", locales=40),
@@ -341,28 +574,62 @@ def debian_base() -> tuple[Package, ...]:
         deb("hostname", "3.23+nmu1", bins="hostname:22"),
         deb("mawk", "1.3.4.20200120-3.1", bins="mawk:160"),
         deb("ncurses-base", "6.4-4", share=_terminfo(), manual=False),
-        deb("ncurses-bin", "6.4-4", bins="clear:14 infocmp:60 tabs:14 tic:90 toe:18 tput:26 "
-            "tset:26"),  # fmt: skip
-        deb("debconf", "1.5.82", bins="debconf:4 debconf-apt-progress:14 debconf-communicate:3 "
+        deb(
+            "ncurses-bin", "6.4-4", bins="clear:14 infocmp:60 tabs:14 tic:90 toe:18 tput:26 tset:26"
+        ),
+        deb(
+            "debconf",
+            "1.5.82",
+            bins="debconf:4 debconf-apt-progress:14 debconf-communicate:3 "
             "debconf-copydb:3 debconf-escape:1 debconf-set-selections:3 debconf-show:2",
-            share=_many("usr/share/perl5/Debconf", "Base Config ConfModule Db Element Encoding "
-                        "FrontEnd Gettext Iterator Log Path Priority Question Template "
-                        "AutoSelect Client/ConfModule DbDriver/File DbDriver/Stack "
-                        "Element/Noninteractive FrontEnd/Readline", 9000, ext=".pm")),  # fmt: skip
+            share=_many(
+                "usr/share/perl5/Debconf",
+                "Base Config ConfModule Db Element Encoding "
+                "FrontEnd Gettext Iterator Log Path Priority Question Template "
+                "AutoSelect Client/ConfModule DbDriver/File DbDriver/Stack "
+                "Element/Noninteractive FrontEnd/Readline",
+                9000,
+                ext=".pm",
+            ),
+        ),
         deb("gpgv", "2.2.40-1.1", bins="gpgv:390"),
-        deb("debian-archive-keyring", "2023.3+deb12u1", manual=False, share=_many(
-            "usr/share/keyrings", "debian-archive-keyring.gpg debian-archive-removed-keys.gpg",
-            60_000, PACKED)),  # fmt: skip
-        deb("init-system-helpers", "1.65.2", bins="deb-systemd-helper:20 "
-            "deb-systemd-invoke:8", sbins="invoke-rc.d:16 service:10 update-rc.d:18"),
-        deb("sysvinit-utils", "3.06-4", sbins="fstab-decode:14 killall5:22 pidof:1 "
-            "start-stop-daemon:46"),  # fmt: skip
+        deb(
+            "debian-archive-keyring",
+            "2023.3+deb12u1",
+            manual=False,
+            share=_many(
+                "usr/share/keyrings",
+                "debian-archive-keyring.gpg debian-archive-removed-keys.gpg",
+                60_000,
+                PACKED,
+            ),
+        ),
+        deb(
+            "init-system-helpers",
+            "1.65.2",
+            bins="deb-systemd-helper:20 deb-systemd-invoke:8",
+            sbins="invoke-rc.d:16 service:10 update-rc.d:18",
+        ),
+        deb(
+            "sysvinit-utils",
+            "3.06-4",
+            sbins="fstab-decode:14 killall5:22 pidof:1 start-stop-daemon:46",
+        ),
         deb("bsdutils", "1:2.38.1-5+b1", bins="logger:50 renice:14 script:60 wall:30"),
-        deb("e2fsprogs", "1.47.0-2", sbins="e2fsck:340 mke2fs:140 tune2fs:110 debugfs:230 "
-            "resize2fs:70 dumpe2fs:34 e2label:1", libs="libext2fs.so.2.4:420 libe2p.so.2.3:40 "
-            "libcom_err.so.2.1:18 libss.so.2.0:34", locales=110),  # fmt: skip
-        deb("libssl3", "3.0.15-1~deb12u1", libs="libssl.so.3:690 libcrypto.so.3:4700",
-            share=_many(f"{LIB}/ossl-modules", "legacy.so", 150_000, ELF)),
+        deb(
+            "e2fsprogs",
+            "1.47.0-2",
+            sbins="e2fsck:340 mke2fs:140 tune2fs:110 debugfs:230 "
+            "resize2fs:70 dumpe2fs:34 e2label:1",
+            libs="libext2fs.so.2.4:420 libe2p.so.2.3:40 libcom_err.so.2.1:18 libss.so.2.0:34",
+            locales=110,
+        ),
+        deb(
+            "libssl3",
+            "3.0.15-1~deb12u1",
+            libs="libssl.so.3:690 libcrypto.so.3:4700",
+            share=_many(f"{LIB}/ossl-modules", "legacy.so", 150_000, ELF),
+        ),
         deb("libsystemd0", "252.31-1~deb12u1", libs="libsystemd.so.0.35.0:900"),
         deb("libstdc++6", "12.2.0-14", libs="libstdc++.so.6.0.30:2190"),
         *(
@@ -425,21 +692,105 @@ def debian_base() -> tuple[Package, ...]:
 
 
 def _python_stdlib() -> list[Spec]:
-    modules = (
-        "abc argparse ast asyncio/base_events asyncio/events asyncio/tasks base64 bisect "
-        "calendar codecs collections/__init__ collections/abc concurrent/futures/_base "
-        "configparser contextlib copy csv dataclasses datetime decimal difflib dis "
-        "email/message email/parser email/utils enum fnmatch fractions functools getopt "
-        "gettext glob gzip hashlib heapq hmac html/parser http/client http/server "
-        "importlib/__init__ importlib/metadata/__init__ inspect io ipaddress json/__init__ "
-        "json/decoder json/encoder logging/__init__ logging/handlers lzma mimetypes "
-        "multiprocessing/pool operator optparse os pathlib pickle platform plistlib pprint "
-        "queue random re/__init__ re/_parser selectors shlex shutil signal site socket "
-        "sqlite3/__init__ ssl stat statistics string struct subprocess tarfile tempfile "
-        "textwrap threading tokenize traceback types typing unittest/case urllib/parse "
-        "urllib/request uuid warnings weakref xml/dom/minidom xml/etree/ElementTree zipfile "
-        "zoneinfo/__init__ tomllib/_parser pydoc_data/topics"
-    ).split()
+    modules = [
+        "abc",
+        "argparse",
+        "ast",
+        "asyncio/base_events",
+        "asyncio/events",
+        "asyncio/tasks",
+        "base64",
+        "bisect",
+        "calendar",
+        "codecs",
+        "collections/__init__",
+        "collections/abc",
+        "concurrent/futures/_base",
+        "configparser",
+        "contextlib",
+        "copy",
+        "csv",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "difflib",
+        "dis",
+        "email/message",
+        "email/parser",
+        "email/utils",
+        "enum",
+        "fnmatch",
+        "fractions",
+        "functools",
+        "getopt",
+        "gettext",
+        "glob",
+        "gzip",
+        "hashlib",
+        "heapq",
+        "hmac",
+        "html/parser",
+        "http/client",
+        "http/server",
+        "importlib/__init__",
+        "importlib/metadata/__init__",
+        "inspect",
+        "io",
+        "ipaddress",
+        "json/__init__",
+        "json/decoder",
+        "json/encoder",
+        "logging/__init__",
+        "logging/handlers",
+        "lzma",
+        "mimetypes",
+        "multiprocessing/pool",
+        "operator",
+        "optparse",
+        "os",
+        "pathlib",
+        "pickle",
+        "platform",
+        "plistlib",
+        "pprint",
+        "queue",
+        "random",
+        "re/__init__",
+        "re/_parser",
+        "selectors",
+        "shlex",
+        "shutil",
+        "signal",
+        "site",
+        "socket",
+        "sqlite3/__init__",
+        "ssl",
+        "stat",
+        "statistics",
+        "string",
+        "struct",
+        "subprocess",
+        "tarfile",
+        "tempfile",
+        "textwrap",
+        "threading",
+        "tokenize",
+        "traceback",
+        "types",
+        "typing",
+        "unittest/case",
+        "urllib/parse",
+        "urllib/request",
+        "uuid",
+        "warnings",
+        "weakref",
+        "xml/dom/minidom",
+        "xml/etree/ElementTree",
+        "zipfile",
+        "zoneinfo/__init__",
+        "tomllib/_parser",
+        "pydoc_data/topics",
+    ]
     base = "usr/lib/python3.12"
     out = []
     for m in modules:
@@ -447,13 +798,40 @@ def _python_stdlib() -> list[Spec]:
         folder, _, name = f"{base}/{m}".rpartition("/")
         out.append(Spec(f"{folder}/{name}.py", size))
         out.append(Spec(f"{folder}/__pycache__/{name}.cpython-312.pyc", size * 2 // 3, ELF))
-    for ext in (
-        "_asyncio _bz2 _ctypes _decimal _hashlib _json _lzma _multiprocessing _pickle _queue "
-        "_socket _sqlite3 _ssl _struct _uuid _zoneinfo array binascii math mmap pyexpat "
-        "readline select unicodedata zlib"
-    ).split():
-        out.append(Spec(f"{base}/lib-dynload/{ext}.cpython-312-x86_64-linux-gnu.so",
-                        _vary(ext, 120_000), ELF))  # fmt: skip
+    for ext in [
+        "_asyncio",
+        "_bz2",
+        "_ctypes",
+        "_decimal",
+        "_hashlib",
+        "_json",
+        "_lzma",
+        "_multiprocessing",
+        "_pickle",
+        "_queue",
+        "_socket",
+        "_sqlite3",
+        "_ssl",
+        "_struct",
+        "_uuid",
+        "_zoneinfo",
+        "array",
+        "binascii",
+        "math",
+        "mmap",
+        "pyexpat",
+        "readline",
+        "select",
+        "unicodedata",
+        "zlib",
+    ]:
+        out.append(
+            Spec(
+                f"{base}/lib-dynload/{ext}.cpython-312-x86_64-linux-gnu.so",
+                _vary(ext, 120_000),
+                ELF,
+            )
+        )
     return out
 
 
@@ -495,15 +873,31 @@ def _django_locale() -> list[Spec]:
             out.append(Spec(f"{folder}/django.po", _vary(folder, 20_000)))
             out.append(Spec(f"{folder}/django.mo", _vary(folder + "m", 14_000)))
     static = f"{SITE}/django/contrib/admin/static/admin"
-    out += _many(f"{static}/js", "actions admin/RelatedObjectLookups autocomplete calendar "
-                 "change_form collapse core filters inlines nav_sidebar prepopulate "
-                 "SelectBox SelectFilter2 urlify vendor/jquery/jquery vendor/select2/select2 "
-                 "vendor/xregexp/xregexp", 30_000, ext=".js")  # fmt: skip
-    out += _many(f"{static}/css", "base changelists dashboard forms login nav_sidebar "
-                 "responsive rtl widgets autocomplete dark_mode", 12_000, ext=".css")  # fmt: skip
-    out += _many(f"{static}/img", "icon-addlink icon-alert icon-calendar icon-changelink "
-                 "icon-clock icon-deletelink icon-no icon-yes search selector-icons "
-                 "sorting-icons tooltag-add", 600, PACKED, ".svg")  # fmt: skip
+    out += _many(
+        f"{static}/js",
+        "actions admin/RelatedObjectLookups autocomplete calendar "
+        "change_form collapse core filters inlines nav_sidebar prepopulate "
+        "SelectBox SelectFilter2 urlify vendor/jquery/jquery vendor/select2/select2 "
+        "vendor/xregexp/xregexp",
+        30_000,
+        ext=".js",
+    )
+    out += _many(
+        f"{static}/css",
+        "base changelists dashboard forms login nav_sidebar "
+        "responsive rtl widgets autocomplete dark_mode",
+        12_000,
+        ext=".css",
+    )
+    out += _many(
+        f"{static}/img",
+        "icon-addlink icon-alert icon-calendar icon-changelink "
+        "icon-clock icon-deletelink icon-no icon-yes search selector-icons "
+        "sorting-icons tooltag-add",
+        600,
+        PACKED,
+        ".svg",
+    )
     return out
 
 
@@ -540,8 +934,14 @@ def pip_dists() -> dict[str, tuple[Spec, ...]]:
             *_dist("flask", "3.0.3", 24, 420),
             *_dist("werkzeug", "3.1.3", 52, 1400),
             *_dist("jinja2", "3.1.4", 26, 900),
-            *_dist("MarkupSafe", "3.0.2", 3, 30, top="markupsafe", so=
-                   "markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so:44"),  # fmt: skip
+            *_dist(
+                "MarkupSafe",
+                "3.0.2",
+                3,
+                30,
+                top="markupsafe",
+                so="markupsafe/_speedups.cpython-312-x86_64-linux-gnu.so:44",
+            ),
             *_dist("itsdangerous", "2.2.0", 9, 80),
             *_dist("click", "8.1.7", 16, 620),
             *_dist("blinker", "1.9.0", 4, 40),
@@ -568,52 +968,142 @@ def pip_cache(names: Iterable[str]) -> list[Spec]:
 def apt_packages() -> dict[str, Package]:
     """Packages the lessons install with ``apt-get``, beyond the base."""
     packages = [
-        deb("curl", "7.88.1-10+deb12u8", bins="curl:260",
+        deb(
+            "curl",
+            "7.88.1-10+deb12u8",
+            bins="curl:260",
             libs="libcurl.so.4.8.0:730 libnghttp2.so.14.24.1:180 libpsl.so.5.3.4:70 "
             "librtmp.so.1:120 libssh2.so.1.0.1:280 libldap-2.5.so.0.1.8:360 "
             "liblber-2.5.so.0.1.8:60 libsasl2.so.2.0.25:110 libbrotlidec.so.1.0.9:50 "
-            "libbrotlicommon.so.1.0.9:140"),  # fmt: skip
-        deb("ca-certificates", "20230311", sbins="update-ca-certificates:8", share=[
-            Spec("etc/ssl/certs/ca-certificates.crt", 213_000),
-            *_many("usr/share/ca-certificates/mozilla", " ".join(
-                f"CA_{i:03d}" for i in range(140)), 1900, ext=".crt")]),  # fmt: skip
-        deb("nginx", "1.22.1-9", sbins="nginx:1300", share=[
-            *_many("etc/nginx", "nginx.conf mime.types fastcgi.conf fastcgi_params koi-utf "
-                   "koi-win proxy_params scgi_params uwsgi_params win-utf", 1800),
-            Spec("etc/nginx/sites-available/default", 2412),
-            Spec("etc/nginx/sites-enabled/default", 0, LINK,
-                 target="/etc/nginx/sites-available/default"),
-            Spec("var/www/html/index.nginx-debian.html", 615),
-            *_many(f"{LIB}/nginx/modules", "ngx_http_geoip_module ngx_http_image_filter_module "
-                   "ngx_http_xslt_filter_module ngx_mail_module ngx_stream_module", 120_000,
-                   ELF, ".so")], libs="libxslt.so.1.1.35:240 libxml2.so.2.9.14:1900 "
-            "libgd.so.3.0.11:420 libgeoip.so.1.6.12:140"),  # fmt: skip
-        deb("python3.12", "3.12.7-1", bins="python3.12:6700 pydoc3.12:1",
+            "libbrotlicommon.so.1.0.9:140",
+        ),
+        deb(
+            "ca-certificates",
+            "20230311",
+            sbins="update-ca-certificates:8",
+            share=[
+                Spec("etc/ssl/certs/ca-certificates.crt", 213_000),
+                *_many(
+                    "usr/share/ca-certificates/mozilla",
+                    " ".join(f"CA_{i:03d}" for i in range(140)),
+                    1900,
+                    ext=".crt",
+                ),
+            ],
+        ),
+        deb(
+            "nginx",
+            "1.22.1-9",
+            sbins="nginx:1300",
+            share=[
+                *_many(
+                    "etc/nginx",
+                    "nginx.conf mime.types fastcgi.conf fastcgi_params koi-utf "
+                    "koi-win proxy_params scgi_params uwsgi_params win-utf",
+                    1800,
+                ),
+                Spec("etc/nginx/sites-available/default", 2412),
+                Spec(
+                    "etc/nginx/sites-enabled/default",
+                    0,
+                    LINK,
+                    target="/etc/nginx/sites-available/default",
+                ),
+                Spec("var/www/html/index.nginx-debian.html", 615),
+                *_many(
+                    f"{LIB}/nginx/modules",
+                    "ngx_http_geoip_module ngx_http_image_filter_module "
+                    "ngx_http_xslt_filter_module ngx_mail_module ngx_stream_module",
+                    120_000,
+                    ELF,
+                    ".so",
+                ),
+            ],
+            libs="libxslt.so.1.1.35:240 libxml2.so.2.9.14:1900 "
+            "libgd.so.3.0.11:420 libgeoip.so.1.6.12:140",
+        ),
+        deb(
+            "python3.12",
+            "3.12.7-1",
+            bins="python3.12:6700 pydoc3.12:1",
             libs="libpython3.12.so.1.0:7400 libexpat.so.1.8.10:200 libmpdec.so.3:260 "
-            "libreadline.so.8.2:340", share=_python_stdlib()),  # fmt: skip
-        deb("python3-pip", "23.0.1+dfsg-1", bins="pip:1 pip3:1", share=[
-            *_dist("pip", "23.0.1", 300, 9000, top="pip")], manual=True),  # fmt: skip
-        deb("gcc-12", "12.2.0-14", bins="gcc-12:1200 cpp-12:1200 gcov-12:700",
-            share=[Spec(f"usr/libexec/gcc/x86_64-linux-gnu/12/{p}", s * 1024, ELF, 0o755)
-                   for p, s in (("cc1", 16_000), ("collect2", 330), ("lto-wrapper", 1000),
-                                ("liblto_plugin.so", 80))]
-            + [Spec(f"usr/lib/gcc/x86_64-linux-gnu/12/{p}", s * 1024, ELF)
-               for p, s in (("libgcc.a", 4300), ("libasan.so", 4000), ("libubsan.so", 2800),
-                            ("crtbegin.o", 3), ("crtend.o", 2))]),  # fmt: skip
-        deb("binutils", "2.40-2", bins="as:900 ld.bfd:1800 ld.gold:2500 objdump:600 "
+            "libreadline.so.8.2:340",
+            share=_python_stdlib(),
+        ),
+        deb(
+            "python3-pip",
+            "23.0.1+dfsg-1",
+            bins="pip:1 pip3:1",
+            share=[*_dist("pip", "23.0.1", 300, 9000, top="pip")],
+            manual=True,
+        ),
+        deb(
+            "gcc-12",
+            "12.2.0-14",
+            bins="gcc-12:1200 cpp-12:1200 gcov-12:700",
+            share=[
+                Spec(f"usr/libexec/gcc/x86_64-linux-gnu/12/{p}", s * 1024, ELF, 0o755)
+                for p, s in (
+                    ("cc1", 16_000),
+                    ("collect2", 330),
+                    ("lto-wrapper", 1000),
+                    ("liblto_plugin.so", 80),
+                )
+            ]
+            + [
+                Spec(f"usr/lib/gcc/x86_64-linux-gnu/12/{p}", s * 1024, ELF)
+                for p, s in (
+                    ("libgcc.a", 4300),
+                    ("libasan.so", 4000),
+                    ("libubsan.so", 2800),
+                    ("crtbegin.o", 3),
+                    ("crtend.o", 2),
+                )
+            ],
+        ),
+        deb(
+            "binutils",
+            "2.40-2",
+            bins="as:900 ld.bfd:1800 ld.gold:2500 objdump:600 "
             "readelf:800 nm:60 strip:1100 ar:60 ranlib:60 objcopy:1100 strings:40",
             libs="libbfd-2.40-system.so:2400 libopcodes-2.40-system.so:1200 "
-            "libctf.so.0.0.0:170 libsframe.so.0.0.0:40 libjansson.so.4.14.0:60"),  # fmt: skip
-        deb("libc6-dev", "2.36-9+deb12u9", share=[
-            *_many("usr/include", " ".join(f"h{i:03d}" for i in range(260)), 9000, ext=".h"),
-            *_many("usr/include/x86_64-linux-gnu/sys", " ".join(f"s{i:02d}" for i in range(60)),
-                   5000, ext=".h"),
-            *(Spec(f"{LIB}/{a}", s * 1024, ELF) for a, s in (
-                ("libc.a", 6100), ("libm.a", 3500), ("libc_nonshared.a", 60),
-                ("crt1.o", 2), ("crti.o", 2), ("crtn.o", 1)))]),  # fmt: skip
+            "libctf.so.0.0.0:170 libsframe.so.0.0.0:40 libjansson.so.4.14.0:60",
+        ),
+        deb(
+            "libc6-dev",
+            "2.36-9+deb12u9",
+            share=[
+                *_many("usr/include", " ".join(f"h{i:03d}" for i in range(260)), 9000, ext=".h"),
+                *_many(
+                    "usr/include/x86_64-linux-gnu/sys",
+                    " ".join(f"s{i:02d}" for i in range(60)),
+                    5000,
+                    ext=".h",
+                ),
+                *(
+                    Spec(f"{LIB}/{a}", s * 1024, ELF)
+                    for a, s in (
+                        ("libc.a", 6100),
+                        ("libm.a", 3500),
+                        ("libc_nonshared.a", 60),
+                        ("crt1.o", 2),
+                        ("crti.o", 2),
+                        ("crtn.o", 1),
+                    )
+                ),
+            ],
+        ),
         deb("make", "4.3-4.1", bins="make:240", locales=30),
-        deb("netbase", "6.4", share=[Spec("etc/protocols", 2932), Spec("etc/services", 12_813),
-                                     Spec("etc/rpc", 887), Spec("etc/ethertypes", 1816)]),
+        deb(
+            "netbase",
+            "6.4",
+            share=[
+                Spec("etc/protocols", 2932),
+                Spec("etc/services", 12_813),
+                Spec("etc/rpc", 887),
+                Spec("etc/ethertypes", 1816),
+            ],
+        ),
     ]
     return {p.name: p for p in packages}
 
@@ -627,11 +1117,15 @@ def apt_lists() -> list[Spec]:
         Spec(f"{lists}/{host}_dists_bookworm_InRelease", 151_000),
         Spec(f"{lists}/{host}_dists_bookworm_main_binary-amd64_Packages.lz4", 9_130_000, PACKED),
         Spec(f"{lists}/{host}_dists_bookworm-updates_InRelease", 55_400),
-        Spec(f"{lists}/{host}_dists_bookworm-updates_main_binary-amd64_Packages.lz4", 13_400,
-             PACKED),  # fmt: skip
+        Spec(
+            f"{lists}/{host}_dists_bookworm-updates_main_binary-amd64_Packages.lz4", 13_400, PACKED
+        ),
         Spec(f"{lists}/{host}-security_dists_bookworm-security_InRelease", 48_000),
-        Spec(f"{lists}/{host}-security_dists_bookworm-security_main_binary-amd64_Packages.lz4",
-             271_000, PACKED),  # fmt: skip
+        Spec(
+            f"{lists}/{host}-security_dists_bookworm-security_main_binary-amd64_Packages.lz4",
+            271_000,
+            PACKED,
+        ),
         Spec(f"{lists}/lock", 0, mode=0o640),
         Spec(f"{lists}/partial", 0, DIR, mode=0o700),
         Spec(f"{lists}/auxfiles", 0, DIR),
@@ -643,17 +1137,72 @@ def apt_lists() -> list[Spec]:
 
 def node_modules() -> list[Spec]:
     """A front end's ``node_modules``: thousands of small JavaScript files, a few binaries."""
-    packages = (
-        "react react-dom scheduler loose-envify js-tokens @babel/core @babel/parser "
-        "@babel/traverse @babel/types @babel/generator @babel/helpers @babel/template "
-        "webpack webpack-cli webpack-sources terser acorn enhanced-resolve tapable graceful-fs "
-        "eslint espree esquery estraverse esutils ajv fast-deep-equal json-schema-traverse "
-        "lodash semver chalk ansi-styles supports-color debug ms minimatch brace-expansion "
-        "glob picomatch micromatch braces fill-range to-regex-range postcss nanoid "
-        "source-map-js caniuse-lite browserslist electron-to-chromium node-releases "
-        "typescript @types/node @types/react csstype esbuild @esbuild/linux-x64 rollup "
-        "vite sass immutable chokidar readdirp anymatch normalize-path"
-    ).split()
+    packages = [
+        "react",
+        "react-dom",
+        "scheduler",
+        "loose-envify",
+        "js-tokens",
+        "@babel/core",
+        "@babel/parser",
+        "@babel/traverse",
+        "@babel/types",
+        "@babel/generator",
+        "@babel/helpers",
+        "@babel/template",
+        "webpack",
+        "webpack-cli",
+        "webpack-sources",
+        "terser",
+        "acorn",
+        "enhanced-resolve",
+        "tapable",
+        "graceful-fs",
+        "eslint",
+        "espree",
+        "esquery",
+        "estraverse",
+        "esutils",
+        "ajv",
+        "fast-deep-equal",
+        "json-schema-traverse",
+        "lodash",
+        "semver",
+        "chalk",
+        "ansi-styles",
+        "supports-color",
+        "debug",
+        "ms",
+        "minimatch",
+        "brace-expansion",
+        "glob",
+        "picomatch",
+        "micromatch",
+        "braces",
+        "fill-range",
+        "to-regex-range",
+        "postcss",
+        "nanoid",
+        "source-map-js",
+        "caniuse-lite",
+        "browserslist",
+        "electron-to-chromium",
+        "node-releases",
+        "typescript",
+        "@types/node",
+        "@types/react",
+        "csstype",
+        "esbuild",
+        "@esbuild/linux-x64",
+        "rollup",
+        "vite",
+        "sass",
+        "immutable",
+        "chokidar",
+        "readdirp",
+        "anymatch",
+        "normalize-path",
+    ]
     out = []
     for pkg in packages:
         folder = f"node_modules/{pkg}"
@@ -686,8 +1235,13 @@ def git_dir() -> list[Spec]:
         Spec(f".git/objects/pack/{pack}.idx", 310_000, PACKED),
         Spec(".git/refs/heads/main", 41),
         Spec(".git/logs/HEAD", 1800),
-        *_many(".git/hooks", "applypatch-msg commit-msg post-update pre-applypatch pre-commit "
-               "pre-push pre-rebase prepare-commit-msg update", 1800, ext=".sample"),
+        *_many(
+            ".git/hooks",
+            "applypatch-msg commit-msg post-update pre-applypatch pre-commit "
+            "pre-push pre-rebase prepare-commit-msg update",
+            1800,
+            ext=".sample",
+        ),
     ]
     for i in range(24):
         name = hashlib.sha1(f"loose{i}".encode()).hexdigest()

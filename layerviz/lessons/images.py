@@ -94,8 +94,12 @@ LESSONS = {
         "lesson/multi-stage-builder:1.0",
     ],
     "union": ["lesson/layers:1.0", "lesson/secret:1.0"],
-    "cache": ["lesson/cache-bad:1.0", "lesson/cache-bad:1.1", "lesson/cache-good:1.0",
-              "lesson/cache-good:1.1"],  # fmt: skip
+    "cache": [
+        "lesson/cache-bad:1.0",
+        "lesson/cache-bad:1.1",
+        "lesson/cache-good:1.0",
+        "lesson/cache-good:1.1",
+    ],
 }
 # (smaller, larger): the size differences the lessons point at, in both sets.
 CONTRASTS = [
@@ -118,11 +122,21 @@ MERGED_USR = [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("li
 def base_entries(scale: int = 1) -> list[Entry]:
     """Debian bookworm's root filesystem: the packages of ``files.debian_base``, dpkg's
     records of them, and the directories and symlinks every Debian image has."""
-    out = [directory(d, mode=m) for d, m in (("tmp", 0o1777), ("root", 0o700), ("home", 0o755),
-                                             ("srv", 0o755), ("opt", 0o755), ("usr/local/bin", 0o755),
-                                             ("var/log", 0o755), ("var/lib/apt/lists/partial", 0o700),
-                                             ("var/lib/apt/lists/auxfiles", 0o755),
-                                             ("var/cache/apt/archives/partial", 0o700))]  # fmt: skip
+    out = [
+        directory(d, mode=m)
+        for d, m in (
+            ("tmp", 0o1777),
+            ("root", 0o700),
+            ("home", 0o755),
+            ("srv", 0o755),
+            ("opt", 0o755),
+            ("usr/local/bin", 0o755),
+            ("var/log", 0o755),
+            ("var/lib/apt/lists/partial", 0o700),
+            ("var/lib/apt/lists/auxfiles", 0o755),
+            ("var/cache/apt/archives/partial", 0o700),
+        )
+    ]
     out.append(file("var/lib/apt/lists/lock", b"", mode=0o640))
     out += [symlink(link, target) for link, target in MERGED_USR]
     out.append(symlink("usr/lib64/ld-linux-x86-64.so.2", f"/{files.LIB}/ld-linux-x86-64.so.2"))
@@ -203,8 +217,10 @@ def _private_key() -> bytes:
     # What a leaked key looks like; made up, seeded, never used anywhere.
     body = random.Random("deploy-key").randbytes(300)
     lines = [body[i : i + 48].hex() for i in range(0, len(body), 48)]
-    return b"-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines).encode() + (
-        b"\n-----END OPENSSH PRIVATE KEY-----\n"
+    return (
+        b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        + "\n".join(lines).encode()
+        + (b"\n-----END OPENSSH PRIVATE KEY-----\n")
     )
 
 
@@ -327,13 +343,18 @@ class Offline:
             )
         if keyword == "WORKDIR":
             path = rest.strip("/")
-            return step(stage, f"{nop}WORKDIR {rest}", lambda fs: _mkdirs(fs, path),
-                        working_dir=rest)  # fmt: skip
+            return step(
+                stage, f"{nop}WORKDIR {rest}", lambda fs: _mkdirs(fs, path), working_dir=rest
+            )
         if keyword == "EXPOSE":
+            # Recorded as written (Docker 20.10's classic builder); the config says "8080/tcp".
             ports = tuple(p if "/" in p else f"{p}/tcp" for p in rest.split())
-            shown = " ".join(f"{p}:{{}}" for p in ports)
-            return step(stage, f"{nop} EXPOSE map[{shown}]", None,
-                        exposed_ports=tuple(sorted({*stage.exposed_ports, *ports})))  # fmt: skip
+            return step(
+                stage,
+                f"{nop} EXPOSE {rest}",
+                None,
+                exposed_ports=tuple(sorted({*stage.exposed_ports, *ports})),
+            )
         if keyword == "CMD":
             words = json.loads(rest)
             return step(stage, f"{nop} CMD {_go_list(words)}", None, cmd=tuple(words))
@@ -476,10 +497,10 @@ def _tar(fs: Filesystem, words: list[str], scale: int) -> None:
         for member in tar:
             path = f"{into}/{member.name.strip('/')}".rstrip("/")
             if member.isdir():
-                fs.add(directory(path, mode=member.mode, mtime=member.mtime))
+                fs.add(directory(path, mode=member.mode, mtime=int(member.mtime)))
             else:
                 data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                fs.add(file(path, data, mode=member.mode, mtime=member.mtime))
+                fs.add(file(path, data, mode=member.mode, mtime=int(member.mtime)))
 
 
 def _make(fs: Filesystem, words: list[str], scale: int) -> None:
