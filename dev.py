@@ -6,7 +6,7 @@
 
 Setting up means: a virtual environment in .venv with the pinned requirements (reinstalled when
 requirements.txt changes) and a migrated database. ``start`` also loads demo images the first
-time. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
+time and the lesson images (``manage.py lessons``) while any is missing. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
 database, again on PostgreSQL.
 """
 
@@ -71,7 +71,9 @@ def manage(*args: str, env: dict[str, str] | None = None) -> None:
 # collected, hashed and compressed, which is what whitenoise serves (settings.STORAGES).
 PREPARE = [
     ("migrate", "--verbosity", "0"),
+    # demo first: it loads only into an empty database, and the lessons would fill it.
     ("demo",),
+    ("lessons",),
     ("collectstatic", "--noinput", "--verbosity", "0"),
 ]
 

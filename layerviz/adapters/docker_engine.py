@@ -277,3 +277,46 @@ def _stat(raw: dict[str, Any]) -> PathStat:
         mode=bits,
         mtime=_seconds(str(raw.get("mtime", ""))),
     )
+
+
+def image_import(*, data: bytes, repository: str, tag: str, changes: list[str]) -> None:
+    """``docker import``: a root filesystem tar as a one-layer image (``changes`` are
+    Dockerfile instructions for its config: ``ENV``, ``CMD``…)."""
+    what = f"{repository}:{tag}"
+    _call(
+        what,
+        client().api.import_image_from_data,
+        data,
+        repository=repository,
+        tag=tag,
+        changes=changes,
+    )
+
+
+def image_build(
+    *,
+    path: str,
+    tag: str,
+    target: str | None = None,
+    buildargs: dict[str, str] | None = None,
+) -> None:
+    """``DOCKER_BUILDKIT=0 docker build --network none``: the classic builder (the API's build
+    endpoint without a BuildKit session), its cache used, no registry reachable."""
+    events = _call(
+        tag,
+        client().api.build,
+        path=path,
+        tag=tag,
+        target=target,
+        buildargs=buildargs,
+        network_mode="none",
+        rm=True,
+        forcerm=True,
+        decode=True,
+    )
+    try:
+        for event in events:
+            if "error" in event:
+                raise SourceError(f"the Docker engine could not build {tag}: {event['error']}")
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise SourceError(f"the Docker engine stopped building {tag}: {_reason(exc)}") from None

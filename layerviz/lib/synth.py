@@ -26,6 +26,7 @@ Nothing here imports Django.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Collection, Iterable, Sequence
@@ -34,7 +35,7 @@ from typing import Any
 
 from . import oci
 from . import reference as refs
-from .oci import sha256_digest as sha256
+from .oci import sha256_digest
 from .tarwriter import Entry, compress, file, symlink, tar
 
 CREATED = "2023-11-14T22:13:20Z"
@@ -56,6 +57,13 @@ MANIFEST_MEDIA_TYPES = {"oci": oci.OCI_MANIFEST, "docker": oci.DOCKER_MANIFEST}
 CONFIG_MEDIA_TYPES = {"oci": oci.OCI_CONFIG, "docker": oci.DOCKER_CONFIG}
 INDEX_MEDIA_TYPES = {"oci": oci.OCI_INDEX, "docker": oci.DOCKER_LIST}
 IN_TOTO = "application/vnd.in-toto+json"
+
+
+@functools.lru_cache(maxsize=32)
+def sha256(data: bytes) -> str:
+    """``sha256:<hex>`` of ``data``. An archive of many images holds the same base layer in
+    each: the bytes object caches its own hash, so a repeat costs a lookup, not a digest."""
+    return sha256_digest(data)
 
 
 def layer(entries: Iterable[Entry], *, fmt: str = "pax", parents: bool = True) -> bytes:

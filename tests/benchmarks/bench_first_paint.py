@@ -6,7 +6,7 @@ Each page is loaded by Debian's Chromium with an empty cache, from the demo imag
     .venv/bin/python tests/benchmarks/bench_first_paint.py [--runs 9] [--app DIR]
 
 1. Prepares a new data directory under var/bench/ with the steps ``dev.py start`` runs before
-   serving (``dev.PREPARE``: migrate, the demo images, collectstatic), then starts its web
+   serving (``dev.PREPARE``: migrate, the demo images, collectstatic; not the lessons), then starts its web
    server (``dev.web_args``) on a free loopback port. dev.py's own set-up (the virtual
    environment) is left out: this interpreter runs the app. ``--app`` serves another checkout
    (an older commit, say) with the same steps and this interpreter.
@@ -69,7 +69,9 @@ def main() -> None:
     env = dict(os.environ, LAYERVIZ_DATA_DIR=tempfile.mkdtemp(dir=BENCH))
     env.pop("DATABASE_URL", None)
     env.pop("DEBUG", None)
-    for step in dev.PREPARE:
+    # The lesson images are left out: they change nothing on these pages but the store's
+    # size, and would add their load (some seconds, a few hundred MB) to every run.
+    for step in (step for step in dev.PREPARE if step != ("lessons",)):
         subprocess.run([sys.executable, "manage.py", *step], cwd=app, env=env, check=True)
     listed = subprocess.run(
         [sys.executable, "manage.py", "images", "--json"],
