@@ -156,10 +156,12 @@ STORAGES = {
     # ``collectstatic`` (``dev.py start`` runs it) writes each file under a name with its hash
     # and gzips it beside; ``{% static %}`` links the hashed name, which whitenoise serves
     # compressed and cached for ten years: a browser fetches plotly.js once per version.
-    # With DEBUG off a page needs those files (or fails naming the missing manifest entry);
-    # with DEBUG on, links name the sources, which whitenoise finds where they are.
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Before any collectstatic (``manage.py runserver`` run by hand, a worker, a command) a
+    # page must not fail: a file not in the manifest is linked by its own name, and whitenoise
+    # finds it where it is (its finders), uncompressed and briefly cached.
+    "staticfiles": {"BACKEND": "layerviz.staticfiles.Storage"},
 }
+WHITENOISE_USE_FINDERS = True
 
 MEDIA_ROOT = DATA_DIR / "uploads"
 # Uploads are written here, on the same file system as MEDIA_ROOT, so that handing one to the

@@ -179,13 +179,6 @@ def test_an_image_without_history_says_there_is_nothing_to_read_back(client, tmp
 # --- two real builds: the prediction against what the engine's cache really did -------------
 
 
-def _first_changed_step(old: Image, new: Image) -> int:
-    """The 1-based step whose recorded instruction differs: COPY records a hash of what it
-    copied, so a changed source file shows there."""
-    pairs = zip(old.history.all(), new.history.all(), strict=False)
-    return next(n for n, (a, b) in enumerate(pairs, start=1) if a.created_by != b.created_by)
-
-
 @pytest.mark.parametrize("order", ["bad", "good"])
 def test_the_predicted_rebuild_is_what_a_real_rebuild_after_a_one_line_change_rebuilt(
     docker_engine, built_images, tmp_path, order
@@ -207,7 +200,8 @@ def test_the_predicted_rebuild_is_what_a_real_rebuild_after_a_one_line_change_re
         images.append(image)
     old, new = images
 
-    step = _first_changed_step(old, new)
+    step = dockerfile.first_changed_step(old, new)
+    assert step is not None
     predicted = dockerfile.what_if(dockerfile.reconstruct(old), step)
     assert [il.position + 1 for il in predicted.rebuilt] == dockerfile.rebuilt_between(old, new)
     # The lesson: the bad order installs the dependencies again, the good order does not.

@@ -62,3 +62,51 @@ def test_present_1_turns_presentation_on_for_this_page_and_the_next_and_present_
 def test_the_presentation_switch_keeps_the_rest_of_the_address(client):
     page = soup(client.get("/store?q=lesson%2F"))
     assert page.select_one(".present-link")["href"] == "/store?q=lesson%2F&present=1"
+
+
+# --- with the lesson set loaded ----------------------------------------------------------------
+
+
+def test_every_lesson_answers_its_questions_from_the_loaded_lesson_images_and_links_live_views(
+    client, tmp_path
+):
+    from layerviz.lessons import load
+
+    load.load(tmp_path)
+    for lesson in catalog.LESSONS:
+        for headers in ({}, ZH):
+            page = soup(client.get(reverse("learn:lesson", args=[lesson.slug]), **headers))
+            assert page.select(".empty") == [], lesson.slug
+            answers = [a.get_text(strip=True) for a in page.select(".question .answer")]
+            assert len(answers) == len(lesson.questions) and all(answers), lesson.slug
+            views = [a["href"] for a in page.select(".lesson-views a")]
+            assert len(views) == len(lesson.views), lesson.slug  # every view exists
+            for url in views:
+                assert client.get(url).status_code == 200, (lesson.slug, url)
+    listed = soup(client.get(reverse("learn:index")))
+    assert listed.select(".tag-missing") == []
+
+
+def test_the_answers_are_what_the_views_show(client, tmp_path):
+    from layerviz.images import comparison, sharing
+    from layerviz.images.lookup import find_image
+    from layerviz.lessons import load
+    from layerviz.lib.units import human_bytes
+
+    load.load(tmp_path)
+
+    def answers(slug: str) -> list[str]:
+        page = soup(client.get(reverse("learn:lesson", args=[slug])))
+        return [a.get_text(" ", strip=True) for a in page.select(".question .answer")]
+
+    shop, blog = find_image(catalog.SHOP), find_image(catalog.BLOG)
+    pair = comparison.align(shop, blog)
+    shared, _not_shared, pull = answers("sharing")
+    assert shared.startswith(f"{len(pair.shared)} layers, ")
+    assert human_bytes(comparison.numbers(pair, blog).shared_bytes) in shared
+    assert pull.startswith(human_bytes(sharing.pull_plan([shop], blog).download))
+    # The deleted key: no such file on top, its bytes in the layer below the delete.
+    *_, key = answers("union")
+    assert key.startswith("No such file: layer #3 deleted it") and key.endswith("#2.")
+    bad, good = answers("cache")
+    assert bad.startswith("Layers #") and good.startswith("Layer #")  # good rebuilt less

@@ -171,3 +171,12 @@ def rebuilt_between(old: Image, new: Image) -> list[int]:
     what a rebuild from ``old`` really rebuilt (a cache hit keeps the chain)."""
     held = set(old.image_layers.values_list("chain_id", flat=True))
     return [il.position + 1 for il in new.layers_in_order() if il.chain_id not in held]
+
+
+def first_changed_step(old: Image, new: Image) -> int | None:
+    """The 1-based step of ``new`` whose recorded instruction first differs from ``old``'s: a
+    changed instruction, or a COPY whose hash of what it copied changed."""
+    pairs = zip(old.history.all(), new.history.all(), strict=False)
+    return next(
+        (n for n, (a, b) in enumerate(pairs, start=1) if a.created_by != b.created_by), None
+    )

@@ -17,9 +17,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from layerviz.images import comparison, dockerfile, sharing
+from layerviz.images import comparison, containers, dockerfile, sharing, steps
 from layerviz.images.lookup import ImageNotFound, find_image
-from layerviz.images.models import Image
+from layerviz.images.models import Image, RecordedContainer
 from layerviz.lib.units import human_bytes, layer_no
 
 Images = dict[str, Image]
@@ -94,6 +94,45 @@ def _store(prefix: str, have: str = "", target: str = "") -> Callable[[Images], 
             query.update(have=images[have].digest, target=images[target].digest)
         anchor = "#planner" if target else ""
         return f"{reverse('compare:store')}?{urlencode(query)}{anchor}"
+
+    return url
+
+
+def _step_of(tag: str, text: str, **query: object) -> Callable[[Images], str]:
+    """The stepper at the layer whose instruction holds ``text``."""
+
+    def url(images: Images) -> str:
+        image = images[tag]
+        layer = next(
+            (line.layer.position for line in dockerfile.reconstruct(image).lines
+             if line.layer is not None and text in line.text),
+            image.layer_count - 1,
+        )  # fmt: skip
+        base = reverse("explorer:steps", args=[image.digest])
+        return f"{base}?{urlencode({'layer': layer, **query})}"
+
+    return url
+
+
+def _layer_of(tag: str, text: str, **query: object) -> Callable[[Images], str]:
+    """The image page opened at the layer whose instruction holds ``text``."""
+
+    def url(images: Images) -> str:
+        image = images[tag]
+        layer = next(
+            (line.layer.position for line in dockerfile.reconstruct(image).lines
+             if line.layer is not None and text in line.text),
+            image.layer_count - 1,
+        )  # fmt: skip
+        base = reverse("explorer:image", args=[image.digest])
+        return f"{base}?{urlencode({'layer': layer, 'mode': 'layer', **query})}"
+
+    return url
+
+
+def _named(name: str, *args: str, query: str = "") -> Callable[[Images], str]:
+    def url(images: Images) -> str:
+        return reverse(name, args=list(args)) + query
 
     return url
 
@@ -207,11 +246,127 @@ def _rebuilt(old: str, new: str) -> Callable[[Images], str]:
         numbers = dockerfile.rebuilt_between(images[old], images[new])
         layers = {il.position + 1: il for il in images[new].layers_in_order()}
         pull = sum(layers[n].download for n in numbers)
-        return _("Layers %(numbers)s were rebuilt; a host holding %(old)s downloads %(pull)s.") % {
+        return ngettext(
+            "Layer %(numbers)s was rebuilt; a host holding %(old)s downloads %(pull)s.",
+            "Layers %(numbers)s were rebuilt; a host holding %(old)s downloads %(pull)s.",
+            len(numbers),
+        ) % {
             "numbers": ", ".join(f"#{n}" for n in numbers) or "–",
             "old": images[old].label,
             "pull": human_bytes(pull),
         }
+
+    return answer
+
+
+def _what_if(old: str, new: str) -> Callable[[Images], str]:
+    """The Dockerfile of ``old`` with the step that changed in ``new`` "changed"."""
+
+    def url(images: Images) -> str:
+        base = reverse("explorer:dockerfile", args=[images[old].digest])
+        step = dockerfile.first_changed_step(images[old], images[new])
+        return f"{base}?change={step}" if step else base
+
+    return url
+
+
+def _chmod_copy(tag: str) -> Callable[[Images], str]:
+    def answer(images: Images) -> str:
+        image = images[tag]
+        lines = dockerfile.reconstruct(image).lines
+        run = next(line for line in lines if line.layer is not None and "chmod" in line.text)
+        assert run.layer is not None
+        return _("%(size)s: the layer of %(step)s holds the whole file again, for a mode bit.") % {
+            "size": human_bytes(run.layer.layer.size),
+            "step": run.text,
+        }
+
+    return answer
+
+
+def _chains(image: Image) -> list:
+    return [il.chain for il in image.layers_in_order()]
+
+
+def _read(tag: str, path: str) -> Callable[[Images], str]:
+    """Which layer answers a read of ``path`` as of the image's top, and what lies unread."""
+
+    def answer(images: Images) -> str:
+        image = images[tag]
+        found = steps.lookup(_chains(image), path, image.layer_count - 1)
+        unread = ", ".join(layer_no(n) for n in found.still_ships)
+        if found.answer is None:
+            return _("No layer has /%(path)s.") % {"path": path}
+        if found.found:
+            text = _("Layer %(no)s answers: it is the top-most layer that has /%(path)s.") % {
+                "no": layer_no(found.answer.position),
+                "path": path,
+            }
+        else:
+            text = _("No such file: layer %(no)s deleted it, so the read stops there.") % {
+                "no": layer_no(found.answer.position)
+            }
+        if unread:
+            text += " " + _("Layers below still carry a version nobody reads: %(layers)s.") % {
+                "layers": unread
+            }
+        return text
+
+    return answer
+
+
+def _still_ships(tag: str, path: str) -> Callable[[Images], str]:
+    """The layer that still carries a deleted file's bytes, and how many."""
+
+    def answer(images: Images) -> str:
+        image = images[tag]
+        chains = _chains(image)
+        found = steps.lookup(chains, path, image.layer_count - 1)
+        layers = list(image.layers_in_order())
+        carrying = [c for c in found.layers if c.shadowed and c.row is not None]
+        if not carrying or found.answer is None:
+            return _("Nothing: no layer carries /%(path)s.") % {"path": path}
+        where = carrying[0]
+        assert where.row is not None
+        return _(
+            "Layer %(no)s, made by %(step)s, still holds all %(size)s of it: anyone who pulls "
+            "the image can read it there. Layer %(gone)s only added a whiteout."
+        ) % {
+            "no": layer_no(where.position),
+            "step": image.instructions().get(where.position, "") or layers[where.position],
+            "size": human_bytes(where.row.size),
+            "gone": layer_no(found.answer.position),
+        }
+
+    return answer
+
+
+def _copied_up(name: str) -> Callable[[Images], str]:
+    def answer(images: Images) -> str:
+        recorded = containers.find_recorded(name)
+        if recorded is None:
+            return _("The lesson's container is not recorded: run python manage.py lessons.")
+        view = containers.recorded_view(recorded)
+        copied = [c for c in view.layer.changes if c.kind == "C" and c.type != "dir"]
+        return ngettext(
+            "%(n)s file copied up whole, %(size)s, though the app changed a few bytes.",
+            "%(n)s files copied up whole, %(size)s, though the app changed a few bytes.",
+            len(copied),
+        ) % {"n": len(copied), "size": human_bytes(sum(c.size or 0 for c in copied))}
+
+    return answer
+
+
+def _containers_sharing(tag: str) -> Callable[[Images], str]:
+    def answer(images: Images) -> str:
+        names = list(
+            RecordedContainer.objects.filter(image=images[tag]).values_list("name", flat=True)
+        )
+        return ngettext(
+            "%(n)s container (%(names)s): each has its own writable layer on the one image.",
+            "%(n)s containers (%(names)s): each has its own writable layer on the one image.",
+            len(names),
+        ) % {"n": len(names), "names": ", ".join(names)}
 
     return answer
 
@@ -311,6 +466,91 @@ LESSONS: tuple[Lesson, ...] = (
         ),
     ),
     Lesson(
+        "writable",
+        gettext_lazy("A container writes on a layer of its own"),
+        gettext_lazy("Copy-on-write: a changed file is copied up whole; a deletion is a whiteout."),
+        (
+            gettext_lazy(
+                "A container adds one thin writable layer on top of its image's read-only "
+                "layers. Everything it writes goes there; the image never changes."
+            ),
+            gettext_lazy(
+                "Changing a file from a lower layer first copies the whole file up, even for a "
+                "chmod or one appended line. Deleting one records a whiteout. Many containers "
+                "share one image, each with its own writable layer."
+            ),
+        ),
+        (LAYERS,),
+        (
+            View(
+                gettext_lazy("The container's writable layer"),
+                _named("containers:container", "lesson-web-1", query="?recorded=1"),
+            ),
+            View(
+                gettext_lazy("Every container, live and recorded"), _named("containers:containers")
+            ),
+            View(gettext_lazy("The image under it"), _image(LAYERS)),
+        ),
+        (
+            Question(
+                gettext_lazy("How many bytes did copy-on-write copy up in lesson-web-1?"),
+                _copied_up("lesson-web-1"),
+            ),
+            Question(
+                gettext_lazy("How many containers share the image's layers?"),
+                _containers_sharing(LAYERS),
+            ),
+        ),
+    ),
+    Lesson(
+        "whiteouts",
+        gettext_lazy("Deleting does not remove: whiteouts"),
+        gettext_lazy(
+            "A deleted file, a deleted secret too, still ships in the layer that added it."
+        ),
+        (
+            gettext_lazy(
+                "A layer cannot change the layers below it. To delete a file it adds a "
+                "whiteout, an empty entry named .wh.<name>, that hides the file from the "
+                "merged view. The bytes stay in the layer that added them."
+            ),
+            gettext_lazy(
+                "So a secret deleted in a later step can still be read by anyone who pulls the "
+                "image. A directory emptied and filled again is marked opaque (.wh..wh..opq): "
+                "everything below it is hidden, and still costs its bytes."
+            ),
+        ),
+        (SECRET,),
+        (
+            View(
+                gettext_lazy("The RUN that deleted the key, as its tar holds it"),
+                _layer_of(SECRET, "deploy_key", raw=1, path="tmp"),
+            ),
+            View(
+                gettext_lazy("The key through the layers"),
+                _page("explorer:file", SECRET, path="tmp/deploy_key"),
+            ),
+            View(
+                gettext_lazy("Step to the delete, and look the key up"),
+                _step_of(SECRET, "rm /tmp/deploy_key", path="tmp/deploy_key"),
+            ),
+            View(
+                gettext_lazy("The opaque directory"),
+                _step_of(SECRET, "rm -rf /srv/data", path="srv/data"),
+            ),
+        ),
+        (
+            Question(
+                gettext_lazy("The deploy key was deleted. Where are its bytes?"),
+                _still_ships(SECRET, "tmp/deploy_key"),
+            ),
+            Question(
+                gettext_lazy("Can the running image read /srv/data/customers-2022.csv?"),
+                _read(SECRET, "srv/data/customers-2022.csv"),
+            ),
+        ),
+    ),
+    Lesson(
         "size",
         gettext_lazy("What makes an image big"),
         gettext_lazy(
@@ -348,12 +588,60 @@ LESSONS: tuple[Lesson, ...] = (
                 _size_difference(APT_SPLIT, APT_MERGED),
             ),
             Question(
+                gettext_lazy("How many bytes does the chmod step store again?"),
+                _chmod_copy(CHMOD),
+            ),
+            Question(
                 gettext_lazy("How much does the .dockerignore save?"),
                 _size_difference(CONTEXT_ALL, CONTEXT_IGNORED),
             ),
             Question(
                 gettext_lazy("How much does the multi-stage build save?"),
                 _size_difference(SINGLE, MULTI),
+            ),
+        ),
+    ),
+    Lesson(
+        "union",
+        gettext_lazy("The union filesystem"),
+        gettext_lazy(
+            "Layers stacked bottom to top; a read is answered by the top-most that has the path."
+        ),
+        (
+            gettext_lazy(
+                "A container sees one filesystem: the layers laid on each other, the base at "
+                "the bottom. To read a path, the top layer is asked first, then each one below, "
+                "until a layer has it, or hides it with a whiteout."
+            ),
+            gettext_lazy(
+                "Step through the layers and watch the tree grow; look a path up and see "
+                "which layers a read checks and which one answers."
+            ),
+        ),
+        (LAYERS, SECRET),
+        (
+            View(gettext_lazy("Step through the layers"), _page("explorer:steps", LAYERS)),
+            View(
+                gettext_lazy("Look up the app's config"),
+                _step_of(LAYERS, "COPY app/", path="srv/app/config.ini"),
+            ),
+            View(
+                gettext_lazy("Look up a file a whiteout hides"),
+                _step_of(SECRET, "rm /tmp/deploy_key", path="tmp/deploy_key"),
+            ),
+        ),
+        (
+            Question(
+                gettext_lazy("Which layer answers a read of /srv/app/config.ini?"),
+                _read(LAYERS, "srv/app/config.ini"),
+            ),
+            Question(
+                gettext_lazy("And of /etc/os-release?"),
+                _read(LAYERS, "etc/os-release"),
+            ),
+            Question(
+                gettext_lazy("And of /tmp/deploy_key in the secret image?"),
+                _read(SECRET, "tmp/deploy_key"),
             ),
         ),
     ),
@@ -377,9 +665,9 @@ LESSONS: tuple[Lesson, ...] = (
         (
             View(
                 gettext_lazy("Bad order: what changing the code rebuilds"),
-                _page("explorer:dockerfile", BAD_1),
+                _what_if(BAD_1, BAD_2),
             ),
-            View(gettext_lazy("Good order: the same change"), _page("explorer:dockerfile", GOOD_1)),
+            View(gettext_lazy("Good order: the same change"), _what_if(GOOD_1, GOOD_2)),
             View(gettext_lazy("Bad order, the two builds compared"), _compare(BAD_1, BAD_2)),
             View(gettext_lazy("Good order, the two builds compared"), _compare(GOOD_1, GOOD_2)),
         ),

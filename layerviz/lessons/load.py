@@ -6,8 +6,10 @@ from pathlib import Path
 
 from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
+from layerviz.images.lookup import find_image
 from layerviz.images.models import Reference
 
+from . import containers as recorded_containers
 from . import images
 
 ARCHIVE = "lessons.tar"
@@ -29,4 +31,6 @@ def load(folder: Path) -> list[str]:
     path = images.write_archive(folder / ARCHIVE)
     indexed = ingest(f"docker-archive:{path}", label=f"lessons:{ARCHIVE}")
     efficiency.analyze_ingested(indexed)
+    # The writable-layer lesson's containers, recorded: it works without an engine.
+    recorded_containers.record(find_image(recorded_containers.IMAGE))
     return todo
