@@ -110,3 +110,18 @@ def test_the_answers_are_what_the_views_show(client, tmp_path):
     assert key.startswith("No such file: layer #3 deleted it") and key.endswith("#2.")
     bad, good = answers("cache")
     assert bad.startswith("Layers #") and good.startswith("Layer #")  # good rebuilt less
+
+
+def test_the_cache_lessons_two_builds_rebuilt_what_the_what_if_predicts(tmp_path):
+    from layerviz.images import dockerfile
+    from layerviz.images.lookup import find_image
+    from layerviz.lessons import load
+
+    load.load(tmp_path)
+    for old_tag, new_tag in ((catalog.BAD_1, catalog.BAD_2), (catalog.GOOD_1, catalog.GOOD_2)):
+        old, new = find_image(old_tag), find_image(new_tag)
+        step = dockerfile.first_changed_step(old, new)
+        assert step is not None
+        predicted = dockerfile.what_if(dockerfile.reconstruct(old), step)
+        actual = dockerfile.rebuilt_between(old, new)
+        assert [il.position + 1 for il in predicted.rebuilt] == actual, old_tag

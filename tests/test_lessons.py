@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from layerviz.images import dockerfile
+from layerviz.images.lookup import find_image
 from layerviz.images.models import Image, Reference
 from layerviz.lessons import build, images, load
 from layerviz.lib import oci, synth
@@ -215,3 +217,13 @@ def test_the_built_lessons_teach_what_the_offline_ones_do(docker_engine, tmp_pat
     assert built["layers"] == offline["layers"]
     assert built["shared"] == offline["shared"]
     assert built["contrasts"] == offline["contrasts"] == [True] * len(images.CONTRASTS)
+    # The build-cache lesson's what-if predicts what the engine's cache really rebuilt.
+    for order in ("cache-bad", "cache-good"):
+        old = find_image(f"{build.PREFIX}/{order}:1.0")
+        new = find_image(f"{build.PREFIX}/{order}:1.1")
+        step = dockerfile.first_changed_step(old, new)
+        assert step is not None, order
+        predicted = dockerfile.what_if(dockerfile.reconstruct(old), step)
+        assert [il.position + 1 for il in predicted.rebuilt] == dockerfile.rebuilt_between(
+            old, new
+        ), order

@@ -322,3 +322,16 @@ def test_the_api_refuses_a_layer_the_image_does_not_have(client: Client, lesson,
 
     assert response.status_code == 400
     assert "1 to 4" in response.json()["error"]
+
+
+def test_a_deleting_step_shows_what_its_tar_really_holds(client, lesson):
+    # Layer #3 wrote a whiteout of app/cache, layer #4 an opaque marker in etc.
+    for layer, entry in ((2, "app/.wh.cache"), (3, "etc/.wh..wh..opq")):
+        page = soup(client.get(f"{_url(lesson)}?layer={layer}"))
+        entries = [code.get_text() for code in page.select(".tar-entries code")]
+        assert entries == [entry], layer
+        assert "raw=1" in page.select_one(".tar-entries a")["href"]
+    # A layer that deletes nothing has nothing of the kind to show.
+    assert soup(client.get(f"{_url(lesson)}?layer=1")).select(".tar-entries") == []
+    answer = client.get(f"/api/images/{lesson.digest}/steps?layer=3").json()
+    assert answer["tar_entries"] == ["app/.wh.cache"]

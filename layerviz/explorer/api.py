@@ -209,6 +209,7 @@ def _steps(request: HtmxHttpRequest, image: Image) -> JsonResponse:
             }
             for d in step.opaque
         ],
+        "tar_entries": step.tar_entries,  # the whiteouts, named as the layer's tar wrote them
         "complete": not step.cut,
     }
     path = request.GET.get("path", "").strip().strip("/")

@@ -172,6 +172,12 @@ def _whiteouts(
     return tuple(found)
 
 
+def whiteout_entries(chain: Chain) -> list[str]:
+    """The layer's whiteout and opaque entries, named exactly as its tar wrote them (``./``
+    prefixes and all): what the tar really holds for what the layer deleted."""
+    return [entry for _, entry, *_ in _whiteouts(chain.layer_id, chain.chain_id)]
+
+
 def _name(row: ChangeRow) -> str:
     return row.name
 

@@ -24,7 +24,7 @@ from layerviz.lib import changes
 from layerviz.lib.changes import DIR, ChangeRow
 from layerviz.lib.instructions import keyword
 
-from . import packed
+from . import filesystem, packed
 from .models import Chain, DirChanges
 
 LIMIT = 40  # lines per list of a step's facts
@@ -78,6 +78,8 @@ class LayerStep:
     deleted: list[Change]  # whiteouts and replacements; what opaque directories hid is below
     opaque: list[OpaqueDir]
     cut: bool  # some lists are not complete (the layer's tree has every line)
+    # What the tar really holds for the deletions: each ``.wh.`` entry as written.
+    tar_entries: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def keyword(self) -> str:
@@ -126,6 +128,8 @@ def layer_step(chains: list[Chain], position: int, instruction: str = "") -> Lay
         deleted=plain[:LIMIT],
         opaque=list(opaque.values())[:LIMIT],
         cut=cut_written or cut_deleted or len(plain) > LIMIT,
+        # Read only for a layer that deletes: it means reading all of the layer's entries.
+        tar_entries=filesystem.whiteout_entries(chain)[:LIMIT] if chain.deleted else [],
     )
 
 

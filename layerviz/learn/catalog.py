@@ -466,6 +466,43 @@ LESSONS: tuple[Lesson, ...] = (
         ),
     ),
     Lesson(
+        "pull",
+        gettext_lazy("What a pull downloads"),
+        gettext_lazy("A host downloads only the layers it does not have."),
+        (
+            gettext_lazy(
+                "Pulling an image asks the registry for its manifest, the list of its layers. "
+                "The host downloads only the layers it does not hold yet, on the same parents: "
+                "a layer already unpacked for another image is used as it is."
+            ),
+            gettext_lazy(
+                "So the second image on a shared base costs only its own top layers, and a "
+                "rebuild that changed an early step costs every layer from that step up."
+            ),
+        ),
+        (PYTHON, SHOP, GALLERY),
+        (
+            View(
+                gettext_lazy("A host with the Python base pulls the shop"),
+                _store("lesson/", PYTHON, SHOP),
+            ),
+            View(
+                gettext_lazy("A host with the shop pulls the gallery"),
+                _store("lesson/", SHOP, GALLERY),
+            ),
+        ),
+        (
+            Question(
+                gettext_lazy("A host has lesson/python:3.12. What does pulling the shop download?"),
+                _pull(PYTHON, SHOP),
+            ),
+            Question(
+                gettext_lazy("A host has the shop. What does pulling the gallery download?"),
+                _pull(SHOP, GALLERY),
+            ),
+        ),
+    ),
+    Lesson(
         "writable",
         gettext_lazy("A container writes on a layer of its own"),
         gettext_lazy("Copy-on-write: a changed file is copied up whole; a deletion is a whiteout."),
