@@ -39,7 +39,16 @@ def pair(tmp_path: Path) -> tuple[Image, Image]:
         "registry.example.com/a-long-team-name/an-even-longer-service-name:2026.12.01-rc1",
         [
             base,
-            synth.layer([file("app/main.py", b"print(1)\n"), file("app/cache/blob", b"y" * 5000)]),
+            synth.layer(
+                [
+                    file("app/main.py", b"print(1)\n"),
+                    file("app/cache/blob", b"y" * 5000),
+                    # A pip cache: the efficiency advice lists its long, unbroken path.
+                    file(
+                        f"root/.cache/pip/http-v2/b/8/7/a/a/{'5270772708aeaed2' * 4}", b"z" * 4000
+                    ),
+                ]
+            ),
             synth.layer([whiteout("app/cache"), opaque("etc"), file("etc/passwd", b"app\n")]),
         ],
         [
