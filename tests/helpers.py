@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
 from layerviz.lib import synth
+from layerviz.lib.tarwriter import directory, file, opaque, whiteout
 
 # What htmx adds to every request it makes: the views answer with the fragment, not the page.
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -52,3 +53,25 @@ def ingest_image(
     """The indexed image of ``write_archive``'s archive (a Docker >= 25 layout)."""
     [image] = ingest(f"docker-archive:{write_archive(folder, tag, layers, history, **config)}")
     return image
+
+
+def union_image(folder: Path, base: list, run: str) -> Image:
+    """Four layers for the union filesystem: a base (``base``: its entries), an app with a
+    cache, then ``run`` deleting the cache (a whiteout) and writing passwd again, then an
+    opaque /etc refilled. The stepper's tests, as a page and in a browser, step through it."""
+    return ingest_image(
+        folder,
+        "lv/lesson:1",
+        [
+            synth.layer(base),
+            synth.layer([file("app/main.py", b"print(1)\n"), file("app/cache/blob", b"y" * 5000)]),
+            synth.layer([whiteout("app/cache"), file("etc/passwd", b"root\napp\n")]),
+            synth.layer([opaque("etc"), directory("etc"), file("etc/motd", b"hi\n")]),
+        ],
+        [
+            synth.Step("ADD rootfs /"),
+            synth.Step("COPY . /app"),
+            synth.Step(run),
+            synth.Step("COPY etc /etc"),
+        ],
+    )

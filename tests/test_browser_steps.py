@@ -14,40 +14,25 @@ from playwright.sync_api import Browser, Page, expect
 from layerviz.images.models import Image
 from layerviz.lib import synth
 from layerviz.lib.synth import Step
-from layerviz.lib.tarwriter import directory, file, opaque, whiteout
+from layerviz.lib.tarwriter import file
 
 from . import browser
-from .helpers import ingest_image
+from .helpers import ingest_image, union_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def lesson(tmp_path: Path) -> Image:
-    return ingest_image(
+    return union_image(
         tmp_path,
-        "lv/lesson:1",
         [
-            synth.layer(
-                [
-                    file("etc/passwd", b"root\n"),
-                    file("etc/hosts", b"127.0.0.1 localhost\n"),
-                    file("usr/lib/python3/site-packages/a-rather-long-package-name/x.py", b"1"),
-                ]
-            ),
-            synth.layer([file("app/main.py", b"print(1)\n"), file("app/cache/blob", b"y" * 5000)]),
-            synth.layer([whiteout("app/cache"), file("etc/passwd", b"root\napp\n")]),
-            synth.layer([opaque("etc"), directory("etc"), file("etc/motd", b"hi\n")]),
+            file("etc/passwd", b"root\n"),
+            file("etc/hosts", b"127.0.0.1 localhost\n"),
+            file("usr/lib/python3/site-packages/a-rather-long-package-name/x.py", b"1"),
         ],
-        [
-            Step("ADD rootfs /"),
-            Step("COPY . /app"),
-            Step(
-                "RUN /bin/sh -c rm -rf /app/cache && echo app >> /etc/passwd "
-                "&& apt-get update && apt-get install -y --no-install-recommends ca-certificates"
-            ),
-            Step("COPY etc /etc"),
-        ],
+        "RUN /bin/sh -c rm -rf /app/cache && echo app >> /etc/passwd "
+        "&& apt-get update && apt-get install -y --no-install-recommends ca-certificates",
     )
 
 

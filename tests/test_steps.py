@@ -9,11 +9,9 @@ from django.urls import reverse
 
 from layerviz.images import steps
 from layerviz.images.models import Image
-from layerviz.lib import synth
-from layerviz.lib.synth import Step
-from layerviz.lib.tarwriter import directory, file, opaque, whiteout
+from layerviz.lib.tarwriter import file
 
-from .helpers import HTMX, ingest_image, soup
+from .helpers import HTMX, soup, union_image
 
 pytestmark = pytest.mark.django_db
 
@@ -24,27 +22,14 @@ ZH = {"HTTP_COOKIE": "django_language=zh-hans"}
 def lesson(tmp_path) -> Image:
     """Four layers: a base, an app with a cache, a whiteout of the cache and a new passwd, an
     opaque /etc."""
-    return ingest_image(
+    return union_image(
         tmp_path,
-        "lv/lesson:1",
         [
-            synth.layer(
-                [
-                    file("etc/passwd", b"root\n"),
-                    file("etc/hosts", b"127.0.0.1 localhost\n"),
-                    file("bin/sh", b"x" * 3000, mode=0o755),
-                ]
-            ),
-            synth.layer([file("app/main.py", b"print(1)\n"), file("app/cache/blob", b"y" * 5000)]),
-            synth.layer([whiteout("app/cache"), file("etc/passwd", b"root\napp\n")]),
-            synth.layer([opaque("etc"), directory("etc"), file("etc/motd", b"hi\n")]),
+            file("etc/passwd", b"root\n"),
+            file("etc/hosts", b"127.0.0.1 localhost\n"),
+            file("bin/sh", b"x" * 3000, mode=0o755),
         ],
-        [
-            Step("ADD rootfs /"),
-            Step("COPY . /app"),
-            Step("RUN rm -rf /app/cache && echo app >> /etc/passwd"),
-            Step("COPY etc /etc"),
-        ],
+        "RUN rm -rf /app/cache && echo app >> /etc/passwd",
     )
 
 

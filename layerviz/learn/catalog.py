@@ -98,18 +98,20 @@ def _store(prefix: str, have: str = "", target: str = "") -> Callable[[Images], 
     return url
 
 
+def _layer_with(image: Image, text: str) -> int:
+    """The position of the layer whose instruction holds ``text`` (the top when none does)."""
+    lines = dockerfile.reconstruct(image).lines
+    made = [line.layer.position for line in lines if line.layer is not None and text in line.text]
+    return made[0] if made else image.layer_count - 1
+
+
 def _step_of(tag: str, text: str, **query: object) -> Callable[[Images], str]:
     """The stepper at the layer whose instruction holds ``text``."""
 
     def url(images: Images) -> str:
         image = images[tag]
-        layer = next(
-            (line.layer.position for line in dockerfile.reconstruct(image).lines
-             if line.layer is not None and text in line.text),
-            image.layer_count - 1,
-        )  # fmt: skip
         base = reverse("explorer:steps", args=[image.digest])
-        return f"{base}?{urlencode({'layer': layer, **query})}"
+        return f"{base}?{urlencode({'layer': _layer_with(image, text), **query})}"
 
     return url
 
@@ -119,12 +121,8 @@ def _layer_of(tag: str, text: str, **query: object) -> Callable[[Images], str]:
 
     def url(images: Images) -> str:
         image = images[tag]
-        layer = next(
-            (line.layer.position for line in dockerfile.reconstruct(image).lines
-             if line.layer is not None and text in line.text),
-            image.layer_count - 1,
-        )  # fmt: skip
         base = reverse("explorer:image", args=[image.digest])
+        layer = _layer_with(image, text)
         return f"{base}?{urlencode({'layer': layer, 'mode': 'layer', **query})}"
 
     return url
