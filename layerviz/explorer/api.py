@@ -16,7 +16,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import dockerfile, filesystem, steps
+from layerviz.images import dockerfile, efficiency, filesystem, steps
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image
 from layerviz.images.report import image_summary
@@ -261,6 +261,14 @@ def _lookup_json(found: steps.Lookup) -> dict[str, Any]:
     }
 
 
+def _setid(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    """The setuid and setgid files of the final filesystem, from the stored analysis."""
+    files = efficiency.analyze(image).privileged
+    return JsonResponse(
+        {"image": image.digest, "files": [{**f, "layer": f["layer"] + 1} for f in files]}
+    )
+
+
 def row_json(row: ChangeRow) -> dict[str, Any]:
     """One path as a layer's changes or the merged tree lists it; with ``raw``, a whiteout
     entry also has ``tar_entry``, its name exactly as the layer's tar wrote it."""
@@ -290,4 +298,5 @@ VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponse]] = {
     "dockerfile": _dockerfile,
     "cache": _cache,
     "steps": _steps,
+    "setid": _setid,
 }

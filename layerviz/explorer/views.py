@@ -341,6 +341,7 @@ def efficiency_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "findings": [(finding, ADVICE[finding.code]) for finding in figures.advice],
         "reason_chart": charts.waste_by_reason(figures.ours, REASONS),
         "layer_chart": charts.waste_by_layer(figures.ours, steps),
+        "privileged": analysis.privileged,
     }
     # A history restore (htmx had no snapshot of a pushed URL) needs the whole page.
     if request.htmx and not request.htmx.history_restore_request:

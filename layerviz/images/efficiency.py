@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from typing import Any
 
 from django.db import OperationalError, transaction
 
-from layerviz.lib import advice, dive, names, waste
+from layerviz.lib import advice, dive, filemode, names, waste
+from layerviz.lib.changes import ChangeRow
 from layerviz.lib.figures import DiveFigures, Figures, OurFigures
 from layerviz.lib.instructions import keyword
 from layerviz.lib.tarwalk import DIR, REG
@@ -127,6 +129,25 @@ def analyze_ingested(images: list[Image], progress: Progress | None = None) -> b
     return stored
 
 
+def privileged(merged: list[ChangeRow]) -> list[dict[str, Any]]:
+    """The files of a final filesystem that run with their owner's or group's rights (setuid,
+    setgid), by path: each with its mode (the number and as ``ls -l`` shows it), owner, size
+    and the 0-based layer its version came from."""
+    return [
+        {
+            "path": row.path,
+            "mode": row.mode,
+            "mode_string": filemode.mode_string(row.mode, row.type),
+            "uid": row.uid,
+            "gid": row.gid,
+            "size": row.size,
+            "layer": row.depth,
+        }
+        for row in sorted(merged, key=lambda row: row.path)
+        if row.type == REG and filemode.is_setuid_or_setgid(row.mode)
+    ]
+
+
 def analyze(image: Image, *, force: bool = False) -> Analysis:
     """The stored analysis of ``image``, computed now if missing or out of date."""
     existing = Analysis.objects.filter(image=image).first()
@@ -134,15 +155,12 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
         return existing
     result = dive_analysis(image)
     report = waste_report(image)
-    files = (
-        [
-            advice.File(row.path, row.size, row.depth, row.type == REG)
-            for row in merged_files(image.top_chain).values()
-            if row.type != DIR
-        ]
-        if image.top_chain is not None
-        else []
-    )
+    merged = list(merged_files(image.top_chain).values()) if image.top_chain is not None else []
+    files = [
+        advice.File(row.path, row.size, row.depth, row.type == REG)
+        for row in merged
+        if row.type != DIR
+    ]
     findings = advice.advise(files, layer_infos(image), report)
 
     per_path: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # path -> [copies undone, bytes]
@@ -182,7 +200,9 @@ def analyze(image: Image, *, force: bool = False) -> Analysis:
     )
     with transaction.atomic():
         Analysis.objects.filter(image=image).delete()
-        analysis = Analysis.objects.create(image=image, **figures.to_json())
+        analysis = Analysis.objects.create(
+            image=image, privileged=privileged(merged), **figures.to_json()
+        )
         for row in rows.values():
             row.analysis = analysis
         InefficientFile.objects.bulk_create(rows.values(), batch_size=2000)

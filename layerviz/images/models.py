@@ -420,7 +420,7 @@ class Analysis(models.Model):
     inefficient-file list is in ``InefficientFile`` rows.
     """
 
-    VERSION = 3  # bump when a computation changes, so stored analyses are redone
+    VERSION = 4  # bump when a computation changes, so stored analyses are redone
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="analysis")
     version = models.IntegerField(default=VERSION)
@@ -428,6 +428,9 @@ class Analysis(models.Model):
     dive = models.JSONField(default=dict)
     ours = models.JSONField(default=dict)
     advice = ImageJSONField(default=list)
+    # The setuid and setgid files of the final filesystem (``efficiency.privileged``): what a
+    # reviewer looks for first, found once here rather than by walking every path per page.
+    privileged = ImageJSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"analysis of {self.image_id}"
