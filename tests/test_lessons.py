@@ -170,6 +170,9 @@ def test_the_base_looks_like_debian_in_size_and_shape(offline):
     assert len(members) > 2000
     assert 40_000_000 < sum(m.size for m in members) < 90_000_000
     assert {"usr/bin/apt-get", "var/lib/dpkg/status", "etc/os-release"} <= {m.name for m in members}
+    # Debian's setuid and setgid programs, as a reviewer would find them.
+    modes = {m.name: m.mode for m in members}
+    assert modes["usr/bin/passwd"] == 0o4755 and modes["usr/bin/chage"] == 0o2755
 
 
 # --- loading, and the built set ---------------------------------------------------------------
