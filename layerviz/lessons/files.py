@@ -221,6 +221,7 @@ SETID = {
     **dict.fromkeys(["usr/bin/chage", "usr/bin/expiry"], 0o2755),
 }
 
+
 def deb(
     name: str,
     version: str,
