@@ -4,17 +4,15 @@ of it (``manage.py runserver`` started by hand, a test's worker)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from whitenoise.storage import CompressedManifestStaticFilesStorage  # type: ignore[import-untyped]
 
 
 class Storage(CompressedManifestStaticFilesStorage):
-    manifest_strict = False  # a file the manifest lacks is named below, not an error
-
-    def hashed_name(self, name: str, content: Any = None, filename: str | None = None) -> str:
+    def stored_name(self, name: str) -> str:
+        # Only where a page links a file, not in collectstatic's own hashing: a file missing
+        # there (a CSS url() to nothing) must still fail the collection.
         try:
-            return super().hashed_name(name, content, filename)
+            return super().stored_name(name)
         except ValueError:
             # Not collected: its own name, which whitenoise finds with Django's finders.
             return name

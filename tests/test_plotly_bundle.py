@@ -121,3 +121,30 @@ def _bundle_link(client: Client, image: Image) -> str:
     sources = [s["src"] for s in page.select("script[src]") if "plotly" in s["src"]]
     assert len(sources) == 1, sources
     return sources[0]
+
+
+@pytest.mark.django_db
+def test_before_any_collectstatic_a_page_links_the_files_by_their_own_names(
+    client: Client, image: Image, settings, tmp_path: Path
+):
+    settings.STATIC_ROOT = tmp_path / "never-collected"  # no manifest, no files
+    settings.STATIC_ROOT.mkdir()
+    page = soup(client.get(reverse("explorer:image", args=[image.digest])))
+    linked = [tag.get("src") or tag.get("href") for tag in page.select("script[src], link[href]")]
+    assert "/static/css/app.css" in linked
+    assert "/static/vendor/plotly-layerviz.min.js" in linked
+    assert client.get("/static/css/app.css").status_code == 200  # found where it is
+
+
+def test_collectstatic_still_fails_on_a_stylesheet_that_names_a_missing_file(
+    settings, tmp_path: Path
+):
+    from django.core.management import call_command
+
+    sources = tmp_path / "static"
+    sources.mkdir()
+    (sources / "broken.css").write_text("body { background: url('nowhere.png'); }")
+    settings.STATICFILES_DIRS = [sources]
+    settings.STATIC_ROOT = tmp_path / "collected"
+    with pytest.raises(ValueError, match=re.escape("nowhere.png")):
+        call_command("collectstatic", "--noinput", "--verbosity", "0")
