@@ -257,12 +257,9 @@ def no_engine(monkeypatch, tmp_path: Path) -> Iterator[str]:
     """DOCKER_HOST names a socket nothing listens on."""
     where = f"unix://{tmp_path / 'absent.sock'}"
     monkeypatch.setenv("DOCKER_HOST", where)
-    clients = (adapter.client, adapter._quick_client, adapter._page_client)
-    for made in clients:
-        made.cache_clear()
+    adapter.connect.cache_clear()
     yield where
-    for made in clients:
-        made.cache_clear()
+    adapter.connect.cache_clear()
 
 
 @pytest.fixture

@@ -22,15 +22,23 @@ import requests.exceptions
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import SourceError
 
-TIMEOUT = 600
+# How long a call may wait for the engine: a save, a build or a pull may take minutes; a
+# page waits for a container's changes (long enough for a big one, short enough that a stuck
+# engine is reported rather than waited for); a form's list gives up after seconds.
+TIMEOUT, PAGE_TIMEOUT, QUICK_TIMEOUT = 600, 30, 5
 
 
 @functools.cache
-def client() -> docker.DockerClient:
+def connect(timeout: int) -> docker.DockerClient:
+    """The engine's client that waits ``timeout`` seconds for an answer, one per timeout."""
     try:
-        return docker.from_env(timeout=TIMEOUT)
+        return docker.from_env(timeout=timeout)
     except docker.errors.DockerException as exc:
         raise SourceError(f"cannot reach the Docker engine at {_where()}: {_reason(exc)}") from None
+
+
+def client() -> docker.DockerClient:
+    return connect(TIMEOUT)
 
 
 def _where() -> str:
@@ -115,17 +123,9 @@ def image_save(*, ref: str) -> Iterator[bytes]:
     return guarded()
 
 
-@functools.cache
-def _quick_client() -> docker.DockerClient:
-    try:
-        return docker.from_env(timeout=5)
-    except docker.errors.DockerException as exc:
-        raise SourceError(f"cannot reach the Docker engine at {_where()}: {_reason(exc)}") from None
-
-
 def images_list() -> list[dict[str, Any]]:
     """The engine's images (for the "add image" form), newest first; gives up after seconds."""
-    items = _call("the image list", _quick_client().api.images)
+    items = _call("the image list", connect(QUICK_TIMEOUT).api.images)
     return sorted(items, key=lambda i: i.get("Created", 0), reverse=True)
 
 
@@ -164,16 +164,6 @@ class PathStat:
     type: str  # "file", "dir", "symlink" or "other"
     mode: int  # Unix permission bits, setuid/setgid/sticky included
     mtime: int  # seconds since the epoch
-
-
-@functools.cache
-def _page_client() -> docker.DockerClient:
-    # A page waits for these calls: long enough for the engine to walk a big container's
-    # changes, short enough that a stuck engine is reported rather than waited for.
-    try:
-        return docker.from_env(timeout=30)
-    except docker.errors.DockerException as exc:
-        raise SourceError(f"cannot reach the Docker engine at {_where()}: {_reason(exc)}") from None
 
 
 def _container_call(container: str, fn, *args: Any, **kwargs: Any) -> Any:
@@ -220,18 +210,18 @@ def _seconds(rfc3339: str) -> int:
 
 def containers_list() -> list[Container]:
     """Every container of the engine, running or not, newest first; gives up after seconds."""
-    items = _call("the container list", _quick_client().api.containers, all=True)
+    items = _call("the container list", connect(QUICK_TIMEOUT).api.containers, all=True)
     return sorted((_container(item) for item in items), key=lambda c: c.created, reverse=True)
 
 
 def container_inspect(*, container: str) -> Container:
-    item = _container_call(container, _page_client().api.inspect_container, container)
+    item = _container_call(container, connect(PAGE_TIMEOUT).api.inspect_container, container)
     return _container(item, name=str(item.get("Name", "")))
 
 
 def container_changes(*, container: str) -> list[tuple[str, str]]:
     """``docker diff``: (path, letter) for each path of the writable layer, A, C or D."""
-    items = _container_call(container, _page_client().api.diff, container) or []
+    items = _container_call(container, connect(PAGE_TIMEOUT).api.diff, container) or []
     return [(str(item["Path"]), DIFF_LETTERS.get(item["Kind"], "C")) for item in items]
 
 
@@ -243,7 +233,7 @@ def path_stats(*, container: str, paths: list[str], limit: int) -> tuple[dict[st
     ``get_archive`` also returns, without the tar. A GET would have the engine start tarring
     the whole file, or a directory's whole tree, only for its header to be read.
     """
-    api = _page_client().api
+    api = connect(PAGE_TIMEOUT).api
     out: dict[str, PathStat] = {}
     for path in paths[:limit]:
         url = api._url("/containers/{0}/archive", container)
