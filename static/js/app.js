@@ -278,16 +278,11 @@
         if (field) { event.preventDefault(); field.focus(); field.select(); }
         return;
       }
-      // The stepper: left and right step, except in a file tree, where they close and open.
+      // Left and right follow the page's previous and next links (a step of the stepper, a
+      // lesson), unless focus is in the layer stack or a tree, where the arrows move there.
       var sideways = event.key === "ArrowLeft" || event.key === "ArrowRight";
-      if (sideways && document.getElementById("step") && !event.target.closest(".tree")) {
-        if (playing) stop();
-        if (stepTo(event.key === "ArrowLeft" ? "prev" : "next")) event.preventDefault();
-        return;
-      }
-      // A lesson (or any page with such links): the arrows go to the previous and next one,
-      // unless focus is in the layer stack or a tree, where they move there.
       if (sideways && !event.target.closest(".layer-link, .tree")) {
+        if (playing) stop();  // a step asked for by hand ends autoplay
         var go = document.querySelector(event.key === "ArrowLeft" ? "[data-key-prev]" : "[data-key-next]");
         if (go) { event.preventDefault(); go.click(); }
         return;
