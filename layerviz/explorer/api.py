@@ -65,13 +65,22 @@ def _stack(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     return JsonResponse(summary)
 
 
+def _layer_number(request: HtmxHttpRequest, name: str, count: int, default: str = "") -> int | None:
+    """The 1-based layer number ``?name=N`` gives, or None when it is missing, not a whole
+    number or no layer of ``count``: a route that must not guess answers 400 for those."""
+    raw = request.GET.get(name, default)
+    if not (raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= count):
+        return None
+    return int(raw)
+
+
 def _layer(request: HtmxHttpRequest, count: int) -> int:
     """The 0-based position of ``?layer=N`` (1-based, the top by default)."""
     return int_param(request, "layer", default=count, low=1, high=max(count, 1)) - 1
 
 
 def _tree(request: HtmxHttpRequest, image: Image) -> JsonResponse:
-    chains = [il.chain for il in image.layers_in_order()]
+    chains = image.chains()
     if not chains:
         return _error(f"{image.name} has no layers", 404)
     depth = _layer(request, len(chains))
@@ -124,7 +133,7 @@ def _history(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     path = request.GET.get("path", "").strip("/")
     if not path:
         return _error("give the file's path: ?path=usr/bin/python3", 400)
-    chains = [il.chain for il in image.layers_in_order()]
+    chains = image.chains()
     rows = filesystem.path_history(chains, path)
     if not rows:
         return _error(f"no layer of {image.name} holds {path}", 404)
@@ -147,18 +156,18 @@ def _dockerfile(request: HtmxHttpRequest, image: Image) -> HttpResponse:
 
 def _cache(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     """What the build cache reuses and rebuilds when layer ``change=N`` (1-based) changes."""
-    raw = request.GET.get("change", "")
-    if not raw.isdigit() or not 1 <= int(raw) <= image.layer_count:
+    number = _layer_number(request, "change", image.layer_count)
+    if number is None:
         return _error(f"give the layer that changes: ?change=N, 1 to {image.layer_count}", 400)
     built = dockerfile.reconstruct(image)
-    step = dockerfile.step_of_layer(built, int(raw))
+    step = dockerfile.step_of_layer(built, number)
     if step is None:
-        return _error(f"no step of {image.name}'s history made layer {raw}", 404)
+        return _error(f"no step of {image.name}'s history made layer {number}", 404)
     answer = dockerfile.what_if(built, step)
     return JsonResponse(
         {
             "image": image.digest,
-            "change": int(raw),
+            "change": number,
             "instruction": answer.changed.text,
             "reused": [il.position + 1 for il in answer.reused],
             "rebuilt": [il.position + 1 for il in answer.rebuilt],
@@ -172,13 +181,13 @@ def _cache(request: HtmxHttpRequest, image: Image) -> JsonResponse:
 def _steps(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     """A step of the union filesystem stepper: what layer N did, and with ``path``, how a read
     of it is answered as of layer N (``images.steps``)."""
-    chains = [il.chain for il in image.layers_in_order()]
+    chains = image.chains()
     if not chains:
         return _error(f"{image.name} has no layers", 404)
-    raw = request.GET.get("layer", "1")
-    if not (raw.isdigit() and len(raw) <= 9 and 1 <= int(raw) <= len(chains)):
+    number = _layer_number(request, "layer", len(chains), default="1")
+    if number is None:
         return _error(f"layer must be 1 to {len(chains)}, bottom first", 400)
-    depth = int(raw) - 1
+    depth = number - 1
     step = steps.layer_step(chains, depth, image.instructions().get(depth, ""))
     chain = step.chain
     answer: dict[str, Any] = {

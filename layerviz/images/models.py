@@ -271,6 +271,10 @@ class Image(models.Model):
     def layers_in_order(self) -> models.QuerySet[ImageLayer]:
         return self.image_layers.select_related("layer", "chain").order_by("position")
 
+    def chains(self) -> list[Chain]:
+        """Its layers' chains, bottom first: what the filesystem functions take."""
+        return [il.chain for il in self.layers_in_order()]
+
 
 class ImageLayer(models.Model):
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="image_layers")

@@ -63,14 +63,6 @@ def load(lesson: Lesson) -> tuple[Images, list[str]]:
 # --- links to the views, with their state ---------------------------------------------------
 
 
-def _image(tag: str, **query: object) -> Callable[[Images], str]:
-    def url(images: Images) -> str:
-        base = reverse("explorer:image", args=[images[tag].digest])
-        return f"{base}?{urlencode(query)}" if query else base
-
-    return url
-
-
 def _page(name: str, tag: str, **query: object) -> Callable[[Images], str]:
     def url(images: Images) -> str:
         base = reverse(name, args=[images[tag].digest])
@@ -282,16 +274,12 @@ def _chmod_copy(tag: str) -> Callable[[Images], str]:
     return answer
 
 
-def _chains(image: Image) -> list:
-    return [il.chain for il in image.layers_in_order()]
-
-
 def _read(tag: str, path: str) -> Callable[[Images], str]:
     """Which layer answers a read of ``path`` as of the image's top, and what lies unread."""
 
     def answer(images: Images) -> str:
         image = images[tag]
-        found = steps.lookup(_chains(image), path, image.layer_count - 1)
+        found = steps.lookup(image.chains(), path, image.layer_count - 1)
         unread = ", ".join(layer_no(n) for n in found.still_ships)
         if found.answer is None:
             return _("No layer has /%(path)s.") % {"path": path}
@@ -318,9 +306,7 @@ def _still_ships(tag: str, path: str) -> Callable[[Images], str]:
 
     def answer(images: Images) -> str:
         image = images[tag]
-        chains = _chains(image)
-        found = steps.lookup(chains, path, image.layer_count - 1)
-        layers = list(image.layers_in_order())
+        found = steps.lookup(image.chains(), path, image.layer_count - 1)
         carrying = [c for c in found.layers if c.shadowed and c.row is not None]
         if not carrying or found.answer is None:
             return _("Nothing: no layer carries /%(path)s.") % {"path": path}
@@ -331,7 +317,8 @@ def _still_ships(tag: str, path: str) -> Callable[[Images], str]:
             "the image can read it there. Layer %(gone)s only added a whiteout."
         ) % {
             "no": layer_no(where.position),
-            "step": image.instructions().get(where.position, "") or layers[where.position],
+            # A layer no history step accounts for is named by its number alone.
+            "step": image.instructions().get(where.position, "") or layer_no(where.position),
             "size": human_bytes(where.row.size),
             "gone": layer_no(found.answer.position),
         }
@@ -412,7 +399,7 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         (LAYERS,),
         (
-            View(gettext_lazy("The layer stack"), _image(LAYERS)),
+            View(gettext_lazy("The layer stack"), _page("explorer:image", LAYERS)),
             View(gettext_lazy("The Dockerfile, read back"), _page("explorer:dockerfile", LAYERS)),
             View(gettext_lazy("Step through the layers"), _page("explorer:steps", LAYERS)),
         ),
@@ -524,7 +511,7 @@ LESSONS: tuple[Lesson, ...] = (
             View(
                 gettext_lazy("Every container, live and recorded"), _named("containers:containers")
             ),
-            View(gettext_lazy("The image under it"), _image(LAYERS)),
+            View(gettext_lazy("The image under it"), _page("explorer:image", LAYERS)),
         ),
         (
             Question(
@@ -609,13 +596,17 @@ LESSONS: tuple[Lesson, ...] = (
                 gettext_lazy("Where the split image wastes bytes"),
                 _page("explorer:efficiency", APT_SPLIT),
             ),
-            View(gettext_lazy("The chmod step's layer"), _image(CHMOD, mode="layer")),
+            View(
+                gettext_lazy("The chmod step's layer"), _page("explorer:image", CHMOD, mode="layer")
+            ),
             View(
                 gettext_lazy("With and without a .dockerignore"),
                 _compare(CONTEXT_ALL, CONTEXT_IGNORED),
             ),
             View(gettext_lazy("Single-stage against multi-stage"), _compare(SINGLE, MULTI)),
-            View(gettext_lazy("What the builder stage left behind"), _image(BUILDER)),
+            View(
+                gettext_lazy("What the builder stage left behind"), _page("explorer:image", BUILDER)
+            ),
         ),
         (
             Question(
