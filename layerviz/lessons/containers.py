@@ -13,6 +13,7 @@ from typing import Any
 
 from layerviz.images import containers
 from layerviz.images.models import Image
+from layerviz.lib import changes
 
 IMAGE = "lesson/layers:1.0"
 # (name, [(path, kind, bytes the app wrote: a new file's size, or what it appended)])
@@ -42,25 +43,20 @@ RUNS = [
 
 def record(image: Image) -> list[str]:
     """Record both containers on ``image`` (again: the same changes replace the old ones)."""
-    paths = [path for _, changes in RUNS for path, _, _ in changes]
-    folders = {folder for path in paths for folder in _folders(path)}
+    paths = [path for _, run in RUNS for path, _, _ in run]
+    folders = {folder for path in paths for folder in changes.ancestors(path)}
     lower = containers.origins(image, [*paths, *folders])
     names = []
-    for name, changes in RUNS:
+    for name, run in RUNS:
         said: list[dict[str, Any]] = []
-        for folder in sorted({f for path, _, _ in changes for f in _folders(path)}):
+        # Every directory above a changed path shows in ``docker diff`` too.
+        for folder in sorted({f for path, _, _ in run for f in changes.ancestors(path)}):
             # A folder the image has is changed (C); one the app made is added (A).
             kind = "C" if folder in lower else "A"
             said.append({"path": folder, "kind": kind, "type": "dir", "size": 4096})
-        for path, kind, written in changes:
+        for path, kind, written in run:
             size = None if kind == "D" else written + (lower[path].size if kind == "C" else 0)
             said.append({"path": path, "kind": kind, "size": size, "type": "file"})
         containers.record(name=name, image=image, changes=said, state="exited")
         names.append(name)
     return names
-
-
-def _folders(path: str) -> list[str]:
-    """Every directory above a changed path shows in ``docker diff`` too."""
-    parts = path.split("/")[:-1]
-    return ["/".join(parts[: n + 1]) for n in range(len(parts))]
