@@ -70,7 +70,7 @@ def reconstruct(image: Image) -> Dockerfile:
         text = clean_instruction(step.created_by) or _comment(step)
         layer = layers.get(step.position) if step.position is not None else None
         lines.append(Line(number, text, keyword(text), layer))
-    base = _base(image, steps)
+    base = _base(image)
     if base is not None:
         for line in lines[: _inherited_steps(base, steps)]:
             line.inherited = True
@@ -90,20 +90,17 @@ def _comment(step: HistoryStep) -> str:
     return f"# {step.comment}" if step.comment else "# (no instruction recorded)"
 
 
-def _base(image: Image, steps: list[HistoryStep]) -> Image | None:
+def _base(image: Image) -> Image | None:
     """The image in the store with the most layers whose top chain is one of this image's
     chains below its top: this image was built on it (or on an image with its layers)."""
     # Every layer of an image but its top: the top chain is the image itself.
     chains = image.image_layers.filter(position__lt=image.layer_count - 1).values("chain_id")
-    candidates = (
+    return (
         Image.objects.filter(top_chain_id__in=chains, layer_count__lt=image.layer_count)
         .exclude(pk=image.pk)
         .order_by("-layer_count", "-indexed_at")
+        .first()
     )
-    for base in candidates:
-        if _inherited_steps(base, steps) or not base.history.exists():
-            return base
-    return candidates.first()
 
 
 def _inherited_steps(base: Image, steps: list[HistoryStep]) -> int:
