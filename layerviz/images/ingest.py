@@ -45,7 +45,7 @@ from . import progress as progress_text
 from .chains import ChainBuilder
 from .claims import Outcome
 from .downloads import download_size
-from .layer_writer import LayerWriter
+from .layer_writer import LayerWriter, copying
 from .models import Chain, HistoryStep, Image, ImageLayer, Layer, Reference
 from .progress import Progress
 from .streamed import ingest_streaming
@@ -95,6 +95,7 @@ def ingest(
         raise
     # The images' own rows hold what they use now.
     claims.release(run.owner)
+    run.writer.discard_copies()
     return images
 
 
@@ -195,12 +196,14 @@ class _Run:
         count = len(image.layers)
         self.progress.phase(progress_text.READING, layer=1, layers=count)
         biggest_first = sorted(mine, key=lambda item: -item[0].descriptor.size)
+        copies = {row.pk: self.writer.copy_for(layer.descriptor.size) for layer, row, _ in mine}
         futures = {
             workers.read(
                 where,
                 digest=layer.descriptor.digest or None,
                 size=layer.descriptor.size,
                 limits=source.limits,
+                keep_path=str(copies[row.pk]) if copies[row.pk] else None,
             ): (layer, row)
             for layer, row, where in biggest_first
         }
@@ -224,7 +227,7 @@ class _Run:
                         scan.check(layer.diff_id)
                     except IngestError as exc:
                         raise exc.in_layer(layer.label(count)) from None
-                    writer.publish(row, scan)
+                    writer.publish(row, scan, copies[row.pk])
                     del waiting[row.pk]
                     self.progress.advance(layer.descriptor.size)
                 writer.beat(waiting.values(), now=True)
@@ -257,7 +260,8 @@ class _Run:
         """Read one layer here into our claimed ``row`` and publish it."""
         pausepoints.pause(f"read:{layer.index}")
         descriptor = layer.descriptor
-        with source.open_layer(image, layer) as raw:
+        copy = self.writer.copy_for(descriptor.size)
+        with source.open_layer(image, layer) as raw, copying(copy) as keep:
             scan = scan_layer(
                 raw,
                 digest=descriptor.digest or None,
@@ -265,9 +269,10 @@ class _Run:
                 limits=source.limits,
                 on_entries=lambda batch: self.writer.write(row, batch),
                 on_read=self.writer.on_read(row),
+                keep=keep,
             )
         scan.check(layer.diff_id)
-        self.writer.publish(row, scan)
+        self.writer.publish(row, scan, copy)
 
     # --- chains and the image ----------------------------------------------------------------
 
@@ -382,6 +387,7 @@ class _Run:
         """Remove what this run created that nothing else uses or holds (the visible index is
         untouched), then give up its leases."""
         try:
+            self.writer.discard_copies()
             deletion.delete_unused(
                 chains=self.created_chains, layers=self.writer.created, owner=self.owner
             )

@@ -15,6 +15,7 @@ before anyone knows which image (if any) it belongs to, or its diff_id:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
@@ -27,6 +28,7 @@ from layerviz.sources import Source
 from . import claims, deletion
 from . import progress as progress_text
 from .claims import Outcome
+from .layer_writer import copying
 from .models import Image, Layer
 
 if TYPE_CHECKING:
@@ -128,15 +130,18 @@ def _read_member(run: _Run, reader: Readable, size: int, name: str, source: Sour
         if staging is not None:
             writer.beat([staging])
 
+    copy = writer.copy_for(size)
     try:
-        scan = scan_layer(
-            reader,
-            digest=None,
-            size=size,
-            limits=source.limits,
-            on_entries=on_entries,
-            on_read=on_read,
-        )
+        with copying(copy) as keep:
+            scan = scan_layer(
+                reader,
+                digest=None,
+                size=size,
+                limits=source.limits,
+                on_entries=on_entries,
+                on_read=on_read,
+                keep=keep,
+            )
     except IngestError as exc:
         raise exc.in_layer(f"archive member {name}") from None
     if staging is None:
@@ -147,12 +152,12 @@ def _read_member(run: _Run, reader: Readable, size: int, name: str, source: Sour
             return scan, None, row.pk
         for held in pending:
             writer.write(row, held)
-        writer.publish(row, scan)
+        writer.publish(row, scan, copy)
         return scan, row.pk, None
-    return _settle(run, staging, scan)
+    return _settle(run, staging, scan, copy)
 
 
-def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
+def _settle(run: _Run, staging: Layer, scan: LayerScan, copy: Path | None) -> Read:
     """Give a fully read staging layer its diff_id, unless that layer exists already."""
     for _ in range(5):
         existing = Layer.objects.filter(diff_id=scan.diff_id).first()
@@ -163,7 +168,7 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
             except IntegrityError:
                 continue  # another worker just gave a layer this diff_id: look again
             staging.diff_id = scan.diff_id
-            run.writer.publish(staging, scan)
+            run.writer.publish(staging, scan, copy)
             return scan, staging.pk, None
         if existing.pk == staging.pk:
             return scan, staging.pk, None
