@@ -25,6 +25,8 @@ from layerviz.lib.changes import ChangeRow
 from layerviz.lib.instructions import clean_instruction
 from layerviz.lib.limits import Limits
 
+from .views import file_response
+
 MAX_LIMIT = 5000  # rows per answer; more with offset
 
 
@@ -301,7 +303,24 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
 
 
 _KIND_CODES = {word: code for code, word in changes.KIND_NAMES.items()}
+def _content(request: HtmxHttpRequest, image: Image) -> HttpResponse:
+    """The raw bytes of a regular file as of ``?layer=N`` (the top by default), checked
+    against the index; 404 when absent or not a regular file, 409 when the bytes are not kept."""
+    count = image.layer_count
+    if "layer" in request.GET:
+        number = _layer_number(request, "layer", count)
+        if number is None:
+            return _error(f"layer must be a whole number from 1 to {count}", 400)
+    else:
+        number = count
+    path = request.GET.get("path", "")
+    if not path.strip("/"):
+        return _error("give the file's path: ?path=/etc/os-release", 400)
+    return file_response(request, image, path, number - 1, api=True)
+
+
 VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponse]] = {
+    "content": _content,
     "tree": _tree,
     "history": _history,
     "dockerfile": _dockerfile,

@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from .errors import FormatError
-from .streams import CHUNK, NONE, decompressor
+from .streams import CHUNK, NONE, Readable, decompressor
 
 
 class BlobStore:
@@ -70,50 +69,26 @@ class BlobStore:
             for file in sorted(algorithm.glob("*/*")):
                 yield f"{algorithm.name}:{file.name}", file.stat().st_size
 
-    def read_ranges(
-        self, digest: str, compression: str, ranges: Iterable[tuple[int, int]]
-    ) -> Iterator[bytes]:
-        """The bytes of each (offset, size) of the blob's tar stream, in one pass: the ranges
-        must come in increasing offset order. Raises ``FileNotFoundError`` when the blob is not
-        kept, ``FormatError`` when it ends before a range does."""
+    def read_range(self, digest: str, compression: str, offset: int, size: int) -> Iterator[bytes]:
+        """The bytes ``offset`` to ``offset + size`` of the blob's tar stream, a chunk at a
+        time. Raises ``FileNotFoundError`` when the blob is not kept, ``FormatError`` when it
+        ends before the range does."""
         with open(self.path(digest), "rb") as f:
-            stream = _TarStream(f, compression)
-            for offset, size in ranges:
-                yield stream.read_at(offset, size)
-
-
-class _TarStream:
-    """The tar bytes of a kept blob, read forward (and at any offset when the blob is plain)."""
-
-    def __init__(self, f: BinaryIO, compression: str) -> None:
-        self._f = f
-        self._plain = compression == NONE
-        self._stream = None if self._plain else decompressor(f, compression)
-        self._at = 0
-
-    def read_at(self, offset: int, size: int) -> bytes:
-        if self._plain:
-            self._f.seek(offset)
-            data = self._f.read(size)
-        else:
-            assert self._stream is not None
-            if offset < self._at:
-                raise ValueError("ranges of a compressed blob must be read in order")
-            while self._at < offset:
-                skipped = self._stream.read(min(CHUNK, offset - self._at))
-                if not skipped:
-                    break
-                self._at += len(skipped)
-            parts = []
+            if compression == NONE:
+                f.seek(offset)
+                stream: Readable = f
+            else:
+                stream = decompressor(f, compression)
+                left = offset
+                while left > 0:
+                    skipped = stream.read(min(CHUNK, left))
+                    if not skipped:
+                        raise FormatError(f"the kept blob ends before byte {offset} of its tar")
+                    left -= len(skipped)
             left = size
             while left > 0:
-                part = self._stream.read(min(CHUNK, left))
+                part = stream.read(min(CHUNK, left))
                 if not part:
-                    break
-                parts.append(part)
+                    raise FormatError(f"the kept blob ends before byte {offset + size} of its tar")
                 left -= len(part)
-                self._at += len(part)
-            data = b"".join(parts)
-        if len(data) != size:
-            raise FormatError(f"the kept blob ends before byte {offset + size} of its tar")
-        return data
+                yield part
