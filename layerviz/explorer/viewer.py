@@ -121,7 +121,9 @@ def hex_rows(data: bytes, start: int = 0) -> list[HexRow]:
     rows = []
     for i in range(0, len(data), 16):
         line = data[i : i + 16]
-        hex_ = " ".join(f"{b:02x}" for b in line[:8]) + "  " + " ".join(f"{b:02x}" for b in line[8:])
+        hex_ = (
+            " ".join(f"{b:02x}" for b in line[:8]) + "  " + " ".join(f"{b:02x}" for b in line[8:])
+        )
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in line)
         rows.append(HexRow(start + i, hex_, text))
     return rows

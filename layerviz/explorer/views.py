@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -312,7 +313,7 @@ _UNTRUSTED = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; san
 
 
 @require_GET
-def file_raw(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+def file_raw(request: HtmxHttpRequest, digest: str) -> HttpResponseBase:
     """A file's bytes as of ``?layer=N``, checked against the index: a download, or with
     ``?inline=1`` a raster image shown as itself (nothing else is ever sent inline)."""
     image = _get_image_or_404(digest)
@@ -323,7 +324,7 @@ def file_raw(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 
 def file_response(
     request: HtmxHttpRequest, image: Image, path: str, position: int, *, api: bool = False
-) -> HttpResponse:
+) -> HttpResponseBase:
     """The bytes of the file, for the page's download and ``/api/images/REF/content``; an
     error is JSON for the API and a short text otherwise."""
     try:
@@ -362,7 +363,8 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     a_at = int_param(request, "from", default=a_default, low=1, high=max(a_count, 1)) - 1
     b_at = int_param(request, "to", default=b_count, low=1, high=max(b_count, 1)) - 1
     split = request.GET.get("view") == "split"
-    sides, error = [], ""
+    sides: list[dict[str, Any]] = []
+    error = ""
     for img, at in ((image, a_at), (other, b_at)):
         try:
             found = contents.version(img, path, at)

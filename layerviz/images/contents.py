@@ -131,7 +131,8 @@ def version(
     position = top if position is None else position
     if not 0 <= position <= top:
         raise NoSuchFile(
-            _("This image has layers 1 to %(top)d, not %(n)d.") % {"top": top + 1, "n": position + 1}
+            _("This image has layers 1 to %(top)d, not %(n)d.")
+            % {"top": top + 1, "n": position + 1}
         )
     asked = path = _normal(path)
     via: list[tuple[str, str]] = []
