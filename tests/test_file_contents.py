@@ -11,12 +11,13 @@ import pytest
 from django.test import Client, override_settings
 
 from layerviz.images import contents, deletion
+from layerviz.images.ingest import ingest
 from layerviz.images.models import Blob, Image
 from layerviz.lib import synth
 from layerviz.lib.tarwriter import directory, file, hardlink, symlink, whiteout
 from layerviz.packages.models import CapturedFile
 
-from .helpers import HTMX, ingest_image, soup
+from .helpers import HTMX, ingest_image, soup, write_archive
 
 pytestmark = pytest.mark.django_db
 
@@ -126,6 +127,16 @@ def test_a_layer_whose_blob_was_not_kept_says_so_and_how_to_get_it(tmp_path):
     assert answer.status_code == 409
     assert "LAYERVIZ_BLOB_BUDGET" in answer.json()["error"]
     assert "Ingest the image again" in answer.json()["error"]
+
+
+def test_ingesting_an_image_again_keeps_the_bytes_it_was_indexed_without(tmp_path):
+    archive = write_archive(tmp_path, "lv/again:1", _layers())
+    with override_settings(LAYERVIZ_BLOB_BUDGET=0):
+        [image] = ingest(f"docker-archive:{archive}")
+    assert _content(Client(), image, "etc/motd").status_code == 409
+    [again] = ingest(f"docker-archive:{archive}")
+    assert again.pk == image.pk
+    assert _content(Client(), image, "etc/motd").body == b"second\nline two\n"
 
 
 def test_a_blob_that_would_pass_the_budget_is_not_kept(tmp_path):
