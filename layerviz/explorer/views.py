@@ -8,6 +8,7 @@ link reproduces the view and the pages work without JavaScript.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -286,7 +287,8 @@ def _content(
         "cut": found.size > len(data),
         "image_type": viewer.image_type(data),
         "is_elf": viewer.is_elf(data),
-        "query": {"path": path, "layer": position + 1},
+        # This version's page; the view and page links add to it.
+        "here": "?" + urlencode({"path": path, "layer": position + 1}),
     }
     text = viewer.as_text(data)
     shown["is_text"] = text is not None
