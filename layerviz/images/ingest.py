@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from layerviz.lib import oci, pausepoints, readers
+from layerviz.lib import blobstore, oci, pausepoints, readers
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import FileRange, scan_layer
@@ -296,7 +296,9 @@ class _Run:
         pausepoints.pause(f"read:{layer.index}")
         descriptor = layer.descriptor
         copy = self.writer.copy_for(descriptor.size)
-        with source.open_layer(image, layer) as raw, copying(copy) as keep:
+        # A blob in a file is copied once verified (in the kernel); a stream as it is read.
+        where = source.layer_file(image, layer) if copy is not None else None
+        with source.open_layer(image, layer) as raw, copying(copy if not where else None) as keep:
             scan = scan_layer(
                 raw,
                 digest=descriptor.digest or None,
@@ -307,6 +309,8 @@ class _Run:
                 keep=keep,
             )
         scan.check(layer.diff_id)
+        if where is not None and copy is not None:
+            blobstore.copy_range(where.path, where.offset, where.size, str(copy))
         self.writer.publish(row, scan, copy)
 
     # --- chains and the image ----------------------------------------------------------------
