@@ -257,3 +257,22 @@ def test_two_images_can_be_diffed_side_by_side(tmp_path, image):
 def test_a_diff_of_a_binary_file_says_to_compare_downloads(image):
     page = soup(Client().get(f"/images/{image.digest}/diff?path=bin/true&from=1&to=2"))
     assert "not text" in page.select_one(".error").get_text()
+
+
+def test_the_blobs_command_reports_the_store_and_prunes_what_nothing_names(tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # A store of its own: the other tests' rows are rolled back, their files stay.
+    with override_settings(LAYERVIZ_BLOB_ROOT=tmp_path / "blobs"):
+        ingest_image(tmp_path, "lv/report:1", _layers()[:1])
+        stray = contents.store().path("sha256:" + "ab" * 32)
+        stray.parent.mkdir(parents=True, exist_ok=True)
+        stray.write_bytes(b"left by a crash")
+        out = StringIO()
+        call_command("blobs", stdout=out)
+        assert "1 blobs kept" in out.getvalue() and "1 stray files" in out.getvalue()
+        call_command("blobs", "--prune", stdout=StringIO())
+        assert not stray.exists()
+        assert contents.store().has(Blob.objects.get(kept=True).digest)

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import posixpath
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -52,6 +53,38 @@ def commit(temp: Path, blob: Blob) -> None:
     """Give a verified blob's copy its name, then mark the row kept."""
     store().commit(temp, blob.digest)
     Blob.objects.filter(pk=blob.pk).update(kept=True)
+
+
+@dataclasses.dataclass
+class Usage:
+    kept: int  # blobs kept, by the database
+    kept_bytes: int
+    budget: int
+    unkept_layers: int  # ready layers with no kept blob
+    stray: list[str]  # files of the store no kept row names (a crash between copy and row)
+
+
+def usage() -> Usage:
+    kept = set(Blob.objects.filter(kept=True).values_list("digest", flat=True))
+    on_disk = dict(store().sizes())
+    unkept = Layer.objects.ready().exclude(blobs__kept=True).count()
+    return Usage(
+        len(kept), kept_bytes(), settings.LAYERVIZ_BLOB_BUDGET, unkept, sorted(set(on_disk) - kept)
+    )
+
+
+def prune(stray: Iterable[str]) -> None:
+    """Remove files of the store that no kept blob row names, and copies left half-made."""
+    kept = store()
+    for digest in stray:
+        if not Blob.objects.filter(digest=digest, kept=True).exists():
+            kept.remove(digest)
+    temp = kept.root / "tmp"
+    if temp.is_dir():
+        cutoff = time.time() - 24 * 3600  # an ingest running now may be copying into one
+        for file in temp.iterdir():
+            if file.stat().st_mtime < cutoff:
+                kept.discard(file)
 
 
 def forget(digests: Iterable[str]) -> None:
