@@ -108,6 +108,10 @@ def read(unit: str, files: Mapping[str, bytes | None]) -> list[Package]:
         return []
     if not data.startswith(SQLITE_MAGIC):
         raise Unreadable(f"{unit} is not an SQLite database")
+    if data[18:20] == b"\x02\x02":
+        # rpm keeps the database in WAL mode, which an in-memory copy cannot open; marked as
+        # a rollback-journal database it reads the same (rpm checkpoints the WAL as it closes).
+        data = data[:18] + b"\x01\x01" + data[20:]
     db = sqlite3.connect(":memory:")
     try:
         db.deserialize(data)
