@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, When
@@ -92,6 +93,8 @@ def packages_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "image": image,
         "page": page,
         "params": params,
+        "query": urlencode({k: v for k, v in params.items() if v}),
+        "size_query": urlencode({k: v for k, v in {**params, "sort": "-size"}.items() if v}),
         "ecosystems": [(e, counts.get(e, 0)) for e in ECOSYSTEMS],
         "problems": done.problems,
         "steps": image.instructions(),
