@@ -67,5 +67,3 @@ def run(ref: str, *command: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} in {ref} failed: {done.stderr.strip()}")
     return done.stdout
-
-

@@ -102,7 +102,11 @@ def test_distroless_status_d_gives_one_package_per_file_with_its_md5sums_as_file
     }
     assert packagedb.unit_of(f"{unit}.md5sums") == ("dpkg", unit)
     [tz] = read("dpkg", unit, files)
-    assert (tz.name, tz.version, tz.files) == ("tzdata", "2024a-0+deb12u1", ("usr/share/zoneinfo/UTC",))
+    assert (tz.name, tz.version, tz.files) == (
+        "tzdata",
+        "2024a-0+deb12u1",
+        ("usr/share/zoneinfo/UTC",),
+    )
 
 
 def test_apk_installed_gives_packages_their_files_from_f_and_r_lines():
@@ -213,14 +217,32 @@ def test_an_rpm_header_with_an_offset_outside_it_is_unreadable_not_a_crash():
 @pytest.mark.parametrize(
     ("ecosystem", "unit", "path", "data", "why"),
     [
-        ("dpkg", "var/lib/dpkg/status", "var/lib/dpkg/status", b"Package: a\nnot a field\n", "line 2"),
+        (
+            "dpkg",
+            "var/lib/dpkg/status",
+            "var/lib/dpkg/status",
+            b"Package: a\nnot a field\n",
+            "line 2",
+        ),
         ("dpkg", "var/lib/dpkg/status", "var/lib/dpkg/status", b"\x00\x01\x02garbage", "binary"),
         ("apk", "lib/apk/db/installed", "lib/apk/db/installed", b"P:a\nno colon here\n", "line 2"),
-        ("rpm", "var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/rpmdb.sqlite", b"not sqlite", "not an SQLite"),
+        (
+            "rpm",
+            "var/lib/rpm/rpmdb.sqlite",
+            "var/lib/rpm/rpmdb.sqlite",
+            b"not sqlite",
+            "not an SQLite",
+        ),
         ("npm", "node_modules/a", "node_modules/a/package.json", b"{not json", "not valid JSON"),
         ("npm", "node_modules/a", "node_modules/a/package.json", b"[" * 100_000, "not valid JSON"),
         ("npm", "node_modules/a", "node_modules/a/package.json", b'{"name": "a"}', "no version"),
-        ("npm", "node_modules/a", "node_modules/a/package.json", b" " * (5 << 20) + b"{}", "more than"),
+        (
+            "npm",
+            "node_modules/a",
+            "node_modules/a/package.json",
+            b" " * (5 << 20) + b"{}",
+            "more than",
+        ),
         ("python", "s/a-1.dist-info", "s/a-1.dist-info/METADATA", b"Name: a\n", "no version"),
         ("dpkg", "var/lib/dpkg/status", "var/lib/dpkg/status", None, "too big"),
     ],

@@ -40,7 +40,9 @@ def in_container(package_archives) -> dict[str, str]:
     return {
         "python-dpkg": package_images.run(python, "sh", "-c", dpkg),
         "pip": package_images.run(python, "pip", "list", "--format", "json"),
-        "python -m pip": package_images.run(python, "python3", "-m", "pip", "list", "--format", "json"),
+        "python -m pip": package_images.run(
+            python, "python3", "-m", "pip", "list", "--format", "json"
+        ),
         "node-dpkg": package_images.run(node, "sh", "-c", dpkg),
         "npm": package_images.run(node, "sh", "-c", "cd /app && npm ls --all --json"),
     }
@@ -69,7 +71,9 @@ def npm_tree(node: dict) -> set[tuple[str, str]]:
     return out
 
 
-def test_the_debian_packages_are_those_dpkg_query_lists_in_a_container(package_archives, in_container):
+def test_the_debian_packages_are_those_dpkg_query_lists_in_a_container(
+    package_archives, in_container
+):
     for name in ("python", "node"):
         image = indexed(package_archives[name])
         assert shipped(image, "dpkg") == dpkg_query(in_container[f"{name}-dpkg"])
@@ -81,12 +85,19 @@ def test_the_python_distributions_are_those_pip_lists_with_the_upgrade_and_remov
 ):
     image = indexed(package_archives["python"])
     for command in ("pip", "python -m pip"):
-        listed = {(packagedb.normalized("python", p["name"]), p["version"]) for p in json.loads(in_container[command])}
+        listed = {
+            (packagedb.normalized("python", p["name"]), p["version"])
+            for p in json.loads(in_container[command])
+        }
         assert shipped(image, "python") == listed, command
     six = {r.version: r for r in image.packages.filter(normalized="six")}
     # Layers as the Dockerfile makes them: 1 the base, 2 apt, 3 pip install, 4 the upgrade,
     # 5 the removals, 6 the rm of pip's docs.
-    assert (six["1.16.0"].layer, six["1.16.0"].gone_at, six["1.16.0"].gone_how) == (2, 3, "upgraded")
+    assert (six["1.16.0"].layer, six["1.16.0"].gone_at, six["1.16.0"].gone_how) == (
+        2,
+        3,
+        "upgraded",
+    )
     assert (six["1.17.0"].layer, six["1.17.0"].previous) == (3, "1.16.0")
     [idna] = image.packages.filter(normalized="idna")
     assert (idna.layer, idna.gone_at, idna.gone_how) == (2, 4, "removed")
@@ -102,7 +113,9 @@ def test_the_npm_packages_of_the_app_are_those_npm_ls_lists(package_archives, in
     expected = npm_tree(json.loads(in_container["npm"]))
     assert expected >= {("debug", "4.3.4"), ("ms", "2.1.2"), ("@types/ms", "0.7.34")}
     assert shipped(image, "npm", location__startswith="app/node_modules/") == expected
-    [debug] = image.packages.filter(ecosystem="npm", normalized="debug", location__startswith="app/")
+    [debug] = image.packages.filter(
+        ecosystem="npm", normalized="debug", location__startswith="app/"
+    )
     assert debug.layer == image.layer_count - 1 and debug.files > 1 and debug.bytes > 0
 
 

@@ -252,3 +252,13 @@ def owners(image: Image, path: str) -> list[ImagePackage]:
     """The packages of the image's final filesystem that list ``path`` among their files."""
     scan(image)
     return [p for p in image.packages.shipped().order_by("name") if path in p.paths()]
+
+
+def scan_all() -> int:
+    """Scan every image whose packages are not stored at the current version (what a search
+    across images needs first); how many were scanned."""
+    current = PackageScan.objects.filter(version=PackageScan.VERSION).values("image")
+    todo = list(Image.objects.exclude(pk__in=current))
+    for image in todo:
+        scan(image)
+    return len(todo)

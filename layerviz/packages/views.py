@@ -143,6 +143,11 @@ def packages_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
     if image is None:  # an image whose name ends in "/packages"
         return api.images_api(request, f"{ref}/packages")
     done = scan.scan(image)
+    path = request.GET.get("path", "").strip("/")
+    if path:  # which packages own this file
+        return JsonResponse(
+            {"path": path, "packages": [package_json(r) for r in scan.owners(image, path)]}
+        )
     rows = filtered(image, **_params(request))
     return JsonResponse({"packages": [package_json(r) for r in rows], "problems": done.problems})
 
