@@ -135,3 +135,5 @@ def read(ecosystem: str, unit: str, files: Mapping[str, bytes | None]) -> list[P
         raise
     except (ValueError, UnicodeError, RecursionError, MemoryError, OverflowError) as exc:
         raise Unreadable(f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # a reader's bug must not take the image's pages down with it
+        raise Unreadable(f"could not be read ({type(exc).__name__}: {exc})") from exc
