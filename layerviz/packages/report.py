@@ -3,6 +3,8 @@ compare."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from layerviz.images.models import Image
 
 from . import scan
@@ -22,7 +24,7 @@ def layer_changes(image: Image, position: int) -> dict[str, list[ImagePackage]]:
     }
 
 
-def diff(left: Image, right: Image) -> dict[str, list]:
+def diff(left: Image, right: Image) -> dict[str, Any]:
     """The packages of two images' final filesystems compared by ecosystem, name and
     architecture: added (only right), removed (only left), upgraded (versions differ)."""
     scan.scan(left)
@@ -37,7 +39,9 @@ def diff(left: Image, right: Image) -> dict[str, list]:
         return out
 
     a, b = shipped(left), shipped(right)
+    changed = sum(1 for k in a.keys() & b.keys() if a[k] != b[k])
     return {
+        "total": len(a.keys() ^ b.keys()) + changed,
         "added": [(k, sorted(b[k])) for k in sorted(b.keys() - a.keys())],
         "removed": [(k, sorted(a[k])) for k in sorted(a.keys() - b.keys())],
         "upgraded": [
@@ -46,7 +50,7 @@ def diff(left: Image, right: Image) -> dict[str, list]:
     }
 
 
-def diff_json(found: dict[str, list]) -> dict[str, list[dict[str, object]]]:
+def diff_json(found: dict[str, Any]) -> dict[str, list[dict[str, object]]]:
     """``diff``'s answer as compare's JSON gives it."""
 
     def key(k: tuple[str, str, str]) -> dict[str, object]:
