@@ -34,13 +34,13 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from layerviz.lib import oci, pausepoints, readers
+from layerviz.lib import blobstore, oci, pausepoints, readers
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import FileRange, scan_layer
 from layerviz.sources import LayerRef, ResolvedImage, Source, SourceOptions, open_source
 
-from . import claims, deletion
+from . import claims, contents, deletion
 from . import progress as progress_text
 from .chains import ChainBuilder
 from .claims import Outcome
@@ -124,6 +124,7 @@ class _Run:
         layers other workers are indexing are waited for; 4. the chains and the image."""
         existing = Image.objects.filter(digest=image.manifest_digest).first()
         if existing is not None and self.name_indexed(existing, image.references):
+            self._keep_unkept(source, image)
             return existing
         count = len(image.layers)
         # A layer found ready is leased before we rely on it (a delete may take it otherwise).
@@ -170,7 +171,41 @@ class _Run:
             self.writer.wait(
                 pk, layer.label(count), retry=functools.partial(self._retry, source, image, layer)
             )
+        self._keep_unkept(source, image)
         return self.finish_image(image, source, builder)
+
+    def _keep_unkept(self, source: Source, image: ResolvedImage) -> None:
+        """Keep the blobs of the image's layers that were indexed without keeping them (before
+        layerviz kept blobs, or past the budget), now that the source has them and there is
+        room: what "ingest it again" promises on a file whose bytes are not kept. Each is read
+        and verified as in a first read, its entries already indexed."""
+        rows = Layer.objects.ready().filter(diff_id__in=[la.diff_id for la in image.layers])
+        unkept = {
+            row.diff_id: row
+            for row in rows.prefetch_related("blobs")
+            if not contents.kept_blob(row)
+        }
+        for layer in image.layers:
+            row = unkept.pop(layer.diff_id, None)
+            if row is None:
+                continue
+            copy = self.writer.copy_for(layer.descriptor.size)
+            if copy is None:
+                return
+            try:
+                with source.open_layer(image, layer) as raw, copying(copy) as keep:
+                    scan = scan_layer(
+                        raw,
+                        digest=layer.descriptor.digest or None,
+                        size=layer.descriptor.size,
+                        limits=source.limits,
+                        keep=keep,
+                        capture=False,
+                    )
+                scan.check(layer.diff_id)
+            except IngestError as exc:
+                raise exc.in_layer(layer.label(len(image.layers))) from None
+            self.writer.keep(row, scan, copy)
 
     def _layer_file(
         self, source: Source, image: ResolvedImage, layer: LayerRef
@@ -261,7 +296,9 @@ class _Run:
         pausepoints.pause(f"read:{layer.index}")
         descriptor = layer.descriptor
         copy = self.writer.copy_for(descriptor.size)
-        with source.open_layer(image, layer) as raw, copying(copy) as keep:
+        # A blob in a file is copied once verified (in the kernel); a stream as it is read.
+        where = source.layer_file(image, layer) if copy is not None else None
+        with source.open_layer(image, layer) as raw, copying(copy if not where else None) as keep:
             scan = scan_layer(
                 raw,
                 digest=descriptor.digest or None,
@@ -272,6 +309,8 @@ class _Run:
                 keep=keep,
             )
         scan.check(layer.diff_id)
+        if where is not None and copy is not None:
+            blobstore.copy_range(where.path, where.offset, where.size, str(copy))
         self.writer.publish(row, scan, copy)
 
     # --- chains and the image ----------------------------------------------------------------

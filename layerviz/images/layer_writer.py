@@ -122,9 +122,8 @@ class LayerWriter:
 
         return read
 
-    def publish(self, row: Layer, scan: LayerScan, copy: Path | None = None) -> None:
-        """Make the layer ready: its blob (kept when ``copy`` holds it), its package files,
-        then its state."""
+    def keep(self, row: Layer, scan: LayerScan, copy: Path | None) -> None:
+        """Record the layer's blob as read (``scan``), kept when ``copy`` holds its bytes."""
         blob, _ = Blob.objects.get_or_create(
             digest=scan.blob_digest,
             defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
@@ -135,6 +134,11 @@ class LayerWriter:
             else:
                 contents.store().discard(copy)
             self._copies.remove(copy)
+
+    def publish(self, row: Layer, scan: LayerScan, copy: Path | None = None) -> None:
+        """Make the layer ready: its blob (kept when ``copy`` holds it), its package files,
+        then its state."""
+        self.keep(row, scan, copy)
         if scan.captured or scan.not_captured:
             bulk.insert(
                 CapturedFile,

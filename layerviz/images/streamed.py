@@ -25,7 +25,7 @@ from layerviz.lib.layer import EntryBatch, LayerScan, scan_layer
 from layerviz.lib.streams import Readable
 from layerviz.sources import Source
 
-from . import claims, deletion
+from . import claims, contents, deletion
 from . import progress as progress_text
 from .claims import Outcome
 from .layer_writer import copying
@@ -147,6 +147,8 @@ def _read_member(run: _Run, reader: Readable, size: int, name: str, source: Sour
     if staging is None:
         outcome, row = writer.claim(scan.diff_id)
         if outcome is Outcome.READY:
+            if copy is not None and contents.kept_blob(row) is None:
+                writer.keep(row, scan, copy)  # indexed before without its bytes: keep them now
             return scan, row.pk, None
         if outcome is Outcome.BUSY:
             return scan, None, row.pk
@@ -176,6 +178,8 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan, copy: Path | None) -> Re
             if not claims.lease(Layer, existing.pk, run.owner):
                 continue  # deleted meanwhile: look again
             deletion.delete_unused(layers=[staging.pk], owner=run.owner)
+            if copy is not None and contents.kept_blob(existing) is None:
+                run.writer.keep(existing, scan, copy)
             return scan, existing.pk, None
         if claims.is_stale(existing):
             deletion.delete_unused(layers=[existing.pk])

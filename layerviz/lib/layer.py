@@ -16,13 +16,12 @@ Nothing here touches Django or the disk, so it can be benchmarked and tested alo
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable
 from hashlib import sha256
 from typing import BinaryIO
 
-from . import names, package_files, packing
+from . import blobstore, names, package_files, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
 from .estimate import GzipEstimate
 from .limits import DEFAULT, Limits
@@ -485,15 +484,14 @@ def scan_file_range(
 ) -> tuple[LayerScan, list[tuple[int, int, bytes]]]:
     """``scan_layer`` on a range of a file, with the entries packed as they go: what a worker
     process of ``images.ingest`` runs. Returns the scan and (first seq, count, packed) per
-    batch. The bytes hashed are the bytes parsed: this process reads them once; they are copied
-    to ``keep_path`` (a new file) when it is given."""
+    batch. The bytes hashed are the bytes parsed: this process reads them once; they are then
+    copied to ``keep_path`` (a new file) when it is given."""
     batches: list[tuple[int, int, bytes]] = []
     try:
         f = open(where.path, "rb")  # noqa: SIM115 - closed below, also when the scan fails
     except OSError as exc:
         raise FormatError(f"cannot read {where.path}: {exc.strerror}") from None
-    with f, contextlib.ExitStack() as stack:
-        keep = stack.enter_context(open(keep_path, "xb")) if keep_path else None
+    with f:
         f.seek(where.offset)
         scan = scan_layer(
             _Range(f, where.size),
@@ -502,6 +500,8 @@ def scan_file_range(
             limits=limits,
             on_entries=lambda b: batches.append((b.first_seq, len(b), b.pack())),
             batch=batch,
-            keep=keep,
         )
+    if keep_path:
+        # Copied once read and verified: the bytes kept are checked again whenever read.
+        blobstore.copy_range(where.path, where.offset, where.size, keep_path)
     return scan, batches

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, When
 from django.http import Http404, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -138,7 +139,7 @@ def _image_for(ref: str) -> Image | None:
 
 
 @require_GET
-def packages_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+def packages_api(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     image = _image_for(ref)
     if image is None:  # an image whose name ends in "/packages"
         return api.images_api(request, f"{ref}/packages")
@@ -153,7 +154,7 @@ def packages_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
 
 
 @require_GET
-def sbom_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+def sbom_api(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     image = _image_for(ref)
     if image is None:
         return api.images_api(request, f"{ref}/sbom")
