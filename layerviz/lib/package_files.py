@@ -22,6 +22,9 @@ _EXACT = frozenset(
         b"lib/apk/db/installed",
         b"var/lib/rpm/rpmdb.sqlite",
         b"usr/lib/sysimage/rpm/rpmdb.sqlite",
+        # Which distribution the system packages are of: the namespace of their package URLs.
+        b"etc/os-release",
+        b"usr/lib/os-release",
     }
 )
 _PATTERN = re.compile(
