@@ -2,17 +2,15 @@
 4.18, whose default backend is sqlite): two tiny packages built with rpmbuild and recorded
 with ``rpm -i --justdb`` into a fresh ``rpm --initdb``.
 
-``python -m tests.rpmdb`` writes ``tests/data/rpmdb.sqlite``, the copy the parser tests read
-(kept in the repository, so they run where rpm is not installed);
-``tests/test_packages_real.py`` makes a new one where rpm is installed and checks that layerviz
-reads it as ``rpm -qa`` lists it.
+The parser tests (``tests/test_packagedb.py``) read one made by each run, and
+``tests/test_packages_real.py`` checks that layerviz reads it as ``rpm -qa`` lists it. Nothing
+generated is kept in the repository.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 SPEC = """Name: {name}
@@ -73,15 +71,3 @@ def query_all(db: Path) -> set[tuple[str, str]]:
         text=True,
     ).stdout
     return {tuple(line.split(" ", 1)) for line in out.splitlines() if line}  # type: ignore[misc]
-
-
-if __name__ == "__main__":
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        made = make(Path(tmp))
-        target = Path(__file__).resolve().parent / "data" / "rpmdb.sqlite"
-        # As rpm left it (in WAL mode, the WAL checkpointed as rpm closed it), as an image
-        # holds it.
-        shutil.copyfile(made, target)
-        print(target, target.stat().st_size, file=sys.stderr)

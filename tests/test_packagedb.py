@@ -1,5 +1,5 @@
 """The package database parsers of ``lib/packagedb``, on databases written per each format's
-documentation and, for rpm, by the real rpm (``tests/data/rpmdb.sqlite``), and on broken ones."""
+documentation and, for rpm, by the real rpm (``tests/rpmdb.py``), and on broken ones."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import contextlib
 import json
 import sqlite3
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 from layerviz.lib import package_files, packagedb
 from layerviz.lib.packagedb import Unreadable, purls, rpm
 
-DATA = Path(__file__).resolve().parent / "data"
+from . import components, rpmdb
 
 STATUS = b"""Package: libc6
 Status: install ok installed
@@ -180,10 +179,16 @@ def test_the_capture_predicate_takes_os_release_and_every_database_the_parsers_r
     assert not package_files.wanted(b"x/node_modules/a/lib/package.json")
 
 
-def test_the_real_rpm_database_is_read_with_names_versions_sizes_and_files():
-    """``tests/data/rpmdb.sqlite`` was written by Debian's rpm 4.18 (``make_rpmdb`` in
-    tests/test_packages_real.py makes it again where rpm is installed)."""
-    data = (DATA / "rpmdb.sqlite").read_bytes()
+@pytest.fixture(scope="module")
+def rpm_database(tmp_path_factory) -> bytes:
+    """A database written by the real rpm (Debian's rpm 4.18, ``tests/rpmdb.py``), as an image
+    holds it: made by each run rather than kept in the repository."""
+    components.need("rpm", rpmdb.problem())
+    return rpmdb.make(tmp_path_factory.mktemp("rpm")).read_bytes()
+
+
+def test_the_real_rpm_database_is_read_with_names_versions_sizes_and_files(rpm_database):
+    data = rpm_database
     packages = read("rpm", "var/lib/rpm/rpmdb.sqlite", {"var/lib/rpm/rpmdb.sqlite": data})
     by_name = {p.name: p for p in packages}
     hello = by_name["lv-hello"]
