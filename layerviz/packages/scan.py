@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
-from layerviz.images import packed
+from layerviz.images import bulk, packed
 from layerviz.images.models import DirChanges, Image
 from layerviz.lib import changes, packagedb
 from layerviz.lib.changes import DIR
@@ -156,6 +156,26 @@ class Measured:
     hidden_bytes: int
 
 
+_MODULES = "node_modules/"
+
+
+def _npm_owner(path: str, packages: set[str]) -> str:
+    """The npm package directory of ``packages`` a path lies in: the nearest
+    ``node_modules/NAME`` (or ``node_modules/@SCOPE/NAME``) above it that is one, found from the
+    name alone (every row of an image passes here); "" when there is none."""
+    at = path.rfind(_MODULES)
+    while at != -1:
+        if at == 0 or path[at - 1] == "/":
+            start = at + len(_MODULES)
+            end = path.find("/", start)
+            if end != -1 and path[start] == "@":
+                end = path.find("/", end + 1)
+            if end != -1 and path[:end] in packages:
+                return path[:end]
+        at = path.rfind(_MODULES, 0, at)
+    return ""
+
+
 def measure(image: Image, spans: list[Span]) -> list[Measured]:
     """The files of each span as of the layer that installed it: how many, their bytes, and
     the bytes a later layer deleted or replaced. Reads every change row of the image once,
@@ -173,12 +193,9 @@ def measure(image: Image, spans: list[Span]) -> list[Measured]:
     for row in packed.chain_rows(chain_ids):
         path = row.path
         keep = path in wanted
-        if npm_dirs:
-            for ancestor in changes.ancestors(path):
-                if ancestor in npm_dirs:
-                    owned[ancestor].add(path)
-                    keep = True
-                    break
+        if npm_dirs and (owner := _npm_owner(path, npm_dirs)):
+            owned[owner].add(path)
+            keep = True
         if keep:
             history[path].append((row.depth, row.kind, row.type, row.size))
     for versions in history.values():
@@ -207,6 +224,31 @@ def measure(image: Image, spans: list[Span]) -> list[Measured]:
     return out
 
 
+# ``scan``'s rows, in order: plain tuples through ``images.bulk`` (a COPY on PostgreSQL), a
+# few times quicker than ``bulk_create`` for the thousand packages of a node image.
+ROW_FIELDS = [
+    "image",
+    "ecosystem",
+    "name",
+    "normalized",
+    "version",
+    "arch",
+    "location",
+    "source",
+    "license",
+    "purl",
+    "layer",
+    "previous",
+    "gone_at",
+    "gone_how",
+    "installed_size",
+    "files",
+    "bytes",
+    "hidden_bytes",
+    "file_list",
+]
+
+
 def scan(image: Image, *, force: bool = False) -> PackageScan:
     """The stored package scan of ``image``, computed now if missing or out of date."""
     existing = PackageScan.objects.filter(image=image).first()
@@ -214,26 +256,26 @@ def scan(image: Image, *, force: bool = False) -> PackageScan:
         return existing
     result = timeline(image)
     rows = [
-        ImagePackage(
-            image=image,
-            ecosystem=span.package.ecosystem,
-            name=span.package.name,
-            normalized=packagedb.normalized(span.package.ecosystem, span.package.name),
-            version=span.package.version,
-            arch=span.package.arch,
-            location=span.package.location,
-            source=span.package.source,
-            license=span.package.license,
-            purl=purls.purl(span.package, result.distro),
-            layer=span.layer,
-            previous=span.previous,
-            gone_at=span.gone_at,
-            gone_how=span.gone_how,
-            installed_size=span.package.installed_size,
-            files=measured.files,
-            bytes=measured.bytes,
-            hidden_bytes=measured.hidden_bytes,
-            file_list=zlib.compress("\n".join(measured.paths).encode()) if measured.paths else b"",
+        (
+            image.pk,
+            span.package.ecosystem,
+            span.package.name,
+            packagedb.normalized(span.package.ecosystem, span.package.name),
+            span.package.version,
+            span.package.arch,
+            span.package.location,
+            span.package.source,
+            span.package.license,
+            purls.purl(span.package, result.distro),
+            span.layer,
+            span.previous,
+            span.gone_at,
+            span.gone_how,
+            span.package.installed_size,
+            measured.files,
+            measured.bytes,
+            measured.hidden_bytes,
+            zlib.compress("\n".join(measured.paths).encode()) if measured.paths else b"",
         )
         for span, measured in zip(result.spans, measure(image, result.spans), strict=True)
     ]
@@ -242,7 +284,7 @@ def scan(image: Image, *, force: bool = False) -> PackageScan:
             PackageScan.objects.filter(image=image).delete()
             ImagePackage.objects.filter(image=image).delete()
             done = PackageScan.objects.create(image=image, problems=result.problems)
-            ImagePackage.objects.bulk_create(rows, batch_size=1000)
+            bulk.insert(ImagePackage, ROW_FIELDS, rows)
     except IntegrityError:  # another request stored it first
         return PackageScan.objects.get(image=image)
     return done
