@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sysconfig
 from pathlib import Path
 
 import pytest
 from django.test import Client, override_settings
 
+from layerviz.explorer import viewer
 from layerviz.images import contents, deletion
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Blob, Image
@@ -276,3 +278,24 @@ def test_the_blobs_command_reports_the_store_and_prunes_what_nothing_names(tmp_p
         call_command("blobs", "--prune", stdout=StringIO())
         assert not stray.exists()
         assert contents.store().has(Blob.objects.get(kept=True).digest)
+
+
+def test_an_elf_binary_longer_than_what_is_shown_inline_still_gets_its_summary(tmp_path):
+    # Its section headers lie at its end, past the 4 MiB a page shows: the running Python's
+    # shared library, or Debian's python3, is one.
+    candidates = [
+        Path(sysconfig.get_config_var("LIBDIR") or "/")
+        / (sysconfig.get_config_var("LDLIBRARY") or "-"),
+        Path("/usr/bin/python3"),
+    ]
+    big = [
+        p.resolve() for p in candidates if p.is_file() and p.stat().st_size > viewer.INLINE_BYTES
+    ]
+    assert big, f"no ELF file over 4 MiB among {candidates}"
+    binary = big[0]
+    image = ingest_image(
+        tmp_path, "lv/big-elf:1", [synth.layer([file("usr/bin/python3", binary.read_bytes())])]
+    )
+    page = soup(Client().get(f"/images/{image.digest}/file?path=usr/bin/python3"))
+    assert "libc.so.6" in page.select_one("#content dl.elf").get_text(" ", strip=True)
+    assert page.select_one("#content .note.warn")  # only the first 4 MiB would be shown

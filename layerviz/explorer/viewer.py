@@ -27,6 +27,8 @@ VIEWS = (TEXT, HEX, IMAGE, ELF)
 
 # What is read of a file to show it inline; a bigger file is shown in part, and downloaded.
 INLINE_BYTES = 4 * 1024**2
+# An ELF file is read whole for its summary (its section headers lie at its end) up to this.
+ELF_BYTES = 128 * 1024**2
 LINES_PER_PAGE = 1000
 HEX_PAGE = 4096
 # Lines of each side compared in a diff (difflib is quadratic in the worst case).
@@ -161,6 +163,8 @@ def elf_summary(data: bytes) -> ElfSummary:
                 ]
     except (ELFError, ValueError, KeyError, IndexError, EOFError, AssertionError) as exc:
         out.error = str(exc) or type(exc).__name__
+    if out.error and len(data) >= ELF_BYTES:
+        out.error = f"{out.error} (only the first {ELF_BYTES} bytes were read)"
     return out
 
 

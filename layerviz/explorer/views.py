@@ -276,11 +276,16 @@ def _content(
     try:
         found = contents.version(image, path, position, chains=chains)
         data = contents.read(image, found, viewer.INLINE_BYTES)
+        if viewer.is_elf(data) and len(data) < found.size <= viewer.ELF_BYTES:
+            # An ELF file's section headers lie at its end: the summary needs all of it.
+            data = contents.read(image, found, viewer.ELF_BYTES)
     except contents.ContentError as exc:
         return {"error": str(exc), "status": exc.status}
     view = request.GET.get("view", "")
     if view not in viewer.VIEWS:
         view = viewer.default_view(data)
+    elf = viewer.elf_summary(data) if view == viewer.ELF and viewer.is_elf(data) else None
+    data = data[: viewer.INLINE_BYTES]
     shown: dict[str, Any] = {
         "found": found,
         "view": view,
@@ -296,8 +301,8 @@ def _content(
         shown["text"] = viewer.text_page(
             found.path, text, int_param(request, "page", default=1, low=1, high=10**6)
         )
-    elif view == viewer.ELF and shown["is_elf"]:
-        shown["elf"] = viewer.elf_summary(data)
+    elif elf is not None:
+        shown["elf"] = elf
     elif view == viewer.IMAGE and shown["image_type"]:
         pass
     else:
