@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "layerviz.compare.apps.CompareConfig",
     "layerviz.learn.apps.LearnConfig",
     "layerviz.containers.apps.ContainersConfig",
+    "layerviz.search.apps.SearchConfig",
 ]
 
 MIDDLEWARE = [

@@ -17,6 +17,7 @@ from django.utils import timezone
 from layerviz.lib import pausepoints
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import EntryBatch, LayerScan
+from layerviz.search import index as search_index
 
 from . import claims, packed
 from . import progress as progress_text
@@ -97,6 +98,7 @@ class LayerWriter:
             digest=scan.blob_digest,
             defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
         )
+        search_index.add_layer(row.pk)
         claims.publish(
             row,
             self.owner,
