@@ -54,7 +54,9 @@ def add_layer(layer_id: int) -> None:
     """Write the search rows of one layer (again: what a dead worker left is replaced)."""
     with transaction.atomic():
         SearchFile.objects.filter(layer_id=layer_id).delete()
-        rows = ((layer_id, *row) for row in files_of(packed.StoredEntries(layer_id)))
+        # Read to the end before writing: on PostgreSQL the insert is a COPY, during which
+        # the connection cannot also read the entries.
+        rows = [(layer_id, *row) for row in files_of(packed.StoredEntries(layer_id))]
         bulk.insert(SearchFile, COLUMNS, rows)
 
 
