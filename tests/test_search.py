@@ -7,6 +7,7 @@ import fnmatch
 import json
 
 import pytest
+from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -83,9 +84,7 @@ def every_version() -> list[dict]:
                 last[record.path.decode("utf-8", "surrogateescape")] = record
             for path, record in last.items():
                 later = [
-                    row
-                    for row in filesystem.path_history(chains, path)
-                    if row.depth > il.position
+                    row for row in filesystem.path_history(chains, path) if row.depth > il.position
                 ]
                 shown = final.get(path)
                 visible = shown is not None and shown.depth == il.position
@@ -201,9 +200,7 @@ def test_a_file_a_later_layer_replaced_is_hidden_by_that_layer(client, store):
 
 
 def test_an_opaque_directory_hides_what_was_below_it(client, store):
-    [hit] = [
-        h for h in api_hits(client, q="openssl.cnf") if h["image"]["names"] == ["lv/tools:2"]
-    ]
+    [hit] = [h for h in api_hits(client, q="openssl.cnf") if h["image"]["names"] == ["lv/tools:2"]]
     assert hit["hidden_by"] == {"layer": 3, "how": "deleted"}
 
 
@@ -344,10 +341,24 @@ def test_reindex_search_writes_the_rows_of_layers_that_have_none(client, store):
     SearchFile.objects.all().delete()
     assert api_hits(client, q="libssl", kind="path") == []
     call_command("reindex_search")
-    assert comparable(api_hits(client, q="libssl", kind="path")) == comparable(brute_force("path", "libssl"))
+    assert comparable(api_hits(client, q="libssl", kind="path")) == comparable(
+        brute_force("path", "libssl")
+    )
 
 
-def soup_any(response):
-    from bs4 import BeautifulSoup
-
+def soup_any(response) -> BeautifulSoup:
+    """The HTML of any response, a 400 included."""
     return BeautifulSoup(response.content.decode(), "html.parser")
+
+
+def test_the_search_page_is_in_chinese_for_a_chinese_browser(client, store):
+    page = soup(
+        client.get(
+            reverse("search:search"),
+            {"q": "app/deploy/key.pem"},
+            HTTP_ACCEPT_LANGUAGE="zh-CN",
+        )
+    )
+    assert page.select_one("h1").get_text(strip=True) == "搜索所有镜像"
+    assert "幽灵字节" in page.select_one("td.state").get_text(strip=True)
+    assert page.select_one(".search-kind").get_text(strip=True).startswith("按路径搜索")

@@ -18,7 +18,8 @@ from layerviz.http import HtmxHttpRequest, int_param
 
 from . import queries
 from .links import hit_links, search_url
-from .words import TYPE_WORDS, error_text
+from .words import KIND_WORDS, TYPE_WORDS, error_text
+
 
 @require_GET
 @vary_on_headers("HX-Request")
@@ -26,7 +27,11 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     text = request.GET.get("q", "")
     kind = request.GET.get("kind", "")
     offset = int_param(request, "offset", default=0, low=0, high=queries.MAX_OFFSET)
-    context: dict[str, Any] = {"text": text.strip(), "kind": kind, "kinds": queries.KINDS}
+    context: dict[str, Any] = {
+        "text": text.strip(),
+        "kind": kind,
+        "kind_choices": list(KIND_WORDS.items()),
+    }
     status = 200
     if text.strip() or "q" in request.GET:
         try:
@@ -38,6 +43,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
             result = queries.search(query, offset=offset)
             shown_kind = "" if query.guessed else query.kind
             context["result"] = result
+            context["kind_word"] = KIND_WORDS[query.kind]
             context["hits"] = [
                 (hit, hit_links(hit), TYPE_WORDS.get(hit.type, hit.type)) for hit in result.hits
             ]

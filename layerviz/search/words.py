@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from layerviz.lib.tarwalk import BLOCKDEV, CHAR, FIFO, LINK, REG, SYMLINK
 
-from .queries import BadQuery
+from .queries import NAME, PACKAGE, PATH, SHA256, BadQuery
 
 ERRORS = {
     "empty": _("Type something to search for: a path, a file name or a sha256."),
@@ -14,9 +15,7 @@ ERRORS = {
     "nul": _("The query holds a NUL character, which no path holds."),
     "unknown-kind": _("There is no search kind “%(kind)s”; the kinds are %(kinds)s."),
     "package-unavailable": _("package search is not available yet"),
-    "bad-sha256": _(
-        "A sha256 is 64 hexadecimal digits, with or without “sha256:” in front."
-    ),
+    "bad-sha256": _("A sha256 is 64 hexadecimal digits, with or without “sha256:” in front."),
     "too-short": _(
         "A part of a path needs at least %(chars)s characters; for a shorter file name, "
         "search by name."
@@ -45,4 +44,13 @@ TYPE_WORDS = {
     CHAR: _("character device"),
     BLOCKDEV: _("block device"),
     FIFO: _("named pipe"),
+}
+
+# The kinds as the page names them; "" is no kind: guess it from the text.
+KIND_WORDS = {
+    "": pgettext_lazy("search kind", "guess"),
+    PATH: pgettext_lazy("search kind", "path"),
+    NAME: pgettext_lazy("search kind", "file name"),
+    SHA256: pgettext_lazy("search kind", "content sha256"),
+    PACKAGE: pgettext_lazy("search kind", "package"),
 }

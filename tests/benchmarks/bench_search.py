@@ -32,7 +32,7 @@ from django_setup import BENCH, ROOT
 
 QUERIES = {
     "path": [
-        "usr/lib/b3/d7/f1003",  # one file of a base, in its 25 images
+        "usr/lib/b3/d3/f1003",  # one file of a base, in its 25 images
         "app/main1",  # 111 application files, one image each
         "zoneinfo/Europe/Paris",  # the big image's replicas of one file
         "usr/share/doc/",  # thousands of matches: the first page
@@ -43,11 +43,11 @@ QUERIES = {
         "/data/*/usr/share/zoneinfo/Europe/Par*",
         "*/perl5/*.pm",
     ],
-    "name": ["VERSION", "m17.py", "passwd", "libssl.so.3", "no-such-name"],
-    "name glob": ["m29?.py", "*.pm", "libssl*"],
+    "name": ["VERSION", "m17.py", "passwd", "os-release", "no-such-name"],
+    "name glob": ["m29?.py", "*.pm", "os-rel*"],
     "sha256": [
         hashlib.sha256(b"0").hexdigest(),  # every release-0 app/VERSION
-        hashlib.sha256(b"%d" % 7).hexdigest(),
+        hashlib.sha256(b"print(7)\n").hexdigest(),  # one application file
         "sha256:" + "0" * 64,  # nothing
     ],
 }
@@ -84,7 +84,6 @@ def fresh_postgres(url: str) -> str:
 
 def drop_postgres(url: str, fresh: str) -> None:
     import psycopg
-
     from django.db import connections
 
     connections.close_all()
