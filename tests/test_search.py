@@ -362,3 +362,22 @@ def test_the_search_page_is_in_chinese_for_a_chinese_browser(client, store):
     assert page.select_one("h1").get_text(strip=True) == "搜索所有镜像"
     assert "幽灵字节" in page.select_one("td.state").get_text(strip=True)
     assert page.select_one(".search-kind").get_text(strip=True).startswith("按路径搜索")
+
+
+def test_an_htmx_search_that_cannot_be_answered_swaps_in_its_reason(client, store):
+    response = client.get(reverse("search:search"), {"q": "ab", "kind": "path"}, **HTMX)
+    fragment = soup(response)  # a 200, or htmx would swap nothing
+    assert "3 characters" in fragment.select_one("#results .error").get_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "version"),
+    [
+        ("openssl 3.0.11", "openssl", "3.0.11"),
+        ("openssl@3.0.11", "openssl", "3.0.11"),
+        ("zlib", "zlib", ""),
+    ],
+)
+def test_a_package_query_is_read_as_a_name_and_an_optional_version(text, name, version):
+    query = queries.parse(text, "package")
+    assert (query.kind, query.value, query.version) == ("package", name, version)

@@ -20,12 +20,12 @@ from .words import error_text
 
 @require_GET
 def search_api(request: HtmxHttpRequest) -> HttpResponse:
+    offset = int_param(request, "offset", default=0, low=0, high=queries.MAX_OFFSET)
     try:
         query = queries.parse(request.GET.get("q", ""), request.GET.get("kind", ""))
+        result = queries.search(query, offset=offset)
     except queries.BadQuery as exc:
         return JsonResponse({"error": error_text(exc), "code": exc.code}, status=400)
-    offset = int_param(request, "offset", default=0, low=0, high=queries.MAX_OFFSET)
-    result = queries.search(query, offset=offset)
     kind = "" if query.guessed else query.kind
     following = offset + len(result.hits)
     return JsonResponse(

@@ -58,7 +58,8 @@ class Query:
     kind: str
     guessed: bool  # the kind was worked out from the text
     match: str  # SUBSTRING, GLOB or EQUAL
-    value: str  # what is matched: the needle, the glob, the name, the hex digest
+    value: str  # what is matched: the needle, the glob, the name, the hex digest, the package
+    version: str = ""  # a package's version, when one was given
 
 
 def guess_kind(text: str) -> str:
@@ -70,6 +71,9 @@ def guess_kind(text: str) -> str:
 
 
 def parse(text: str, kind: str = "") -> Query:
+    """What ``text`` asks for, as ``kind`` (guessed when empty), or ``BadQuery`` saying why
+    it cannot be answered: a glob when it has * ? [ ], else a part of a path (3 characters at
+    least), a name, a digest or a package (``openssl 3.0.11``, ``openssl@3.0.11``)."""
     text = text.strip()
     if not text:
         raise BadQuery("empty")
@@ -82,7 +86,8 @@ def parse(text: str, kind: str = "") -> Query:
     guessed = not kind
     kind = kind or guess_kind(text)
     if kind == PACKAGE:
-        raise BadQuery("package-unavailable")
+        name, _, version = text.replace("@", " ", 1).partition(" ")
+        return Query(text, kind, guessed, EQUAL, name, version.strip())
     if kind == SHA256:
         digest = text.lower().removeprefix("sha256:")
         if not HEX64.fullmatch(digest):
@@ -229,11 +234,17 @@ def match_sha256(query: Query) -> Condition:
     return "s.sha256 = %s", [bytes.fromhex(query.value)]
 
 
+def match_package(query: Query) -> Condition:
+    """Files of the package ``query.value`` (at ``query.version``, when given): to be answered
+    from the package index, which does not exist yet."""
+    raise BadQuery("package-unavailable")
+
+
 MATCHERS: dict[str, Callable[[Query], Condition]] = {
     PATH: match_path,
     NAME: match_name,
     SHA256: match_sha256,
-    # PACKAGE: wired once the package index exists; ``parse`` refuses it meanwhile.
+    PACKAGE: match_package,
 }
 
 
@@ -282,7 +293,8 @@ class Result:
 
 
 def search(query: Query, *, offset: int = 0, limit: int | None = None) -> Result:
-    """One page of hits from ``offset``: ``limit`` of them (``LIMIT`` by default)."""
+    """One page of hits from ``offset``: ``limit`` of them (``LIMIT`` by default); raises
+    ``BadQuery`` for a kind that cannot be answered yet."""
     limit = LIMIT if limit is None else limit
     sql, params = MATCHERS[query.kind](query)
     files = SearchFile._meta.db_table

@@ -36,11 +36,11 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     if text.strip() or "q" in request.GET:
         try:
             query = queries.parse(text, kind)
+            result = queries.search(query, offset=offset)
         except queries.BadQuery as exc:
             context["error"] = error_text(exc)
             status = 400
         else:
-            result = queries.search(query, offset=offset)
             shown_kind = "" if query.guessed else query.kind
             context["result"] = result
             context["kind_word"] = KIND_WORDS[query.kind]
@@ -59,5 +59,6 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
                 )
     template = "search/search.html"
     if request.htmx:
-        template += "#results"
+        # The fragment, a bad query's sentence included, as a 200: htmx swaps no 4xx.
+        return render(request, template + "#results", context)
     return render(request, template, context, status=status)
