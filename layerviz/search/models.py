@@ -7,7 +7,7 @@ and whether a later layer of each hides it, are worked out per query from ``Imag
 
 Substring and glob matches go through a trigram index on ``path`` that the migration makes
 (PostgreSQL: a ``pg_trgm`` GIN index; SQLite: an FTS5 table with the trigram tokenizer, kept in
-step by triggers); file names through a btree on the expression ``SUBSTR(path, name_at)``, so
+step by ``index.py``); file names through a btree on the expression ``SUBSTR(path, name_at)``, so
 the name is not stored twice; content digests through a btree on ``sha256``.
 """
 
@@ -18,6 +18,10 @@ from django.db.models import F
 from django.db.models.functions import Substr
 
 from layerviz.images.models import Layer
+
+
+# The SQLite trigram index (the migration makes it; ``index`` keeps it in step).
+FTS_TABLE = "search_searchfile_fts"
 
 
 def name_of(path_field: str = "path") -> Substr:

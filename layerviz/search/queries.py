@@ -25,7 +25,7 @@ from layerviz.images.models import DirChanges, Image, ImageLayer, Layer
 from layerviz.lib import changes
 from layerviz.lib.packed_changes import NAME_SEPARATOR
 
-from .models import SearchFile
+from .models import FTS_TABLE, SearchFile
 
 PATH, NAME, SHA256, PACKAGE = "path", "name", "sha256", "package"
 KINDS = (PATH, NAME, SHA256, PACKAGE)
@@ -190,7 +190,7 @@ def _regex(tokens: list[Token], *, in_name: bool) -> str:
 # --- one function per kind: the condition on the rows (``s``) -------------------------------
 
 Condition = tuple[str, list[object]]
-FTS = f"{SearchFile._meta.db_table}_fts"
+FTS = FTS_TABLE
 
 
 def _postgres() -> bool:
