@@ -26,7 +26,7 @@ FTS_TABLE = "search_searchfile_fts"
 
 def name_of(path_field: str = "path") -> Substr:
     """The basename of a row's path: the expression the name index is built on."""
-    return Substr(F(path_field), F("name_at"))
+    return Substr(F(path_field), F("name_at"))  # type: ignore[arg-type]  # F is an expression
 
 
 class SearchFile(models.Model):

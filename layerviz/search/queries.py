@@ -189,7 +189,7 @@ def _regex(tokens: list[Token], *, in_name: bool) -> str:
 
 # --- one function per kind: the condition on the rows (``s``) -------------------------------
 
-Condition = tuple[str, list[object]]
+Condition = tuple[str, list[str | bytes]]  # SQL on the rows ``s``, and its parameters
 FTS = FTS_TABLE
 
 
