@@ -19,14 +19,13 @@ from django.db.models.functions import Substr
 
 from layerviz.images.models import Layer
 
-
 # The SQLite trigram index (the migration makes it; ``index`` keeps it in step).
 FTS_TABLE = "search_searchfile_fts"
 
 
-def name_of(path_field: str = "path") -> Substr:
+def name_of() -> Substr:
     """The basename of a row's path: the expression the name index is built on."""
-    return Substr(F(path_field), F("name_at"))  # type: ignore[arg-type]  # F is an expression
+    return Substr(F("path"), F("name_at"))  # type: ignore[arg-type]  # F is an expression
 
 
 class SearchFile(models.Model):
