@@ -388,3 +388,31 @@ def test_an_htmx_search_that_cannot_be_answered_swaps_in_its_reason(client, stor
 def test_a_package_query_is_read_as_a_name_and_an_optional_version(text, name, version):
     query = queries.parse(text, "package")
     assert (query.kind, query.value, query.version) == ("package", name, version)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"quoted"',
+        "it's",
+        "%_\\",
+        "[",
+        "]",
+        "a]b*cd",
+        "\\*abc",
+        "ab\u202ecd",
+        "🙂🙂🙂",
+        "(((",
+        "*.[",
+        "lib[!]x",
+        "lib[]x]",
+        "usr/lib/[z-a]",
+        "x" * 1000,
+        "x" * 1001,
+        "sha256:" + "A" * 64,
+    ],
+)
+@pytest.mark.parametrize("kind", ["", "path", "name", "sha256"])
+def test_no_query_text_makes_the_search_fail(client, store, text, kind):
+    for url in (reverse("search:api"), reverse("search:search")):
+        assert client.get(url, {"q": text, "kind": kind}).status_code in (200, 400)
