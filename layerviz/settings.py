@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "layerviz.compare.apps.CompareConfig",
     "layerviz.learn.apps.LearnConfig",
     "layerviz.containers.apps.ContainersConfig",
+    "layerviz.packages.apps.PackagesConfig",
     "layerviz.search.apps.SearchConfig",
 ]
 
@@ -206,6 +207,11 @@ LAYERVIZ_CONTAINER_SIZE_READS = envint("LAYERVIZ_CONTAINER_SIZE_READS", 300)
 # Layers that lie in files are read by worker processes, side by side, once an image has this
 # many bytes of layers to read (starting a worker costs ~50 ms).
 LAYERVIZ_PARALLEL_READ_BYTES = envint("LAYERVIZ_PARALLEL_READ_BYTES", 64 * 1024**2)
+# Layer blobs are kept as ingest reads them (``lib/blobstore``), so that any file's content can
+# be shown, until the kept blobs reach LAYERVIZ_BLOB_BUDGET bytes (0: keep none). A blob that
+# would pass the budget is not kept; its files say so and how to get them back.
+LAYERVIZ_BLOB_ROOT = Path(os.environ.get("LAYERVIZ_BLOB_ROOT", DATA_DIR / "blobs"))
+LAYERVIZ_BLOB_BUDGET = envint("LAYERVIZ_BLOB_BUDGET", 50 * 1024**3)
 
 LOGGING = {
     "version": 1,

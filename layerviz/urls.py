@@ -7,6 +7,7 @@ from django.urls import include, path
 from . import theme
 
 urlpatterns = [
+    path("", include("layerviz.packages.urls")),
     path("", include("layerviz.explorer.urls")),
     path("", include("layerviz.compare.urls")),
     path("", include("layerviz.learn.urls")),

@@ -77,6 +77,21 @@ def collected_static(tmp_path_factory) -> Iterator[Path]:
         yield folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kept_blobs(tmp_path_factory) -> Iterator[Path]:
+    """The blob store of this run (``lib/blobstore``), for the tests and for any process they
+    start, rather than var/blobs, which a second run on one checkout would share."""
+    folder = tmp_path_factory.mktemp("blobs")
+    before = os.environ.get("LAYERVIZ_BLOB_ROOT")
+    os.environ["LAYERVIZ_BLOB_ROOT"] = str(folder)
+    with override_settings(LAYERVIZ_BLOB_ROOT=folder):
+        yield folder
+    if before is None:
+        del os.environ["LAYERVIZ_BLOB_ROOT"]
+    else:
+        os.environ["LAYERVIZ_BLOB_ROOT"] = before
+
+
 @pytest.fixture(scope="session")
 def live_server(request: pytest.FixtureRequest, collected_static: Path) -> Iterator[LiveServer]:
     """pytest-django's live server, with the static files left to whitenoise, as the app

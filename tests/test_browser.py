@@ -591,8 +591,10 @@ def test_the_file_page_follows_one_path_through_the_layers(
     page.goto(_image_url(app_image, "layer=2&mode=merged&path=etc"))
     _tree_item(page, "passwd").locator(".name").click()
 
-    expect(page).to_have_url(re.compile(r"/file\?path=etc/passwd$"))
+    # The tree opens the version it lists: the one layer 3 wrote, shown as text.
+    expect(page).to_have_url(re.compile(r"/file\?path=etc/passwd&layer=3$"))
     expect(page.locator("h1")).to_have_text("/etc/passwd")
+    expect(page.locator("#content .code-view")).to_contain_text("root")
     rows = page.locator("table.history tbody tr")
     expect(rows.locator("td:first-child")).to_have_text(["#1", "#3"])
     expect(rows.nth(0)).to_contain_text("added")

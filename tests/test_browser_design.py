@@ -80,6 +80,11 @@ def _pages(first: Image, second: Image) -> dict[str, str]:
         "path search": f"{image}?layer=0&mode=merged&q=p",
         "tree page": reverse("explorer:tree", args=[first.digest]) + "?layer=2&path=etc",
         "file history": reverse("explorer:file", args=[first.digest]) + "?path=etc/passwd",
+        "a file's text": reverse("explorer:file", args=[first.digest])
+        + f"?path=root/.cache/pip/http-v2/b/8/7/a/a/{'5270772708aeaed2' * 4}",
+        "a file as hex": reverse("explorer:file", args=[first.digest]) + "?path=bin/sh&view=hex",
+        "a diff": reverse("explorer:diff", args=[first.digest])
+        + f"?path=etc/passwd&b={second.digest}&view=split",
         "efficiency": reverse("explorer:efficiency", args=[first.digest]),
         "delete": reverse("explorer:delete", args=[first.digest]),
         "compare": f"{reverse('compare:compare')}?a={first.digest}&b={second.digest}",

@@ -270,7 +270,7 @@ def test_the_page_lists_each_hit_with_its_image_layer_and_links(client, store):
     file_url = reverse("explorer:file", args=[digest])
     assert links["lv/app:1"] == image_url
     assert links["/app/deploy/key.pem"] == f"{file_url}?path=app/deploy/key.pem"
-    assert links["open"] == f"{file_url}?path=app/deploy/key.pem&layer=1"
+    assert links["open"] == f"{file_url}?path=app/deploy/key.pem&layer=2"
     assert links["#2"] == f"{image_url}?layer=1&mode=layer&path=app/deploy"
     state = row.select_one("td.state").get_text(" ", strip=True)
     assert "deleted by #3" in state
@@ -279,6 +279,7 @@ def test_the_page_lists_each_hit_with_its_image_layer_and_links(client, store):
     # the links lead somewhere real
     assert client.get(links["/app/deploy/key.pem"]).status_code == 200
     assert client.get(links["#2"]).status_code == 200
+    assert client.get(links["open"]).status_code == 200
 
 
 def test_the_search_form_keeps_the_query_and_kind(client, store):

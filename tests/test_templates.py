@@ -23,3 +23,20 @@ def test_no_template_line_is_longer_than_200_characters():
         if len(line) > MAX_LINE
     ]
     assert not too_long, "\n".join(too_long)
+
+
+def test_every_block_of_the_stylesheet_is_closed_where_it_should_be():
+    # A rule block left open (a media query without its "}") silently takes every rule after
+    # it into the block: they then apply on phones only.
+    import re
+
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "app.css").read_text(encoding="utf-8")
+    depth = 0
+    for number, line in enumerate(re.sub(r"/\*.*?\*/", "", css, flags=re.S).splitlines(), 1):
+        if depth == 0 and line.startswith(" ") and "{" in line:
+            raise AssertionError(f"app.css:{number}: an indented rule outside any block")
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"app.css:{number}: a '}}' closes nothing"
+        if line and not line[0].isspace() and depth > 1:
+            raise AssertionError(f"app.css:{number}: a rule inside a block left open above it")
+    assert depth == 0

@@ -22,6 +22,7 @@ from layerviz.http import HtmxHttpRequest
 from layerviz.images import comparison, filediff, sharing
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image, ImageLayer, ImageQuerySet
+from layerviz.packages import report as packages_report
 
 RECENT_DIFFS = 16
 DIFF_KINDS = [
@@ -146,6 +147,7 @@ def compare(request: HtmxHttpRequest) -> HttpResponse:
             "config_diff": comparison.config_diff(a, b),
             "env_changes": comparison.env_changes(a, b),
             "all_images": all_images,
+            "package_diff": packages_report.diff(a, b),
         }
     )
     return render(request, "compare/compare.html", context)
@@ -247,6 +249,7 @@ def compare_api(request: HtmxHttpRequest) -> JsonResponse:
                 "by_top_directory": summary.by_top,
             },
             "config": [{"key": c.key, "a": c.a, "b": c.b} for c in comparison.config_diff(a, b)],
+            "packages": packages_report.diff_json(packages_report.diff(a, b)),
         }
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from layerviz.http import HtmxHttpRequest, int_param
@@ -25,6 +26,8 @@ from layerviz.lib.changes import ChangeRow
 from layerviz.lib.instructions import clean_instruction
 from layerviz.lib.limits import Limits
 
+from .views import file_response
+
 MAX_LIMIT = 5000  # rows per answer; more with offset
 
 
@@ -33,7 +36,7 @@ def _error(message: str, status: int) -> JsonResponse:
 
 
 @require_GET
-def images_api(request: HtmxHttpRequest, ref: str) -> HttpResponse:
+def images_api(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     """Dispatches on the last segment: a name may hold slashes, so ``lv/app/tree`` is the tree
     of ``lv/app`` when that names an image, and the image ``lv/app/tree`` otherwise."""
     head, _, last = ref.rpartition("/")
@@ -301,7 +304,26 @@ def row_json(row: ChangeRow) -> dict[str, Any]:
 
 
 _KIND_CODES = {word: code for code, word in changes.KIND_NAMES.items()}
-VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponse]] = {
+
+
+def _content(request: HtmxHttpRequest, image: Image) -> HttpResponseBase:
+    """The raw bytes of a regular file as of ``?layer=N`` (the top by default), checked
+    against the index; 404 when absent or not a regular file, 409 when the bytes are not kept."""
+    count = image.layer_count
+    if "layer" in request.GET:
+        number = _layer_number(request, "layer", count)
+        if number is None:
+            return _error(f"layer must be a whole number from 1 to {count}", 400)
+    else:
+        number = count
+    path = request.GET.get("path", "")
+    if not path.strip("/"):
+        return _error("give the file's path: ?path=/etc/os-release", 400)
+    return file_response(request, image, path, number - 1, api=True)
+
+
+VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponseBase]] = {
+    "content": _content,
     "tree": _tree,
     "history": _history,
     "dockerfile": _dockerfile,

@@ -25,6 +25,7 @@ from layerviz.lib.instructions import clean_instruction, keyword
 from layerviz.lib.layer import WH_PREFIX
 from layerviz.lib.limits import Limits
 from layerviz.lib.units import human_bytes, layer_no, layer_number
+from layerviz.packages import report as packages_report
 
 from . import change_words
 from .templatetags import explorer as explorer_tags
@@ -153,6 +154,7 @@ def layer_panel(image_layers: list, state: PanelState) -> dict:
         )
     else:
         context["tree"], context["tree_more"] = expanded_tree(chains, state)
+    context["layer_packages"] = packages_report.layer_changes(selected.image, state.layer)
     boxes = filesystem.treemap_boxes(chains, state.layer, state.mode)
     context["treemap"] = charts.treemap(boxes, state.layer, state.mode)
     return context

@@ -8,11 +8,13 @@ link reproduces the view and the pages work without JavaScript.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,7 +26,7 @@ from layerviz import charts
 from layerviz.access import write_access
 from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import deletion, efficiency, filesystem, jobs
+from layerviz.images import contents, deletion, efficiency, filesystem, jobs
 from layerviz.images import dockerfile as dockerfile_
 from layerviz.images import steps as layer_steps
 from layerviz.images.lookup import ImageNotFound, find_image
@@ -33,7 +35,7 @@ from layerviz.images.tasks import enqueue
 from layerviz.lib.errors import SourceError
 from layerviz.lib.limits import Limits
 
-from . import change_words, panel, stepper
+from . import change_words, panel, stepper, viewer
 from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm, kind_of_job
 from .uploads import save_upload
@@ -230,20 +232,192 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 
 @require_GET
 def file_history(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+    """One path: every layer that touched it, and the content of one version (``?layer=N``,
+    the top by default) as text, hex, an image or an ELF summary (``?view=``)."""
     image = _get_image_or_404(digest)
     path = request.GET.get("path", "").strip("/")
     image_layers = list(image.layers_in_order())
     chains = [il.chain for il in image_layers]
     rows = filesystem.path_history(chains, path) if path else []
     steps = {step.position: step for step in image.history.all() if step.position is not None}
-    history = [
-        {"row": row, "layer": image_layers[row.depth], "step": steps.get(row.depth)} for row in rows
-    ]
-    return render(
-        request,
-        "explorer/file.html",
-        {"image": image, "path": path, "history": history, "parents": _breadcrumbs(path)},
+    history = []
+    previous = None  # the last version below that had content, to diff against
+    for row in rows:
+        history.append(
+            {
+                "row": row,
+                "layer": image_layers[row.depth],
+                "step": steps.get(row.depth),
+                "previous": previous if row.sha256 else None,
+            }
+        )
+        if row.sha256:
+            previous = row.depth
+    count = len(chains)
+    position = int_param(request, "layer", default=count, low=1, high=max(count, 1)) - 1
+    shown = _content(request, image, chains, path, position) if path and chains else None
+    context = {
+        "image": image,
+        "path": path,
+        "history": history,
+        "parents": _breadcrumbs(path),
+        "shown": shown,
+        "position": position,
+    }
+    if request.htmx and request.htmx.target == "content":
+        return render(request, "explorer/file.html#content", context)
+    return render(request, "explorer/file.html", context)
+
+
+def _content(
+    request: HtmxHttpRequest, image: Image, chains: list, path: str, position: int
+) -> dict[str, Any]:
+    """What the content part of the file page shows: the version read, or why it cannot be."""
+    try:
+        found = contents.version(image, path, position, chains=chains)
+        data = contents.read(image, found, viewer.INLINE_BYTES)
+    except contents.ContentError as exc:
+        return {"error": str(exc), "status": exc.status}
+    view = request.GET.get("view", "")
+    if view not in viewer.VIEWS:
+        view = viewer.default_view(data)
+    shown: dict[str, Any] = {
+        "found": found,
+        "view": view,
+        "cut": found.size > len(data),
+        "image_type": viewer.image_type(data),
+        "is_elf": viewer.is_elf(data),
+        # This version's page; the view and page links add to it.
+        "here": "?" + urlencode({"path": path, "layer": position + 1}),
+    }
+    text = viewer.as_text(data)
+    shown["is_text"] = text is not None
+    if view == viewer.TEXT and text is not None:
+        shown["text"] = viewer.text_page(
+            found.path, text, int_param(request, "page", default=1, low=1, high=10**6)
+        )
+    elif view == viewer.ELF and shown["is_elf"]:
+        shown["elf"] = viewer.elf_summary(data)
+    elif view == viewer.IMAGE and shown["image_type"]:
+        pass
+    else:
+        shown["view"] = viewer.HEX
+        pages = max(1, -(-len(data) // viewer.HEX_PAGE))
+        page = int_param(request, "page", default=1, low=1, high=pages)
+        start = (page - 1) * viewer.HEX_PAGE
+        shown["hex"] = viewer.hex_rows(data[start : start + viewer.HEX_PAGE], start)
+        shown["hex_page"], shown["hex_pages"] = page, pages
+    return shown
+
+
+# What a browser may do with a file of an image it is sent: nothing but show an image.
+_UNTRUSTED = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+@require_GET
+def file_raw(request: HtmxHttpRequest, digest: str) -> HttpResponseBase:
+    """A file's bytes as of ``?layer=N``, checked against the index: a download, or with
+    ``?inline=1`` a raster image shown as itself (nothing else is ever sent inline)."""
+    image = _get_image_or_404(digest)
+    count = image.layer_count
+    position = int_param(request, "layer", default=count, low=1, high=max(count, 1)) - 1
+    return file_response(request, image, request.GET.get("path", ""), position)
+
+
+def file_response(
+    request: HtmxHttpRequest, image: Image, path: str, position: int, *, api: bool = False
+) -> HttpResponseBase:
+    """The bytes of the file, for the page's download and ``/api/images/REF/content``; an
+    error is JSON for the API and a short text otherwise."""
+    try:
+        found = contents.version(image, path, position)
+        body = contents.spooled(image, found)
+    except contents.ContentError as exc:
+        if api:
+            return JsonResponse({"error": str(exc)}, status=exc.status)
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
+    kind = viewer.image_type(body.read(16)) if request.GET.get("inline") == "1" else None
+    body.seek(0)
+    name = found.path.rpartition("/")[2] or "file"
+    response = FileResponse(
+        body,
+        as_attachment=kind is None,
+        filename=name,
+        content_type=kind or "application/octet-stream",
     )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = _UNTRUSTED
+    response["X-Layerviz-Sha256"] = found.row.sha256
+    return response
+
+
+@require_GET
+def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+    """One path in two versions, as a text diff: two layers of this image (``?from=M&to=N``),
+    or this image and another (``?b=DIGEST``, its top unless ``to`` is given), unified or side by
+    side (``?view=split``)."""
+    image = _get_image_or_404(digest)
+    path = request.GET.get("path", "").strip("/")
+    other_digest = request.GET.get("b", "").strip()
+    other = _get_image_or_404(other_digest) if other_digest else image
+    a_count, b_count = image.layer_count, other.layer_count
+    a_default = a_count if other is not image else max(a_count - 1, 1)
+    a_at = int_param(request, "from", default=a_default, low=1, high=max(a_count, 1)) - 1
+    b_at = int_param(request, "to", default=b_count, low=1, high=max(b_count, 1)) - 1
+    split = request.GET.get("view") == "split"
+    sides: list[dict[str, Any]] = []
+    error = ""
+    for img, at in ((image, a_at), (other, b_at)):
+        try:
+            found = contents.version(img, path, at)
+            data = contents.read(img, found, viewer.INLINE_BYTES)
+        except contents.ContentError as exc:
+            if isinstance(exc, contents.NoSuchFile | contents.NotRegular):
+                sides.append({"image": img, "at": at, "lines": [], "missing": str(exc)})
+                continue
+            error = str(exc)
+            break
+        text = viewer.as_text(data)
+        if text is None:
+            error = _("/%(path)s is not text in layer %(n)d: compare it as a download.") % {
+                "path": found.path,
+                "n": at + 1,
+            }
+            break
+        lines = text.splitlines()
+        sides.append(
+            {
+                "image": img,
+                "at": at,
+                "found": found,
+                "lines": lines[: viewer.DIFF_LINES],
+                "cut": len(lines) > viewer.DIFF_LINES or found.size > len(data),
+            }
+        )
+    context: dict[str, Any] = {
+        "image": image,
+        "other": other if other is not image else None,
+        "path": path,
+        "a_at": a_at,
+        "b_at": b_at,
+        "split": split,
+        "error": error,
+        "sides": sides,
+        "parents": _breadcrumbs(path),
+    }
+    if not error and len(sides) == 2 and path:
+        a, b = sides
+        if split:
+            context["rows"] = viewer.side_by_side(a["lines"], b["lines"])
+        else:
+            context["lines"] = viewer.unified(
+                a["lines"],
+                b["lines"],
+                f"/{path} ({a['image'].name}, {a['at'] + 1})",
+                f"/{path} ({b['image'].name}, {b['at'] + 1})",
+            )
+        context["same"] = a["lines"] == b["lines"]
+    return render(request, "explorer/diff.html", context)
 
 
 @require_GET

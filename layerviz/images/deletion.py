@@ -12,7 +12,7 @@ from django.db import transaction
 
 from layerviz.search import index as search_index
 
-from . import claims
+from . import claims, contents
 from .models import Blob, Chain, Claimed, DirChanges, EntryChunk, Image, ImageLayer, Layer
 
 
@@ -97,7 +97,9 @@ def delete_unused(
         unused_layers = _unused(Layer, layer_rows, in_use, owner)
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
         search_index.forget_layers(unused_layers)
-        Blob.objects.filter(layer_id__in=unused_layers).delete()
+        blobs = Blob.objects.filter(layer_id__in=unused_layers)
+        contents.forget(blobs.filter(kept=True).values_list("digest", flat=True))
+        blobs.delete()
         Layer.objects.filter(pk__in=unused_layers).delete()
 
 

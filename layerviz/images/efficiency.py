@@ -18,6 +18,7 @@ from layerviz.lib.changes import ChangeRow
 from layerviz.lib.figures import DiveFigures, Figures, OurFigures
 from layerviz.lib.instructions import keyword
 from layerviz.lib.tarwalk import DIR, REG
+from layerviz.packages import scan as package_scan
 
 from . import faults, packed
 from .filesystem import merged_files
@@ -104,8 +105,9 @@ def layer_infos(image: Image) -> list[advice.LayerInfo]:
 
 
 def analyze_ingested(images: list[Image], progress: Progress | None = None) -> bool:
-    """Store each just-ingested image's analysis, so its first view need not compute it; the
-    last phase of every ingest (the ``ingest`` command and the background task), shown on
+    """Store each just-ingested image's analysis and its packages (``packages.scan``), so its
+    first view need not compute them and a search across images finds its packages; the last
+    phase of every ingest (the ``ingest`` command and the background task), shown on
     ``progress``. True when every analysis was stored.
 
     The ingest has committed by now: the images stay indexed whatever happens here, and an
@@ -117,6 +119,7 @@ def analyze_ingested(images: list[Image], progress: Progress | None = None) -> b
     for image in images:
         try:
             analyze(image)
+            package_scan.scan(image)
         except OperationalError as exc:
             logger.warning(
                 "efficiency analysis of %s not stored: %s", image.digest, faults.describe(exc)

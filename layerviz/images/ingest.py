@@ -34,18 +34,18 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.db import OperationalError, transaction
 
-from layerviz.lib import oci, pausepoints, readers
+from layerviz.lib import blobstore, oci, pausepoints, readers
 from layerviz.lib import reference as refs
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import FileRange, scan_layer
 from layerviz.sources import LayerRef, ResolvedImage, Source, SourceOptions, open_source
 
-from . import claims, deletion
+from . import claims, contents, deletion
 from . import progress as progress_text
 from .chains import ChainBuilder
 from .claims import Outcome
 from .downloads import download_size
-from .layer_writer import LayerWriter
+from .layer_writer import LayerWriter, copying
 from .models import Chain, HistoryStep, Image, ImageLayer, Layer, Reference
 from .progress import Progress
 from .streamed import ingest_streaming
@@ -95,6 +95,7 @@ def ingest(
         raise
     # The images' own rows hold what they use now.
     claims.release(run.owner)
+    run.writer.discard_copies()
     return images
 
 
@@ -123,6 +124,7 @@ class _Run:
         layers other workers are indexing are waited for; 4. the chains and the image."""
         existing = Image.objects.filter(digest=image.manifest_digest).first()
         if existing is not None and self.name_indexed(existing, image.references):
+            self._keep_unkept(source, image)
             return existing
         count = len(image.layers)
         # A layer found ready is leased before we rely on it (a delete may take it otherwise).
@@ -169,7 +171,41 @@ class _Run:
             self.writer.wait(
                 pk, layer.label(count), retry=functools.partial(self._retry, source, image, layer)
             )
+        self._keep_unkept(source, image)
         return self.finish_image(image, source, builder)
+
+    def _keep_unkept(self, source: Source, image: ResolvedImage) -> None:
+        """Keep the blobs of the image's layers that were indexed without keeping them (before
+        layerviz kept blobs, or past the budget), now that the source has them and there is
+        room: what "ingest it again" promises on a file whose bytes are not kept. Each is read
+        and verified as in a first read, its entries already indexed."""
+        rows = Layer.objects.ready().filter(diff_id__in=[la.diff_id for la in image.layers])
+        unkept = {
+            row.diff_id: row
+            for row in rows.prefetch_related("blobs")
+            if not contents.kept_blob(row)
+        }
+        for layer in image.layers:
+            row = unkept.pop(layer.diff_id, None)
+            if row is None:
+                continue
+            copy = self.writer.copy_for(layer.descriptor.size)
+            if copy is None:
+                return
+            try:
+                with source.open_layer(image, layer) as raw, copying(copy) as keep:
+                    scan = scan_layer(
+                        raw,
+                        digest=layer.descriptor.digest or None,
+                        size=layer.descriptor.size,
+                        limits=source.limits,
+                        keep=keep,
+                        capture=False,
+                    )
+                scan.check(layer.diff_id)
+            except IngestError as exc:
+                raise exc.in_layer(layer.label(len(image.layers))) from None
+            self.writer.keep(row, scan, copy)
 
     def _layer_file(
         self, source: Source, image: ResolvedImage, layer: LayerRef
@@ -195,12 +231,14 @@ class _Run:
         count = len(image.layers)
         self.progress.phase(progress_text.READING, layer=1, layers=count)
         biggest_first = sorted(mine, key=lambda item: -item[0].descriptor.size)
+        copies = {row.pk: self.writer.copy_for(layer.descriptor.size) for layer, row, _ in mine}
         futures = {
             workers.read(
                 where,
                 digest=layer.descriptor.digest or None,
                 size=layer.descriptor.size,
                 limits=source.limits,
+                keep_path=str(copies[row.pk]) if copies[row.pk] else None,
             ): (layer, row)
             for layer, row, where in biggest_first
         }
@@ -224,7 +262,7 @@ class _Run:
                         scan.check(layer.diff_id)
                     except IngestError as exc:
                         raise exc.in_layer(layer.label(count)) from None
-                    writer.publish(row, scan)
+                    writer.publish(row, scan, copies[row.pk])
                     del waiting[row.pk]
                     self.progress.advance(layer.descriptor.size)
                 writer.beat(waiting.values(), now=True)
@@ -257,7 +295,10 @@ class _Run:
         """Read one layer here into our claimed ``row`` and publish it."""
         pausepoints.pause(f"read:{layer.index}")
         descriptor = layer.descriptor
-        with source.open_layer(image, layer) as raw:
+        copy = self.writer.copy_for(descriptor.size)
+        # A blob in a file is copied once verified (in the kernel); a stream as it is read.
+        where = source.layer_file(image, layer) if copy is not None else None
+        with source.open_layer(image, layer) as raw, copying(copy if not where else None) as keep:
             scan = scan_layer(
                 raw,
                 digest=descriptor.digest or None,
@@ -265,9 +306,12 @@ class _Run:
                 limits=source.limits,
                 on_entries=lambda batch: self.writer.write(row, batch),
                 on_read=self.writer.on_read(row),
+                keep=keep,
             )
         scan.check(layer.diff_id)
-        self.writer.publish(row, scan)
+        if where is not None and copy is not None:
+            blobstore.copy_range(where.path, where.offset, where.size, str(copy))
+        self.writer.publish(row, scan, copy)
 
     # --- chains and the image ----------------------------------------------------------------
 
@@ -382,6 +426,7 @@ class _Run:
         """Remove what this run created that nothing else uses or holds (the visible index is
         untouched), then give up its leases."""
         try:
+            self.writer.discard_copies()
             deletion.delete_unused(
                 chains=self.created_chains, layers=self.writer.created, owner=self.owner
             )

@@ -8,8 +8,11 @@ remembers what it created, so that a failed ingest can take it away again.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,15 +20,26 @@ from django.utils import timezone
 from layerviz.lib import pausepoints
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import EntryBatch, LayerScan
+from layerviz.packages.models import CapturedFile
 from layerviz.search import index as search_index
 
-from . import claims, packed
+from . import bulk, claims, contents, packed
 from . import progress as progress_text
 from .claims import Outcome
 from .models import Blob, BuildState, EntryChunk, Layer
 from .progress import Progress
 
 HEARTBEAT_SECONDS = 5
+
+
+@contextlib.contextmanager
+def copying(path: Path | None) -> Iterator[BinaryIO | None]:
+    """The file a blob is copied into as it is read (``LayerWriter.copy_for``), if any."""
+    if path is None:
+        yield None
+        return
+    with open(path, "xb") as f:
+        yield f
 
 
 class LayerWriter:
@@ -35,6 +49,7 @@ class LayerWriter:
         self.created: list[int] = []  # layer pks this run created (or took over)
         self._chunks: dict[int, int] = {}  # layer pk -> chunks written so far
         self._last_beat = 0.0
+        self._copies: list[Path] = []  # blob copies made but not yet committed
         # Several beats per lease, so a claim never lapses while we are making progress.
         self.beat_every = min(HEARTBEAT_SECONDS, settings.LAYERVIZ_LEASE_SECONDS / 4)
 
@@ -61,7 +76,22 @@ class LayerWriter:
 
     def clear(self, row: Layer) -> None:
         EntryChunk.objects.filter(layer=row).delete()
+        CapturedFile.objects.filter(layer=row).delete()
         self._chunks[row.pk] = 0
+
+    def copy_for(self, size: int) -> Path | None:
+        """Where to copy a blob of ``size`` bytes as it is read, so that it is kept; None when
+        it would pass the budget. ``publish`` keeps the copy, ``discard_copies`` removes it."""
+        if not contents.room_for(size):
+            return None
+        path = contents.store().temp()
+        self._copies.append(path)
+        return path
+
+    def discard_copies(self) -> None:
+        for path in self._copies:
+            contents.store().discard(path)
+        self._copies.clear()
 
     def write(self, row: Layer, batch: EntryBatch) -> None:
         self.write_packed(row, batch.first_seq, len(batch), batch.pack())
@@ -93,11 +123,36 @@ class LayerWriter:
 
         return read
 
-    def publish(self, row: Layer, scan: LayerScan) -> None:
-        Blob.objects.get_or_create(
+    def keep(self, row: Layer, scan: LayerScan, copy: Path | None) -> None:
+        """Record the layer's blob as read (``scan``), kept when ``copy`` holds its bytes."""
+        blob, _ = Blob.objects.get_or_create(
             digest=scan.blob_digest,
             defaults={"layer": row, "size": scan.blob_size, "compression": scan.compression},
         )
+        if copy is not None:
+            if blob.layer_id == row.pk and copy.exists():
+                contents.commit(copy, blob)
+            else:
+                contents.store().discard(copy)
+            self._copies.remove(copy)
+
+    def publish(self, row: Layer, scan: LayerScan, copy: Path | None = None) -> None:
+        """Make the layer ready: its blob (kept when ``copy`` holds it), its package files,
+        then its state."""
+        self.keep(row, scan, copy)
+        if scan.captured or scan.not_captured:
+            bulk.insert(
+                CapturedFile,
+                ["layer", "path", "data"],
+                [
+                    *((row.pk, path, data) for path, data in scan.captured.items()),
+                    *(
+                        (row.pk, path, None)
+                        for path in dict.fromkeys(scan.not_captured)
+                        if path not in scan.captured
+                    ),
+                ],
+            )
         search_index.add_layer(row.pk)
         claims.publish(
             row,

@@ -97,6 +97,9 @@ class Blob(models.Model):
     layer = models.ForeignKey(Layer, on_delete=models.CASCADE, related_name="blobs")
     size = models.BigIntegerField()
     compression = models.CharField(max_length=8)
+    kept = models.BooleanField(
+        default=False, help_text="its bytes are in the blob store (``images.contents``)"
+    )
 
     def __str__(self) -> str:
         return self.digest

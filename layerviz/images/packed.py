@@ -144,6 +144,19 @@ def entry_records(layer_id: int) -> list[EntryRecord]:
     return [record for batch in entry_batches(layer_id) for record in batch.records()]
 
 
+def entry_at(layer_id: int, seq: int) -> EntryRecord | None:
+    """The layer's tar entry number ``seq`` (1-based), from the one chunk that holds it."""
+    chunk = (
+        EntryChunk.objects.filter(layer_id=layer_id, first_seq__lte=seq)
+        .order_by("-first_seq")
+        .values_list("first_seq", "count", "data")
+        .first()
+    )
+    if chunk is None or seq >= chunk[0] + chunk[1]:
+        return None
+    return EntryBatch.unpack(chunk[0], chunk[2]).records()[seq - chunk[0]]
+
+
 def chain_changes(chain_id: int) -> dict[str, ChangeRow]:
     """path -> what the chain's layer did to it (for tests and small layers)."""
     return {row.path: row for row in chain_rows([chain_id])}

@@ -15,6 +15,7 @@ before anyone knows which image (if any) it belongs to, or its diff_id:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
@@ -24,9 +25,10 @@ from layerviz.lib.layer import EntryBatch, LayerScan, scan_layer
 from layerviz.lib.streams import Readable
 from layerviz.sources import Source
 
-from . import claims, deletion
+from . import claims, contents, deletion
 from . import progress as progress_text
 from .claims import Outcome
+from .layer_writer import copying
 from .models import Image, Layer
 
 if TYPE_CHECKING:
@@ -128,31 +130,36 @@ def _read_member(run: _Run, reader: Readable, size: int, name: str, source: Sour
         if staging is not None:
             writer.beat([staging])
 
+    copy = writer.copy_for(size)
     try:
-        scan = scan_layer(
-            reader,
-            digest=None,
-            size=size,
-            limits=source.limits,
-            on_entries=on_entries,
-            on_read=on_read,
-        )
+        with copying(copy) as keep:
+            scan = scan_layer(
+                reader,
+                digest=None,
+                size=size,
+                limits=source.limits,
+                on_entries=on_entries,
+                on_read=on_read,
+                keep=keep,
+            )
     except IngestError as exc:
         raise exc.in_layer(f"archive member {name}") from None
     if staging is None:
         outcome, row = writer.claim(scan.diff_id)
         if outcome is Outcome.READY:
+            if copy is not None and contents.kept_blob(row) is None:
+                writer.keep(row, scan, copy)  # indexed before without its bytes: keep them now
             return scan, row.pk, None
         if outcome is Outcome.BUSY:
             return scan, None, row.pk
         for held in pending:
             writer.write(row, held)
-        writer.publish(row, scan)
+        writer.publish(row, scan, copy)
         return scan, row.pk, None
-    return _settle(run, staging, scan)
+    return _settle(run, staging, scan, copy)
 
 
-def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
+def _settle(run: _Run, staging: Layer, scan: LayerScan, copy: Path | None) -> Read:
     """Give a fully read staging layer its diff_id, unless that layer exists already."""
     for _ in range(5):
         existing = Layer.objects.filter(diff_id=scan.diff_id).first()
@@ -163,7 +170,7 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
             except IntegrityError:
                 continue  # another worker just gave a layer this diff_id: look again
             staging.diff_id = scan.diff_id
-            run.writer.publish(staging, scan)
+            run.writer.publish(staging, scan, copy)
             return scan, staging.pk, None
         if existing.pk == staging.pk:
             return scan, staging.pk, None
@@ -171,6 +178,8 @@ def _settle(run: _Run, staging: Layer, scan: LayerScan) -> Read:
             if not claims.lease(Layer, existing.pk, run.owner):
                 continue  # deleted meanwhile: look again
             deletion.delete_unused(layers=[staging.pk], owner=run.owner)
+            if copy is not None and contents.kept_blob(existing) is None:
+                run.writer.keep(existing, scan, copy)
             return scan, existing.pk, None
         if claims.is_stale(existing):
             deletion.delete_unused(layers=[existing.pk])

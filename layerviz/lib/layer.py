@@ -21,7 +21,7 @@ from collections.abc import Callable
 from hashlib import sha256
 from typing import BinaryIO
 
-from . import names, packing
+from . import blobstore, names, package_files, packing
 from .errors import DigestMismatch, FormatError, IngestError, LimitExceeded
 from .estimate import GzipEstimate
 from .limits import DEFAULT, Limits
@@ -185,6 +185,9 @@ class LayerScan:
     # For a blob stored uncompressed: what it would take gzipped, as a registry would be sent
     # it (``lib/estimate``); None when the blob is compressed and its size is the real one.
     gzip_estimate: int | None = None
+    # The package database files it holds (``package_files``), by path; those too big to keep.
+    captured: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    not_captured: list[str] = dataclasses.field(default_factory=list)
 
     def check(
         self, diff_id: str, *, blob_digest: str | None = None, blob_size: int | None = None
@@ -233,15 +236,20 @@ def scan_layer(
     on_entries: Callable[[EntryBatch], object] | None = None,
     on_read: Callable[[int], object] | None = None,
     batch: int = 5000,
+    keep: BinaryIO | None = None,
+    capture: bool = True,
 ) -> LayerScan:
     """Read a whole layer blob. ``digest``/``size`` are the descriptor's (None when unknown).
 
-    Entries go to ``on_entries`` in batches of ``batch``. Raises ``IngestError`` (never a bare
-    exception) for anything wrong with the bytes.
+    Entries go to ``on_entries`` in batches of ``batch``. The blob's bytes are copied to
+    ``keep`` as they are read, and (``capture``) the package database files are kept in the
+    scan. Raises ``IngestError`` (never a bare exception) for anything wrong with the bytes.
     """
-    blob = VerifyingReader(raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read)
+    blob = VerifyingReader(
+        raw, digest=digest, size=size, cap=limits.layer_bytes, on_read=on_read, keep=keep
+    )
     try:
-        return _scan(blob, limits=limits, on_entries=on_entries, batch=batch)
+        return _scan(blob, limits=limits, on_entries=on_entries, batch=batch, capture=capture)
     except IngestError as exc:
         _explain(blob, exc)
         raise
@@ -250,6 +258,16 @@ def scan_layer(
             raise
         _explain(blob, exc)
         raise FormatError(f"corrupt compressed data: {exc}") from exc
+
+
+def _tee(
+    first: Callable[[memoryview], object], second: Callable[[memoryview], object]
+) -> Callable[[memoryview], None]:
+    def sink(chunk: memoryview) -> None:
+        first(chunk)
+        second(chunk)
+
+    return sink
 
 
 def _explain(blob: VerifyingReader, exc: BaseException) -> None:
@@ -281,6 +299,7 @@ def _scan(
     limits: Limits,
     on_entries: Callable[[EntryBatch], object] | None,
     batch: int,
+    capture: bool = True,
 ) -> LayerScan:
     """The walk itself, doing per entry only what must be done in Python."""
     compression = sniff(blob.peek(6))
@@ -322,6 +341,10 @@ def _scan(
     max_entries = limits.entries_per_layer
     current = EntryBatch(1)
     seen: set[bytes] = set()
+    captured: dict[str, bytes] = {}
+    not_captured: list[str] = []
+    captured_bytes = 0
+    wanted = package_files.wanted if capture else None
     flags_seen = 0
     seq = 0
     total_size = 0
@@ -366,7 +389,20 @@ def _scan(
         digest = b""
         if typ == REG and not header.sparse:
             content = sha256()
-            tar.feed(content.update)
+            if wanted is not None and wanted(path):
+                if (
+                    size <= package_files.MAX_FILE_BYTES
+                    and captured_bytes + size <= package_files.MAX_LAYER_BYTES
+                ):
+                    data = bytearray()
+                    tar.feed(_tee(content.update, data.extend))
+                    captured[to_text(path)] = bytes(data)
+                    captured_bytes += size
+                else:
+                    tar.feed(content.update)
+                    not_captured.append(to_text(path))
+            else:
+                tar.feed(content.update)
             digest = content.digest()
         mode = header.mode
         xattrs = header.xattrs
@@ -410,6 +446,8 @@ def _scan(
         size=total_size,
         flags=layer_flags,
         gzip_estimate=estimate.bytes if estimate is not None else None,
+        captured=captured,
+        not_captured=not_captured,
     )
 
 
@@ -442,10 +480,12 @@ def scan_file_range(
     size: int | None,
     limits: Limits = DEFAULT,
     batch: int = 5000,
+    keep_path: str | None = None,
 ) -> tuple[LayerScan, list[tuple[int, int, bytes]]]:
     """``scan_layer`` on a range of a file, with the entries packed as they go: what a worker
     process of ``images.ingest`` runs. Returns the scan and (first seq, count, packed) per
-    batch. The bytes hashed are the bytes parsed: this process reads them once."""
+    batch. The bytes hashed are the bytes parsed: this process reads them once; they are then
+    copied to ``keep_path`` (a new file) when it is given."""
     batches: list[tuple[int, int, bytes]] = []
     try:
         f = open(where.path, "rb")  # noqa: SIM115 - closed below, also when the scan fails
@@ -461,4 +501,7 @@ def scan_file_range(
             on_entries=lambda b: batches.append((b.first_seq, len(b), b.pack())),
             batch=batch,
         )
+    if keep_path:
+        # Copied once read and verified: the bytes kept are checked again whenever read.
+        blobstore.copy_range(where.path, where.offset, where.size, keep_path)
     return scan, batches

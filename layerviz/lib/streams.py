@@ -96,8 +96,11 @@ class VerifyingReader:
         size: int | None,
         cap: int,
         on_read: Callable[[int], object] | None = None,
+        keep: BinaryIO | None = None,
     ) -> None:
         self._raw = raw
+        # Where the blob's bytes are copied as they are read, to be kept (``lib/blobstore``).
+        self._keep = keep
         self.expected_digest = digest
         self.expected_size = size
         self._cap = size if size is not None else cap
@@ -135,6 +138,8 @@ class VerifyingReader:
                 )
             raise FormatError(f"blob is larger than the {self._cap}-byte limit")
         self._hash.update(data)
+        if self._keep is not None:
+            self._keep.write(data)
         if self._on_read is not None:
             self._on_read(len(data))
         return data

@@ -26,8 +26,8 @@ def hit_links(hit: Hit) -> dict[str, str]:
         "image": image_url,
         "layer": layer_url(digest, hit.position, hit.directory),
         "history": f"{file_url}?path={path}",
-        # the file as this layer wrote it (``layer`` is 0-based, as on the image page)
-        "open": f"{file_url}?path={path}&layer={hit.position}",
+        # the file as this layer wrote it (the file page's ``layer`` is 1-based)
+        "open": f"{file_url}?path={path}&layer={hit.position + 1}",
     }
 
 

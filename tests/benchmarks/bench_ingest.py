@@ -26,7 +26,8 @@ the image's analysis as dive's run ends with its own), the indexing and the anal
 started), peak memory (the sum over the process and its workers, sampled every 10 ms), the
 ratio to dive (whole runs), and what the ingest added on disk per tar entry (SQLite
 ``dbstat``, PostgreSQL ``pg_total_relation_size``, every table and index, less what the empty,
-migrated database already took). Nothing else should run on the machine meanwhile: the figures
+migrated database already took), and the layer blobs it kept (``blobs MB``; run with
+``LAYERVIZ_BLOB_BUDGET=0`` to measure an ingest that keeps none). Nothing else should run on the machine meanwhile: the figures
 are only as steady as it is.
 """
 
@@ -304,6 +305,7 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
     dive_env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI=... puts dive in CI mode
     subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)  # page cache
     dive_runs, ours, per_entry, same = [], [], [], True
+    kept: list[int] = []  # bytes of layer blobs kept (``lib/blobstore``)
     for n in range(runs):
         with tempfile.TemporaryDirectory(dir=BENCH) as tmp:
             dive_runs.append(
@@ -325,6 +327,8 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
             image = json.loads(listed.stdout)[0]
             entries = sum(layer["entries"] for layer in image["layers"])
             per_entry.append((_disk_bytes(url) - empty) / entries)
+            blobs = Path(tmp, "blobs")
+            kept.append(sum(f.stat().st_size for f in blobs.rglob("*") if f.is_file()))
             ref = image["digest"]
             subprocess.run(
                 [*manage, "analyze", ref, "--json", f"{tmp}/ours.json"],
@@ -356,6 +360,7 @@ def run(name: str, runs: int, postgres: str | None) -> dict:
         "index": median(ours, 3),
         "analysis": median(ours, 4),
         "bytes_per_entry": statistics.median(per_entry),
+        "kept_mb": statistics.median(kept) / 1e6,
         "same_as_dive": same,
     }
 
@@ -379,7 +384,7 @@ def main() -> None:
     head = (
         f"{'input':<10}{'MB':>7}{'entries':>9}{'dive s':>8}{'dive cpu':>9}{'dive MB':>8}"
         f"{'ours s':>8}{'index s':>8}{'anal. s':>8}{'ours cpu':>9}{'ours MB':>8}{'ratio':>7}"
-        f"{'B/entry':>8}{'  µs/entry':>10}"
+        f"{'B/entry':>8}{'  µs/entry':>10}{'blobs MB':>9}"
         f"  dive's numbers"
     )
     print(head)
@@ -390,7 +395,8 @@ def main() -> None:
             f"{r['dive_cpu']:>9.2f}{r['dive_mb']:>8.0f}{r['wall']:>8.2f}{r['index']:>8.2f}"
             f"{r['analysis']:>8.2f}{r['cpu']:>9.2f}"
             f"{r['mb']:>8.0f}{r['wall'] / r['dive_wall']:>6.2f}x{r['bytes_per_entry']:>8.0f}"
-            f"{r['wall'] / r['entries'] * 1e6:>10.1f}  {'same' if r['same_as_dive'] else 'DIFFER'}",
+            f"{r['wall'] / r['entries'] * 1e6:>10.1f}{r['kept_mb']:>9.0f}"
+            f"  {'same' if r['same_as_dive'] else 'DIFFER'}",
             flush=True,
         )
 

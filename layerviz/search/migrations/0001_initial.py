@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('images', '0011_analysis_privileged'),
+        ('images', '0012_blob_kept'),
     ]
 
     operations = [
