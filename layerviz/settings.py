@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "layerviz.learn.apps.LearnConfig",
     "layerviz.containers.apps.ContainersConfig",
     "layerviz.packages.apps.PackagesConfig",
+    "layerviz.search.apps.SearchConfig",
 ]
 
 MIDDLEWARE = [

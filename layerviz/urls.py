@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("layerviz.compare.urls")),
     path("", include("layerviz.learn.urls")),
     path("", include("layerviz.containers.urls")),
+    path("", include("layerviz.search.urls")),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True),

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import transaction
 
+from layerviz.search import index as search_index
+
 from . import claims, contents
 from .models import Blob, Chain, Claimed, DirChanges, EntryChunk, Image, ImageLayer, Layer
 
@@ -94,6 +96,7 @@ def delete_unused(
         ) | set(Chain.objects.filter(layer_id__in=layer_ids).values_list("layer_id", flat=True))
         unused_layers = _unused(Layer, layer_rows, in_use, owner)
         EntryChunk.objects.filter(layer_id__in=unused_layers).delete()
+        search_index.forget_layers(unused_layers)
         blobs = Blob.objects.filter(layer_id__in=unused_layers)
         contents.forget(blobs.filter(kept=True).values_list("digest", flat=True))
         blobs.delete()

@@ -21,6 +21,7 @@ from layerviz.lib import pausepoints
 from layerviz.lib.errors import IngestError
 from layerviz.lib.layer import EntryBatch, LayerScan
 from layerviz.packages.models import CapturedFile
+from layerviz.search import index as search_index
 
 from . import bulk, claims, contents, packed
 from . import progress as progress_text
@@ -152,6 +153,7 @@ class LayerWriter:
                     ),
                 ],
             )
+        search_index.add_layer(row.pk)
         claims.publish(
             row,
             self.owner,
