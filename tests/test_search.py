@@ -227,7 +227,6 @@ def test_the_answer_says_which_kind_it_guessed(client, store):
         ({"q": "/*/*", "kind": "path"}, "glob-too-broad"),
         ({"q": "a?b*"}, "glob-too-broad"),
         ({"q": "lib[%]ssl.so"}, "bad-set"),
-        ({"q": "openssl 3.0.11", "kind": "package"}, "package-unavailable"),
         ({"q": "openssl", "kind": "rpm"}, "unknown-kind"),
     ],
 )
@@ -242,9 +241,106 @@ def test_a_query_that_cannot_be_answered_is_a_400_that_says_why(client, store, p
     assert error is not None and error.get_text(strip=True) == response.json()["error"]
 
 
-def test_package_search_says_it_is_not_available_yet(client, store):
-    response = client.get(reverse("search:api"), {"q": "openssl@3.0.11", "kind": "package"})
-    assert response.json()["error"] == "package search is not available yet"
+def _status(*packages: tuple[str, str]) -> bytes:
+    return b"".join(
+        b"Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n"
+        % (name.encode(), version.encode())
+        for name, version in packages
+    )
+
+
+@pytest.fixture
+def fleet(tmp_path) -> dict[str, Image]:
+    """Three images: one ships openssl 3.0.11; one installed it, then upgraded it a layer
+    later (3.0.11's files still ship below); one has a Python distribution named PyYAML."""
+    status = "var/lib/dpkg/status"
+    old = _status(("libc6", "2.36"), ("openssl", "3.0.11"))
+    return {
+        "kept": ingest_image(tmp_path, "lv/fleet-kept:1", [synth.layer([file(status, old)])]),
+        "upgraded": ingest_image(
+            tmp_path,
+            "lv/fleet-upgraded:1",
+            [
+                synth.layer([file(status, old)]),
+                synth.layer([file(status, _status(("libc6", "2.36"), ("openssl", "3.0.13")))]),
+            ],
+        ),
+        "python": ingest_image(
+            tmp_path,
+            "lv/fleet-python:1",
+            [
+                synth.layer(
+                    [
+                        file(
+                            "usr/lib/python3/dist-packages/PyYAML-6.0.1.dist-info/METADATA",
+                            b"Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.1\n",
+                        )
+                    ]
+                )
+            ],
+        ),
+    }
+
+
+def _package_hits(client, text: str) -> list[tuple]:
+    answer = client.get(reverse("search:api"), {"q": text, "kind": "package"}).json()
+    assert answer["hits"] == []
+    return sorted(
+        (p["image"]["names"][0], p["name"], p["version"], p["layer"], p["visible"], p["gone"])
+        for p in answer["packages"]
+    )
+
+
+def _per_image(client, images: dict[str, Image], name: str, version: str = "") -> list[tuple]:
+    """The same question asked of each image's own packages API: every version it had."""
+    found = []
+    for image in images.values():
+        listed = client.get(f"/api/images/{image.digest}/packages", {"show": "all"}).json()
+        for p in listed["packages"]:
+            if p["name"].lower() == name.lower() and (not version or p["version"] == version):
+                gone = p["gone_at"] and {"layer": p["gone_at"], "how": p["gone_how"]}
+                found.append(
+                    (image.names[0], p["name"], p["version"], p["layer"], not gone, gone)
+                )
+    return sorted(found)
+
+
+def test_a_package_search_finds_every_image_that_ships_or_shipped_that_version(client, fleet):
+    hits = _package_hits(client, "openssl 3.0.11")
+    assert hits == [
+        ("lv/fleet-kept:1", "openssl", "3.0.11", 1, True, None),
+        ("lv/fleet-upgraded:1", "openssl", "3.0.11", 1, False, {"layer": 2, "how": "upgraded"}),
+    ]
+    assert hits == _per_image(client, fleet, "openssl", "3.0.11")
+    assert _package_hits(client, "openssl@3.0.11") == hits
+
+
+def test_a_package_search_without_a_version_finds_every_version(client, fleet):
+    hits = _package_hits(client, "openssl")
+    assert [(h[0], h[2]) for h in hits] == [
+        ("lv/fleet-kept:1", "3.0.11"),
+        ("lv/fleet-upgraded:1", "3.0.11"),
+        ("lv/fleet-upgraded:1", "3.0.13"),
+    ]
+    assert hits == _per_image(client, fleet, "openssl")
+
+
+def test_a_python_package_is_found_by_its_name_as_pip_compares_names(client, fleet):
+    assert [h[:3] for h in _package_hits(client, "pyyaml")] == [
+        ("lv/fleet-python:1", "PyYAML", "6.0.1")
+    ]
+    assert _package_hits(client, "PyYAML@6.0.1") == _package_hits(client, "pyyaml 6.0.1")
+
+
+def test_the_page_lists_package_hits_with_their_image_layer_and_state(client, fleet):
+    page = soup(client.get(reverse("search:search"), {"q": "openssl 3.0.11", "kind": "package"}))
+    rows = page.select("table.package-hits tbody tr")
+    assert [r["class"] for r in rows] == [["visible"], ["ghost"]]
+    assert "upgraded by #2" in rows[1].select_one(".state").get_text(" ", strip=True)
+    packages_link = rows[0].select_one("td.path a")["href"]
+    assert packages_link.startswith(f"/images/{fleet['kept'].digest}/packages?")
+    nothing = soup(client.get(reverse("search:search"), {"q": "nginx", "kind": "package"}))
+    assert "No indexed image holds a version" in nothing.select_one(".search-summary").get_text()
 
 
 def test_results_are_capped_and_the_rest_are_on_further_pages(client, store, monkeypatch):
@@ -384,6 +480,8 @@ def test_an_htmx_search_that_cannot_be_answered_swaps_in_its_reason(client, stor
         ("openssl 3.0.11", "openssl", "3.0.11"),
         ("openssl@3.0.11", "openssl", "3.0.11"),
         ("zlib", "zlib", ""),
+        ("@types/node@20.1.0", "@types/node", "20.1.0"),
+        ("@types/node", "@types/node", ""),
     ],
 )
 def test_a_package_query_is_read_as_a_name_and_an_optional_version(text, name, version):

@@ -14,7 +14,7 @@ from layerviz.http import HtmxHttpRequest, int_param
 from layerviz.lib import filemode
 
 from . import queries
-from .links import hit_links, search_url
+from .links import hit_links, package_links, search_url
 from .words import error_text
 
 
@@ -27,7 +27,7 @@ def search_api(request: HtmxHttpRequest) -> HttpResponse:
     except queries.BadQuery as exc:
         return JsonResponse({"error": error_text(exc), "code": exc.code}, status=400)
     kind = "" if query.guessed else query.kind
-    following = offset + len(result.hits)
+    following = offset + len(result.hits) + len(result.packages)
     return JsonResponse(
         {
             "query": query.text,
@@ -59,6 +59,31 @@ def search_api(request: HtmxHttpRequest) -> HttpResponse:
                 }
                 for hit in result.hits
                 for links in [hit_links(hit)]
+            ],
+            # kind=package: the images holding a version of the package, one row each
+            "packages": [
+                {
+                    "image": {
+                        "digest": hit.image.digest,
+                        "names": hit.image.names,
+                        "url": links["image"],
+                    },
+                    "ecosystem": package.ecosystem,
+                    "name": package.name,
+                    "version": package.version,
+                    "layer": package.layer + 1,
+                    "visible": hit.visible,
+                    "gone": None
+                    if package.gone_at is None
+                    else {"layer": package.gone_at + 1, "how": package.gone_how},
+                    "files": package.files,
+                    "bytes": package.bytes,
+                    "hidden_bytes": package.hidden_bytes,
+                    "purl": package.purl or None,
+                    "links": links,
+                }
+                for hit in result.packages
+                for package, links in [(hit.package, package_links(hit))]
             ],
         }
     )

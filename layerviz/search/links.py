@@ -9,7 +9,7 @@ from django.urls import get_script_prefix, reverse
 
 from layerviz.explorer.links import layer_url
 
-from .queries import Hit, Query
+from .queries import Hit, PackageHit, Query
 
 
 @functools.lru_cache(maxsize=1024)
@@ -29,6 +29,23 @@ def hit_links(hit: Hit) -> dict[str, str]:
         # the file as this layer wrote it (the file page's ``layer`` is 1-based)
         "open": f"{file_url}?path={path}&layer={hit.position + 1}",
     }
+
+
+def package_links(hit: PackageHit) -> dict[str, str]:
+    digest = hit.image.digest
+    image_url, _ = _image_urls(get_script_prefix(), digest)
+    package = hit.package
+    links = {
+        "image": image_url,
+        "layer": layer_url(digest, package.layer),
+        # the image's packages page, filtered to this one, every version shown
+        "packages": reverse("packages:packages", args=[digest])
+        + "?"
+        + urlencode({"q": package.name, "show": "all"}),
+    }
+    if package.gone_at is not None:
+        links["gone"] = layer_url(digest, package.gone_at)
+    return links
 
 
 def search_url(name: str, text: str, kind: str = "", offset: int = 0) -> str:

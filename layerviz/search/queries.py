@@ -20,10 +20,13 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from django.db import connection
+from django.db.models import Q
 
 from layerviz.images.models import DirChanges, Image, ImageLayer, Layer
-from layerviz.lib import changes
+from layerviz.lib import changes, packagedb
 from layerviz.lib.packed_changes import NAME_SEPARATOR
+from layerviz.packages import scan as package_scan
+from layerviz.packages.models import ImagePackage
 
 from .models import FTS_TABLE, SearchFile
 
@@ -86,8 +89,8 @@ def parse(text: str, kind: str = "") -> Query:
     guessed = not kind
     kind = kind or guess_kind(text)
     if kind == PACKAGE:
-        name, _, version = text.replace("@", " ", 1).partition(" ")
-        return Query(text, kind, guessed, EQUAL, name, version.strip())
+        name, version = _name_and_version(text)
+        return Query(text, kind, guessed, EQUAL, name, version)
     if kind == SHA256:
         digest = text.lower().removeprefix("sha256:")
         if not HEX64.fullmatch(digest):
@@ -234,10 +237,22 @@ def match_sha256(query: Query) -> Condition:
     return "s.sha256 = %s", [bytes.fromhex(query.value)]
 
 
+def _name_and_version(text: str) -> tuple[str, str]:
+    """``openssl 3.0.11``, ``openssl@3.0.11``, ``@types/node@20.1.0`` (an npm scope's ``@``
+    is part of the name) or just a name."""
+    if " " in text:
+        name, version = text.split(None, 1)
+        return name, version.strip()
+    at = text.rfind("@")
+    if at > 0:
+        return text[:at], text[at + 1 :]
+    return text, ""
+
+
 def match_package(query: Query) -> Condition:
-    """Files of the package ``query.value`` (at ``query.version``, when given): to be answered
-    from the package index, which does not exist yet."""
-    raise BadQuery("package-unavailable")
+    """Not a condition on files: packages are answered from the package index
+    (``search_packages``)."""
+    raise AssertionError("package queries go to search_packages")
 
 
 MATCHERS: dict[str, Callable[[Query], Condition]] = {
@@ -284,18 +299,39 @@ class Hit:
 
 
 @dataclasses.dataclass
+class PackageHit:
+    """One version of a package in one image (``packages.ImagePackage``): the layer (0-based
+    ``position``) that installed it, and the one that upgraded or removed it, if any (its files
+    then still ship in the layer that installed it: ghost bytes)."""
+
+    image: Image
+    package: ImagePackage
+
+    @property
+    def position(self) -> int:
+        return self.package.layer
+
+    @property
+    def visible(self) -> bool:
+        return self.package.gone_at is None
+
+
+@dataclasses.dataclass
 class Result:
     query: Query
     hits: list[Hit]
     offset: int
     limit: int
     more: bool  # hits past this page exist
+    packages: list[PackageHit] = dataclasses.field(default_factory=list)
 
 
 def search(query: Query, *, offset: int = 0, limit: int | None = None) -> Result:
     """One page of hits from ``offset``: ``limit`` of them (``LIMIT`` by default); raises
     ``BadQuery`` for a kind that cannot be answered yet."""
     limit = LIMIT if limit is None else limit
+    if query.kind == PACKAGE:
+        return search_packages(query, offset=offset, limit=limit)
     sql, params = MATCHERS[query.kind](query)
     files = SearchFile._meta.db_table
     links = ImageLayer._meta.db_table
@@ -358,3 +394,25 @@ def _mark_hidden(hits: list[Hit], stacks: dict[int, list[tuple[int, int]]]) -> N
                 hit.hidden_by = above
                 hit.hidden_how = DELETED if kind == changes.DELETED else REPLACED
                 break
+
+
+def search_packages(query: Query, *, offset: int, limit: int) -> Result:
+    """Every image's versions of the package ``query.value`` (at ``query.version``, when
+    given), by its name as written or as its ecosystem compares names (PEP 503 for Python):
+    one indexed lookup (``ImagePackage``'s (name, version) and (normalized, version)). Images
+    whose packages were never read (indexed before layerviz read them) are read first."""
+    package_scan.scan_all()
+    rows = ImagePackage.objects.filter(
+        Q(name=query.value) | Q(normalized=packagedb.normalized("python", query.value))
+    )
+    if query.version:
+        rows = rows.filter(version=query.version)
+    found = list(rows.order_by("image_id", "layer", "ecosystem", "pk")[offset : offset + limit + 1])
+    more = len(found) > limit
+    found = found[:limit]
+    images = {
+        image.pk: image
+        for image in Image.objects.with_names().filter(pk__in={p.image_id for p in found})
+    }
+    hits = [PackageHit(images[p.image_id], p) for p in found]
+    return Result(query, [], offset, limit, more, hits)

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from layerviz.http import HtmxHttpRequest, int_param
 
 from . import queries
-from .links import hit_links, search_url
+from .links import hit_links, package_links, search_url
 from .words import KIND_WORDS, TYPE_WORDS, error_text
 
 
@@ -47,10 +47,12 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
             context["hits"] = [
                 (hit, hit_links(hit), TYPE_WORDS.get(hit.type, hit.type)) for hit in result.hits
             ]
+            context["packages"] = [(hit, package_links(hit)) for hit in result.packages]
+            shown = len(result.hits) + len(result.packages)
             context["first"] = offset + 1
-            context["last"] = offset + len(result.hits)
+            context["last"] = offset + shown
             if result.more:
-                following = offset + len(result.hits)
+                following = offset + shown
                 context["next_url"] = search_url("search:search", query.text, shown_kind, following)
             if offset:
                 earlier = max(0, offset - result.limit)

@@ -14,7 +14,6 @@ ERRORS = {
     "too-long": _("The query is longer than %(limit)s characters."),
     "nul": _("The query holds a NUL character, which no path holds."),
     "unknown-kind": _("There is no search kind “%(kind)s”; the kinds are %(kinds)s."),
-    "package-unavailable": _("package search is not available yet"),
     "bad-sha256": _("A sha256 is 64 hexadecimal digits, with or without “sha256:” in front."),
     "too-short": _(
         "A part of a path needs at least %(chars)s characters; for a shorter file name, "
