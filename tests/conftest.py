@@ -78,6 +78,15 @@ def collected_static(tmp_path_factory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def secret_key() -> Iterator[str]:
+    """A key for this run: with DEBUG off, as in tests, settings has none unless SECRET_KEY is
+    set, and sessions and messages are signed with it."""
+    key = "layerviz-tests-only-not-secret"
+    with override_settings(SECRET_KEY=key):
+        yield key
+
+
+@pytest.fixture(scope="session", autouse=True)
 def kept_blobs(tmp_path_factory) -> Iterator[Path]:
     """The blob store of this run (``lib/blobstore``), for the tests and for any process they
     start, rather than var/blobs, which a second run on one checkout would share."""
