@@ -39,9 +39,19 @@ threads = _int("LAYERVIZ_WEB_THREADS", 4)
 timeout = _int("LAYERVIZ_WEB_TIMEOUT", 60)
 graceful_timeout = _int("LAYERVIZ_WEB_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
-# gunicorn's own lines (starting, workers booted or restarted) on stderr beside the app's.
-errorlog = "-"
-accesslog = "-" if settings.envbool("LAYERVIZ_WEB_ACCESS_LOG", False) else None
+# gunicorn's own lines (starting, workers booted or restarted; requests, when asked for) on
+# stderr in the app's format (``LAYERVIZ_LOG_FORMAT``), so that one collector reads them all.
+_stderr = {"class": "logging.StreamHandler", "formatter": "layerviz", "stream": "ext://sys.stderr"}
+_access = "INFO" if settings.envbool("LAYERVIZ_WEB_ACCESS_LOG", False) else "WARNING"
+logconfig_dict = {
+    "formatters": {"layerviz": settings.LOGGING["formatters"][settings.LAYERVIZ_LOG_FORMAT]},
+    "handlers": {"console": _stderr, "error_console": _stderr},
+    "root": {"level": "WARNING", "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+        "gunicorn.access": {"level": _access, "handlers": ["console"], "propagate": False},
+    },
+}
 # gunicorn's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl): a
 # second server on the machine (a test, another checkout) would take it over. Not used here.
 control_socket_disable = True

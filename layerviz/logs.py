@@ -42,7 +42,9 @@ class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+    def formatMessage(self, record: logging.LogRecord) -> str:
         text = super().formatMessage(record)
-        pairs = " ".join(f"{key}={json.dumps(value, default=str)}" for key, value in _fields(record).items())
+        pairs = " ".join(
+            f"{key}={json.dumps(value, default=str)}" for key, value in _fields(record).items()
+        )
         return f"{text} {pairs}" if pairs else text

@@ -140,12 +140,14 @@ def test_ingest_run_by_the_command_logs_the_same_line_when_a_log_format_is_set(t
     assert line["images"] == [{"digest": image.digest, "names": ["lv/cli-log:1"]}]
     assert line["bytes"] > 0
 
-    failed = _run("ingest", f"docker-archive:{tmp_path / 'missing.tar'}", LAYERVIZ_LOG_FORMAT="text")
+    failed = _run(
+        "ingest", f"docker-archive:{tmp_path / 'missing.tar'}", LAYERVIZ_LOG_FORMAT="text"
+    )
 
     assert failed.returncode == 1
     logged, error = failed.stderr.splitlines()
     assert " WARNING layerviz.ingest: ingest failed (command): docker-archive:" in logged
-    assert ' result="failed" ' in logged and ' job=null ' in logged
+    assert ' result="failed" ' in logged and " job=null " in logged
     assert error.startswith("CommandError: ") and error.removeprefix("CommandError: ") in logged
 
 

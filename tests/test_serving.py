@@ -49,13 +49,15 @@ def _up(base: str, server: subprocess.Popen, timeout: float = 60) -> None:
     raise AssertionError(f"gunicorn never answered on {base}")
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator:
-    """Start gunicorn as the README says (settings from the environment only) and give its
-    address; stopped with SIGTERM after the test."""
-    started: list[subprocess.Popen] = []
+class Servers:
+    """gunicorn processes started as the README says (settings from the environment only)."""
 
-    def start(**extra: str) -> str:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, **extra: str) -> str:
+        """Start one and give its address once it answers."""
         port = free_port()
         env = processes.env(
             SECRET_KEY="a-key-for-this-test",
@@ -63,7 +65,7 @@ def serve(tmp_path: Path) -> Iterator:
             LAYERVIZ_WEB_HOST="127.0.0.1",
             LAYERVIZ_WEB_WORKERS="1",
             LAYERVIZ_WEB_THREADS="2",
-            LAYERVIZ_DATA_DIR=str(tmp_path / "data"),
+            LAYERVIZ_DATA_DIR=str(self.data),
             **extra,
         )
         env.pop("DEBUG", None)
@@ -76,19 +78,30 @@ def serve(tmp_path: Path) -> Iterator:
         )
         assert collected.returncode == 0, collected.stderr
         server = _gunicorn(env)
-        started.append(server)
+        self.started.append(server)
         base = f"http://127.0.0.1:{port}"
         _up(base, server)
         return base
 
-    yield start
-    for server in started:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=30)
+    def stop(self) -> str:
+        """Stop the last one as a service manager does (SIGTERM); its stderr."""
+        server = self.started.pop()
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+        _out, err = server.communicate(timeout=30)
+        return err.decode()
 
 
-def test_gunicorn_serves_the_pages_and_the_hashed_static_files_on_port(serve):
-    base = serve()
+@pytest.fixture
+def servers(tmp_path: Path) -> Iterator[Servers]:
+    started = Servers(tmp_path / "data")
+    yield started
+    while started.started:
+        started.stop()
+
+
+def test_gunicorn_serves_the_pages_and_the_hashed_static_files_on_port(servers):
+    base = servers.start()
 
     page = httpx.get(base + "/")
     assert page.status_code == 200
@@ -102,8 +115,21 @@ def test_gunicorn_serves_the_pages_and_the_hashed_static_files_on_port(serve):
     assert health.status_code == 200 and health.json()["database"]["ok"]
 
 
-def test_healthz_answers_503_naming_a_database_it_cannot_reach_and_never_its_password(serve):
-    base = serve(DATABASE_URL="postgres://layerviz:hunter2-secret@127.0.0.1:1/nowhere")
+def test_gunicorn_logs_its_own_lines_and_each_request_as_json_lines(servers):
+    base = servers.start(LAYERVIZ_WEB_ACCESS_LOG="true")
+    httpx.get(base + "/healthz")
+
+    lines = [json.loads(line) for line in servers.stop().splitlines()]
+
+    assert {line["logger"] for line in lines} == {"gunicorn.error", "gunicorn.access"}
+    assert any(line["message"].startswith("Listening at: ") for line in lines)
+    # The last request is ours (the ones before asked whether it was up yet).
+    access = [line for line in lines if line["logger"] == "gunicorn.access"][-1]
+    assert '"GET /healthz HTTP/1.1" 200 ' in access["message"]
+
+
+def test_healthz_answers_503_naming_a_database_it_cannot_reach_and_never_its_password(servers):
+    base = servers.start(DATABASE_URL="postgres://layerviz:hunter2-secret@127.0.0.1:1/nowhere")
 
     health = httpx.get(base + "/healthz")
 
@@ -122,7 +148,7 @@ def test_gunicorn_refuses_to_start_without_a_secret_key_in_one_line_naming_it(tm
     env.pop("DEBUG", None)
 
     server = _gunicorn(env)
-    out, err = server.communicate(timeout=60)
+    _out, err = server.communicate(timeout=60)
 
     assert server.returncode != 0
     assert "Traceback" not in err.decode()

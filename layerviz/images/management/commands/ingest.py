@@ -18,9 +18,9 @@ from layerviz.images import efficiency, faults, ingest_log, tasks
 from layerviz.images.models import Image
 from layerviz.images.progress import Progress, TerminalProgress
 from layerviz.images.requests import IngestRequest
-from layerviz.sources import PATH_TRANSPORTS, parse_spec
 from layerviz.lib.errors import IngestError
 from layerviz.lib.terminal import escaped
+from layerviz.sources import PATH_TRANSPORTS, parse_spec
 
 
 class Command(BaseCommand):

@@ -15,9 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--name", help="this worker's id, unique among the workers")
-        parser.add_argument(
-            "--batch", action="store_true", help="exit once no job is left to run"
-        )
+        parser.add_argument("--batch", action="store_true", help="exit once no job is left to run")
         parser.add_argument(
             "--interval",
             type=float,
