@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.db import OperationalError, connection
@@ -67,7 +68,7 @@ def check() -> dict[str, Any]:
     }
 
 
-def _part(problems: list[str], name: str, read: Any) -> dict[str, Any]:
+def _part(problems: list[str], name: str, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         return {"ok": True, **read()}
     except Exception as exc:

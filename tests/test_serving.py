@@ -239,3 +239,23 @@ def test_healthz_sees_an_idle_worker_by_its_heartbeat_until_it_stops(client: Cli
     assert worker.returncode == 0, err
     # Stopped cleanly, it removed its row: not a dead worker, no worker.
     assert not WorkerBeat.objects.exists()
+
+
+def test_a_worker_whose_beat_waits_behind_a_long_write_is_alive_while_its_job_beats(
+    client: Client, tmp_path
+):
+    job = enqueue(IngestRequest(f"docker-archive:{tmp_path / 'a.tar'}"))
+    silent = timezone.now() - WorkerBeat.silent_after() - dt.timedelta(seconds=5)
+    WorkerBeat.objects.create(
+        name="busy", backend="database", host="elsewhere/boot", pid=41, beat_at=silent
+    )
+    IngestJob.objects.filter(pk=job.pk).update(
+        state="running", owner="elsewhere/boot:41:abc", heartbeat_at=timezone.now()
+    )
+
+    status, report = _health(client)
+
+    assert status == 200, report
+    [busy] = report["workers"]["list"]
+    assert (busy["name"], busy["alive"], busy["job"]) == ("busy", True, job.pk)
+    assert report["workers"]["alive"] == 1 and report["queue"]["running"] == 1

@@ -83,24 +83,34 @@ class Heartbeat:
 
 def snapshot() -> list[dict[str, Any]]:
     """Every worker heard from in the last day, newest first: who, where, its last beat, and
-    the job it is running (the job's owner names the worker's host and process)."""
+    the job it is running (the job's owner names the worker's host and process).
+
+    A worker is alive while its own beat is recent, or while the job it runs is, by the rule
+    ``jobs.py`` judges jobs by (a heartbeat within ``LAYERVIZ_LEASE_SECONDS``): on SQLite a
+    beat may wait behind an ingest's long write, and a worker busy writing is not dead."""
     now = timezone.now()
     silent_after = WorkerBeat.silent_after()
     running = {
-        job.owner.rsplit(":", 1)[0]: job.pk
-        for job in IngestJob.objects.filter(state=JobState.RUNNING).only("pk", "owner")
+        job.owner.rsplit(":", 1)[0]: job
+        for job in IngestJob.objects.filter(state=JobState.RUNNING).only(
+            "pk", "owner", "heartbeat_at", "started_at"
+        )
     }
-    return [
-        {
-            "name": beat.name,
-            "backend": beat.backend,
-            "host": beat.host.partition("/")[0],
-            "pid": beat.pid,
-            "started_at": beat.started_at.isoformat(),
-            "beat_at": beat.beat_at.isoformat(),
-            "seconds_since_beat": round((now - beat.beat_at).total_seconds(), 1),
-            "alive": now - beat.beat_at <= silent_after,
-            "job": running.get(f"{beat.host}:{beat.pid}"),
-        }
-        for beat in WorkerBeat.objects.order_by("-beat_at")
-    ]
+    listed = []
+    for beat in WorkerBeat.objects.order_by("-beat_at"):
+        job = running.get(f"{beat.host}:{beat.pid}")
+        listed.append(
+            {
+                "name": beat.name,
+                "backend": beat.backend,
+                "host": beat.host.partition("/")[0],
+                "pid": beat.pid,
+                "started_at": beat.started_at.isoformat(),
+                "beat_at": beat.beat_at.isoformat(),
+                "seconds_since_beat": round((now - beat.beat_at).total_seconds(), 1),
+                "alive": now - beat.beat_at <= silent_after
+                or (job is not None and not claims.is_stale(job)),
+                "job": job.pk if job else None,
+            }
+        )
+    return listed
