@@ -44,7 +44,7 @@ keepalive = 5
 _stderr = {"class": "logging.StreamHandler", "formatter": "layerviz", "stream": "ext://sys.stderr"}
 _access = "INFO" if settings.envbool("LAYERVIZ_WEB_ACCESS_LOG", False) else "WARNING"
 logconfig_dict = {
-    "formatters": {"layerviz": settings.LOGGING["formatters"][settings.LAYERVIZ_LOG_FORMAT]},
+    "formatters": {"layerviz": settings.LOG_FORMATTERS[settings.LAYERVIZ_LOG_FORMAT]},
     "handlers": {"console": _stderr, "error_console": _stderr},
     "root": {"level": "WARNING", "handlers": ["console"]},
     "loggers": {

@@ -232,13 +232,14 @@ LAYERVIZ_LOG_FORMAT = os.environ.get("LAYERVIZ_LOG_FORMAT") or (
 )
 if LAYERVIZ_LOG_FORMAT not in ("json", "text"):
     raise ValueError(f"LAYERVIZ_LOG_FORMAT must be json or text, not {LAYERVIZ_LOG_FORMAT!r}")
+LOG_FORMATTERS = {
+    "json": {"()": "layerviz.logs.JSONFormatter"},
+    "text": {"()": "layerviz.logs.TextFormatter"},
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {"()": "layerviz.logs.JSONFormatter"},
-        "text": {"()": "layerviz.logs.TextFormatter"},
-    },
+    "formatters": LOG_FORMATTERS,
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LAYERVIZ_LOG_FORMAT},
     },
