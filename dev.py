@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -79,24 +80,51 @@ PREPARE = [
 
 
 def web_args(port: str) -> list[str]:
-    """The web server ``start`` runs, after the interpreter: Django's, with whitenoise serving
-    the static files (``whitenoise.runserver_nostatic`` keeps runserver's own handler out)."""
-    return ["manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    """The web server ``start`` runs, after the interpreter: gunicorn as a team runs it
+    (``layerviz/gunicorn_conf.py``, whitenoise serving the static files), on this machine
+    only, with two processes rather than one per CPU. Its environment: ``serve_env``."""
+    return [
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:layerviz.gunicorn_conf",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+    ]
+
+
+def serve_env(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with what the web server needs and a newcomer should not have to set: a
+    SECRET_KEY of this checkout (made once, kept in var/secret_key, so that logins outlive a
+    restart) and logs as text."""
+    key_file = ROOT / "var" / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+    out = dict(env)
+    out.setdefault("SECRET_KEY", key_file.read_text().strip())
+    out.setdefault("LAYERVIZ_LOG_FORMAT", "text")
+    return out
 
 
 def start(argv: list[str]) -> None:
     setup()
     port = argv[0] if argv else os.environ.get("PORT", "8000")
+    env = serve_env(dict(os.environ))
     for step in PREPARE:
-        manage(*step)
+        manage(*step, env=env)
     print(
         f"layerviz: http://127.0.0.1:{port}/  (Ctrl-C stops the web server and the worker)",
         flush=True,
     )
     # Stopped with SIGTERM (a service manager, `timeout`), stop the children as for Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    worker = subprocess.Popen([str(PYTHON), "manage.py", "db_worker", "--no-reload"], cwd=ROOT)
-    web = subprocess.Popen([str(PYTHON), *web_args(port)], cwd=ROOT)
+    worker = subprocess.Popen([str(PYTHON), "manage.py", "worker"], cwd=ROOT, env=env)
+    web = subprocess.Popen([str(PYTHON), *web_args(port)], cwd=ROOT, env=env)
     try:
         while worker.poll() is None and web.poll() is None:
             time.sleep(0.5)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -39,8 +40,16 @@ with contextlib.suppress(OSError):
     (DATA_DIR / "staticfiles").mkdir(parents=True, exist_ok=True)
 
 DEBUG = envbool("DEBUG", False)
-# The default key only suits a machine nobody else reaches; set SECRET_KEY anywhere else.
-SECRET_KEY = os.environ.get("SECRET_KEY", "layerviz-local-only-not-secret")
+# With DEBUG off there is no default key: the web server refuses to start without one
+# (``wsgi.py``, ``gunicorn_conf.py``: SECRET_KEY_MISSING), while the commands that sign
+# nothing (ingest, worker, migrate, collectstatic…) run without. ``dev.py start`` passes a key
+# it generated once into var/; the tests set their own.
+SECRET_KEY = os.environ.get("SECRET_KEY", "layerviz-development-only-not-secret" if DEBUG else "")
+SECRET_KEY_MISSING = (
+    "layerviz: SECRET_KEY is not set. With DEBUG off the web server needs one: set SECRET_KEY "
+    "to a long random string, the same on every web server (python3 -c 'import secrets; "
+    "print(secrets.token_urlsafe(50))'), or use python3 dev.py start on your own machine."
+)
 ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
 
 INSTALLED_APPS = [
@@ -188,6 +197,9 @@ LAYERVIZ_MAX_UPLOADS_IN_FLIGHT_BYTES = envint(
 # How long a claim on a layer being indexed lasts without a heartbeat before another worker
 # may take the layer over (a worker on the same host that has died is detected at once).
 LAYERVIZ_LEASE_SECONDS = envint("LAYERVIZ_LEASE_SECONDS", 120)
+# How often a background worker records that it is alive, busy or idle (``images/workers.py``);
+# three beats missed and /healthz counts it gone.
+LAYERVIZ_WORKER_BEAT_SECONDS = envint("LAYERVIZ_WORKER_BEAT_SECONDS", 10)
 # How many times a background ingest is started before a job whose worker died (killed,
 # restarted) is failed rather than queued again: a worker may die *of* the image.
 LAYERVIZ_INGEST_ATTEMPTS = envint("LAYERVIZ_INGEST_ATTEMPTS", 2)
@@ -213,10 +225,25 @@ LAYERVIZ_PARALLEL_READ_BYTES = envint("LAYERVIZ_PARALLEL_READ_BYTES", 64 * 1024*
 LAYERVIZ_BLOB_ROOT = Path(os.environ.get("LAYERVIZ_BLOB_ROOT", DATA_DIR / "blobs"))
 LAYERVIZ_BLOB_BUDGET = envint("LAYERVIZ_BLOB_BUDGET", 50 * 1024**3)
 
+# Every log line goes to stderr, as JSON lines (one object a line: time, level, logger,
+# message, and an event's fields, as ``layerviz.ingest`` writes for every ingest) or as text
+# for people. Unset: JSON, for whatever collects a server's logs, and text on a terminal.
+LAYERVIZ_LOG_FORMAT = os.environ.get("LAYERVIZ_LOG_FORMAT") or (
+    "text" if sys.stderr.isatty() else "json"
+)
+if LAYERVIZ_LOG_FORMAT not in ("json", "text"):
+    raise ValueError(f"LAYERVIZ_LOG_FORMAT must be json or text, not {LAYERVIZ_LOG_FORMAT!r}")
+LOG_FORMATTERS = {
+    "json": {"()": "layerviz.logs.JSONFormatter"},
+    "text": {"()": "layerviz.logs.TextFormatter"},
+}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": LOG_FORMATTERS,
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LAYERVIZ_LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "layerviz": {"level": os.environ.get("LAYERVIZ_LOG_LEVEL", "INFO")},

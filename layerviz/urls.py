@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import theme
+from . import health, theme
 
 urlpatterns = [
     path("", include("layerviz.packages.urls")),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("theme", theme.set_theme, name="set-theme"),
     path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
 ]
 
 handler404 = "layerviz.error_views.not_found"

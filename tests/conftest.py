@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.test.utils import override_settings
 from hypothesis import settings
@@ -75,6 +76,16 @@ def collected_static(tmp_path_factory) -> Iterator[Path]:
     with override_settings(STATIC_ROOT=folder):
         call_command("collectstatic", interactive=False, verbosity=0)
         yield folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_key() -> str:
+    """A key for this run: with DEBUG off, as in tests, settings has none unless SECRET_KEY is
+    set, and sessions and messages are signed with it. Set for good rather than overridden:
+    putting back an empty key would raise (Django refuses to read one)."""
+    key = "layerviz-tests-only-not-secret"
+    django_settings.SECRET_KEY = key
+    return key
 
 
 @pytest.fixture(scope="session", autouse=True)

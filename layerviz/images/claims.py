@@ -66,6 +66,11 @@ def _host() -> str:
     return f"{socket.gethostname()}/{boot}"
 
 
+def host() -> str:
+    """This machine as an owner names it: host name and boot (a pid is only unique within one)."""
+    return _host()
+
+
 def new_owner() -> str:
     return f"{_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 

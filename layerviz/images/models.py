@@ -20,6 +20,7 @@ import datetime as dt
 from functools import cached_property
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -417,6 +418,35 @@ class IngestJob(models.Model):
         if self.bytes_total <= 0:
             return 0
         return min(100, int(100 * self.bytes_done / self.bytes_total))
+
+
+class WorkerBeatQuerySet(models.QuerySet):
+    def alive(self) -> WorkerBeatQuerySet:
+        """The workers heard from within ``WorkerBeat.silent_after()``."""
+        return self.filter(beat_at__gte=timezone.now() - WorkerBeat.silent_after())
+
+
+class WorkerBeat(models.Model):
+    """A background worker's own sign of life, busy or idle (``workers.py``): a job's heartbeat
+    only says a worker is alive while it runs that job, and ``/healthz`` must tell an idle
+    worker from none."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="the worker's id in its queue")
+    backend = models.CharField(max_length=20, help_text="the queue backend it takes work from")
+    host = models.CharField(max_length=120, help_text="as a claim's owner names it")
+    pid = models.IntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    beat_at = models.DateTimeField(default=timezone.now)
+
+    objects = WorkerBeatQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"worker {self.name} (process {self.pid} on {self.host})"
+
+    @staticmethod
+    def silent_after() -> dt.timedelta:
+        # Three missed beats: one late beat (a busy database) is not a dead worker.
+        return dt.timedelta(seconds=3 * settings.LAYERVIZ_WORKER_BEAT_SECONDS)
 
 
 class Analysis(models.Model):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Image
+from . import progress
+from .models import Image, IngestJob
 
 
 def image_summary(image: Image) -> dict[str, Any]:
@@ -34,4 +35,26 @@ def image_summary(image: Image) -> dict[str, Any]:
             }
             for il in layers
         ],
+    }
+
+
+def job_summary(job: IngestJob) -> dict[str, Any]:
+    """A background job as ``manage.py jobs --json`` prints it (its images prefetched or not)."""
+    return {
+        "id": job.pk,
+        "source": (job.options or {}).get("label") or job.source,
+        "platform": job.platform,
+        "state": job.state,
+        "phase": job.phase,
+        "phase_words": progress.words(job.phase, job.phase_args) if job.phase else "",
+        "layer": job.layer_index,
+        "layers": job.layer_count,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+        "error": job.error,
+        "attempts": job.attempts,
+        "images": [image.digest for image in job.images.all()],
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }

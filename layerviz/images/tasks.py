@@ -1,4 +1,5 @@
-"""Background ingest: the web page enqueues a job, a ``db_worker`` process runs it."""
+"""Background ingest: the web page (or ``manage.py ingest --queue``) enqueues a job, a worker
+process (``manage.py worker``) runs it; every job's end is logged (``ingest_log``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django_tasks import task
 
 from layerviz.lib.errors import IngestError
 
-from . import efficiency, faults
+from . import efficiency, faults, ingest_log
 from .models import IngestJob, JobState
 from .progress import JobProgress
 from .requests import IngestRequest
@@ -92,9 +93,14 @@ def _finish(job: IngestJob, state: JobState, error: str = "") -> None:
             IngestJob.objects.filter(pk=job.pk).update(
                 state=state, error=error[:4000], finished_at=timezone.now(), options=options
             )
-            return
+            break
         except OperationalError as exc:
             if attempt == FINISH_ATTEMPTS:
                 raise
             logger.warning("recording job %s as %s: %s", job.pk, state, faults.describe(exc))
             time.sleep(FINISH_PAUSE)
+    try:
+        ingest_log.job_ended(IngestJob.objects.get(pk=job.pk))
+    except OperationalError as exc:
+        # The job's end is recorded; only its log line is lost, and says so.
+        logger.warning("logging the end of job %s: %s", job.pk, faults.describe(exc))

@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     app = args.app.resolve()
     BENCH.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, LAYERVIZ_DATA_DIR=tempfile.mkdtemp(dir=BENCH))
+    env = dev.serve_env(dict(os.environ, LAYERVIZ_DATA_DIR=tempfile.mkdtemp(dir=BENCH)))
     env.pop("DATABASE_URL", None)
     env.pop("DEBUG", None)
     # The lesson images are left out: they change nothing on these pages but the store's
