@@ -299,9 +299,7 @@ def _per_image(client, images: dict[str, Image], name: str, version: str = "") -
         for p in listed["packages"]:
             if p["name"].lower() == name.lower() and (not version or p["version"] == version):
                 gone = p["gone_at"] and {"layer": p["gone_at"], "how": p["gone_how"]}
-                found.append(
-                    (image.names[0], p["name"], p["version"], p["layer"], not gone, gone)
-                )
+                found.append((image.names[0], p["name"], p["version"], p["layer"], not gone, gone))
     return sorted(found)
 
 
