@@ -543,6 +543,7 @@ class TcpProxy:
         self.blob_delay = 0.0
         self.rate = 0
         self.requests: list[Relayed] = []
+        self.first_answers: dict[int, str] = {}  # connection -> the status line it began with
         self._lock = threading.Lock()
         self._connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -576,7 +577,7 @@ class TcpProxy:
                 target=self._requests, args=(client, server, number, state), daemon=True
             ).start()
             threading.Thread(
-                target=self._answers, args=(server, client, state), daemon=True
+                target=self._answers, args=(server, client, number, state), daemon=True
             ).start()
 
     def _requests(
@@ -585,6 +586,11 @@ class TcpProxy:
         buffer = b""
         try:
             while chunk := client.recv(65536):
+                if buffer == b"" and chunk.startswith(b"\x16"):
+                    # A TLS ClientHello (the client tries HTTPS first): through as it is, so
+                    # the registry refuses it at once.
+                    server.sendall(chunk)
+                    continue
                 buffer += chunk
                 while b"\r\n\r\n" in buffer:
                     head, _, buffer = buffer.partition(b"\r\n\r\n")
@@ -615,9 +621,12 @@ class TcpProxy:
                     state["cut_at"] = state["sent"] + self.cut_after
         return "\r\n".join([first, *lines]).encode("latin-1")
 
-    def _answers(self, server: socket.socket, client: socket.socket, state: dict) -> None:
+    def _answers(
+        self, server: socket.socket, client: socket.socket, number: int, state: dict
+    ) -> None:
         try:
             while chunk := server.recv(16384):
+                self.first_answers.setdefault(number, chunk.partition(b"\r\n")[0].decode("latin-1"))
                 if self.rate:
                     time.sleep(len(chunk) / self.rate)
                 cut_at = state["cut_at"]
