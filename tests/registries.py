@@ -543,7 +543,7 @@ class TcpProxy:
         self.blob_delay = 0.0
         self.rate = 0
         self.requests: list[Relayed] = []
-        self.first_answers: dict[int, str] = {}  # connection -> the status line it began with
+        self.answers: dict[int, list[str]] = {}  # connection -> the status lines it sent
         self._lock = threading.Lock()
         self._connections = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -553,6 +553,11 @@ class TcpProxy:
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def status_of(self, request: Relayed) -> str:
+        """The status line of the answer to ``request``."""
+        same = [r for r in self.requests if r.connection == request.connection]
+        return self.answers[request.connection][same.index(request)]
 
     def blob_requests(self, digest: str = "") -> list[Relayed]:
         return [r for r in self.requests if r.is_blob and r.path.endswith(digest)]
@@ -626,7 +631,11 @@ class TcpProxy:
     ) -> None:
         try:
             while chunk := server.recv(16384):
-                self.first_answers.setdefault(number, chunk.partition(b"\r\n")[0].decode("latin-1"))
+                # An answer begins a fresh read: the client asks for the next one only once it
+                # has read the last.
+                if chunk.startswith(b"HTTP/1."):
+                    status = chunk.partition(b"\r\n")[0].decode("latin-1")
+                    self.answers.setdefault(number, []).append(status)
                 if self.rate:
                     time.sleep(len(chunk) / self.rate)
                 cut_at = state["cut_at"]
