@@ -45,16 +45,18 @@ class RegistrySource(Source):
         except ValueError as exc:
             raise SourceError(f"{spec}: {exc}") from None
         self.repo = self.ref.path
-        username, password, token = options.username, options.password, ""
+        username, password, token, origin = options.username, options.password, "", ""
         if not username:
             found = docker_config.credentials_for(self.ref.api_host)
             if found is not None:
-                username, password, token = found.username, found.password, found.identity_token
+                username, password = found.username, found.password
+                token, origin = found.identity_token, found.origin
         self.client = RegistryClient(
             host=self.ref.api_host,
             username=username,
             password=password,
             identity_token=token,
+            credentials_origin=origin,
             insecure=options.insecure,
             limits=options.limits,
         )

@@ -101,6 +101,7 @@ class Authenticator:
         insecure: bool,
         limits: Limits,
         identity_token: str = "",
+        origin: str = "",
     ) -> None:
         self.host = host
         self.username = username
@@ -108,6 +109,7 @@ class Authenticator:
         # A refresh token (docker's ``identitytoken``): exchanged at the token service with the
         # OAuth2 refresh_token grant (auth/oauth.md) instead of sending a password.
         self.identity_token = identity_token
+        self.origin = origin  # where the credentials came from, for refusals: "~/.docker/…"
         self.insecure = insecure
         self.limits = limits
         self.challenge: Challenge | None = None
@@ -185,6 +187,8 @@ class Authenticator:
                         if self.username
                         else "anonymous access"
                     )
+                    if self.origin:
+                        who += f" (from {self.origin})"
                     raise SourceError(
                         f"registry {self.host} refused access to {repo} (its token service "
                         f"{realm} refused {who}: {transport.explain(response, deadline)})"

@@ -49,6 +49,7 @@ class RegistryClient:
         username: str | None = None,
         password: str | None = None,
         identity_token: str = "",
+        credentials_origin: str = "",
         insecure: bool = False,
         limits: Limits = DEFAULT,
     ) -> None:
@@ -61,6 +62,7 @@ class RegistryClient:
             username=username,
             password=password or "",
             identity_token=identity_token,
+            origin=credentials_origin,
             insecure=insecure,
             limits=limits,
         )
@@ -248,6 +250,8 @@ class RegistryClient:
             return
         why = transport.explain(response, deadline)
         if status in (401, 403):
+            if self._auth.origin and (self._auth.username or self._auth.identity_token):
+                why += f"; the credentials came from {self._auth.origin}"
             raise SourceError(f"registry {self.host} refused access to {repo} ({why})")
         if status == 404:
             raise SourceError(f"registry {self.host} has no {what} ({why})")
