@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import random
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +146,25 @@ def test_a_layer_that_fails_while_others_download_is_named_and_nothing_is_left(
     assert "stopped arriving" in message and "(after 4 requests)" in message
     assert Image.objects.count() == 0
     assert _downloads() == before
+
+
+def test_downloads_left_by_a_pull_that_died_are_removed_by_the_next_one(
+    pushed: Pushed, open_registry: Registry
+):
+    where = settings.DATA_DIR / "downloads"
+    stale, fresh = where / "pull-died", where / "pull-running"
+    for directory in (stale, fresh):
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "sha256-ab").write_bytes(b"half a blob")
+    day_ago = time.time() - 25 * 3600
+    for path in (stale / "sha256-ab", stale):
+        os.utime(path, (day_ago, day_ago))
+
+    ingest(f"docker://{open_registry.host}/lv/par:1.0", options=_options(4))
+
+    assert not stale.exists()
+    assert (fresh / "sha256-ab").exists()
+    shutil.rmtree(fresh)
 
 
 # --- resuming ---------------------------------------------------------------------------------

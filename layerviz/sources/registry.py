@@ -21,6 +21,7 @@ import concurrent.futures
 import shutil
 import tempfile
 import threading
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -35,6 +36,9 @@ from .base import LayerRef, ResolvedImage, Source, SourceOptions
 from .layouts import image_from_manifest
 
 CHUNK = 1 << 20
+# A download directory untouched this long was left by a pull that died (a killed worker): not
+# by its pid, since the data directory may be shared by workers on several machines.
+STRAY_AGE = 24 * 3600
 
 
 class RegistrySource(Source):
@@ -129,6 +133,7 @@ class RegistrySource(Source):
         if workers < 2 or self._downloads is not None:
             return
         directory.mkdir(parents=True, exist_ok=True)
+        _remove_strays(directory)
         if 2 * sum(layer.descriptor.size for layer in layers) > shutil.disk_usage(directory).free:
             return
         self._downloads = _Downloads(self.client, self.repo, directory, workers)
@@ -207,3 +212,16 @@ class _Downloads:
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _remove_strays(directory: Path) -> None:
+    """Remove the download directories of pulls that died, by age: neither the directory nor
+    any file in it written to for ``STRAY_AGE``."""
+    cutoff = time.time() - STRAY_AGE
+    for stray in directory.glob("pull-*"):
+        try:
+            touched = max(p.stat().st_mtime for p in [stray, *stray.iterdir()])
+        except OSError:
+            continue  # removed meanwhile, or not ours to read
+        if touched < cutoff:
+            shutil.rmtree(stray, ignore_errors=True)
