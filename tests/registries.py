@@ -837,3 +837,14 @@ def fault_proxy(fault_proxy_server: FaultProxy, token_service: TokenServer) -> I
     fault_proxy_server.reset()
     yield fault_proxy_server
     fault_proxy_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def no_docker_credentials(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch
+) -> None:
+    """Registry tests see no docker credentials but those they write: a pull reads docker's
+    ``config.json`` when given none, and the one of whoever runs the suite (a ``credsStore``
+    of Docker Desktop, say) is not the test's. Only for tests marked ``registry``."""
+    if request.node.get_closest_marker("registry") is not None:
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))
