@@ -7,6 +7,9 @@ on free 127.0.0.1 ports with temporary storage, started once per session.
   gets a pull token; ``USER``/``PASSWORD`` may also push.
 * ``fault_proxy``: a real HTTP server in front of the token registry that forwards every
   request and injects, on demand, the faults the registry itself never makes (``Faults``).
+* ``TcpProxy``: a plain TCP relay in front of any of them that reads the requests going through,
+  and can cut a blob's answer once after so many bytes, drop ``Range`` headers (a proxy that
+  ignores them), hold each blob request back a while, or limit each connection's rate.
 * ``TrickleRegistry``: no registry binary, a server of our own speaking just enough of the
   Distribution API (``/v2/``, manifests, blobs, a token realm) to serve one generated image,
   and sending one of its documents slowly, a few bytes at a time, as a hostile or broken
@@ -24,6 +27,7 @@ grouped by four with ``:``); both were checked against the installed binary, and
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -47,6 +51,9 @@ from . import components
 
 USER = "lv"
 PASSWORD = "s3cret-pw"
+# What ``docker login`` to a token registry may keep instead of a password: a refresh token the
+# token server exchanges (OAuth2 refresh_token grant) for USER's access tokens.
+REFRESH_TOKEN = "lv-refresh-token-0f9e"
 SERVICE = "layerviz-test-registry"
 ISSUER = "layerviz-test-issuer"
 START_TIMEOUT = 15.0
@@ -147,9 +154,31 @@ class TokenHandler(Handler):
         body = {app.token_field: token, "expires_in": 300}
         self.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
+    def do_POST(self) -> None:
+        """The OAuth2 flow (distribution ``auth/oauth.md``): a form with ``grant_type``
+        ``refresh_token`` (or ``password``), ``service``, ``scope`` and ``client_id``."""
+        app: TokenServer = self.server.app  # type: ignore[attr-defined]
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode())
+        grant = form.get("grant_type", [""])[0]
+        app.refreshes.append(dict((k, v[0]) for k, v in form.items()))
+        good = (grant == "refresh_token" and form.get("refresh_token") == [REFRESH_TOKEN]) or (
+            grant == "password"
+            and form.get("username") == [USER]
+            and form.get("password") == [PASSWORD]
+        )
+        if not good or not form.get("client_id"):
+            body = {"error": "invalid_grant"}
+            self.reply(400, json.dumps(body).encode(), {"Content-Type": "application/json"})
+            return
+        token = app.token(USER, form.get("scope", []), form.get("service", [""])[0])
+        body = {"access_token": token, "expires_in": 300, "refresh_token": REFRESH_TOKEN}
+        self.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
 
 class TokenServer(Server):
-    """Issues RS256 JWTs the registry accepts: pull for anyone, pull and push for ``USER``."""
+    """Issues RS256 JWTs the registry accepts: pull for anyone, pull and push for ``USER``.
+    ``requests`` records each GET (scopes, user); ``refreshes`` each POST's form."""
 
     def __init__(self, directory: Path) -> None:
         from cryptography import x509
@@ -174,7 +203,7 @@ class TokenServer(Server):
         self.cert_path = directory / "token-cert.pem"
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-        super().__init__(TokenHandler, requests=[], token_field="token")
+        super().__init__(TokenHandler, requests=[], refreshes=[], token_field="token")
 
     @property
     def realm(self) -> str:
@@ -472,6 +501,165 @@ class FaultProxy(Server):
         self.client.close()
 
 
+# --- a TCP relay that breaks connections -----------------------------------------------------
+
+
+@dataclasses.dataclass
+class Relayed:
+    """One request that went through a ``TcpProxy``: its request line and headers (names in
+    lower case), on which connection, and when (``time.monotonic()``)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    connection: int
+    at: float
+
+    @property
+    def is_blob(self) -> bool:
+        return self.method == "GET" and "/blobs/" in self.path
+
+
+class TcpProxy:
+    """A TCP relay on 127.0.0.1 in front of ``upstream`` (``host:port``), one thread a
+    direction per connection. It parses the requests it passes (GET and HEAD, which have no
+    body) into ``requests``, and, as set:
+
+    * ``cut_blob`` / ``cut_after``: the answer to a GET of that blob is cut, both sockets
+      closed, after ``cut_after`` bytes (headers included), the first ``cut_times`` times
+      (once by default); ``cuts`` counts the cuts;
+    * ``strip_range``: ``Range`` headers are dropped, so the registry answers 200;
+    * ``blob_delay``: each blob GET is held this many seconds before it goes on;
+    * ``rate``: each connection's answers are sent at most this many bytes a second.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.cut_blob = ""
+        self.cut_after = 0
+        self.cut_times = 1
+        self.cuts = 0
+        self.strip_range = False
+        self.blob_delay = 0.0
+        self.rate = 0
+        self.requests: list[Relayed] = []
+        self.answers: dict[int, list[str]] = {}  # connection -> the status lines it sent
+        self._lock = threading.Lock()
+        self._connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def status_of(self, request: Relayed) -> str:
+        """The status line of the answer to ``request``."""
+        same = [r for r in self.requests if r.connection == request.connection]
+        return self.answers[request.connection][same.index(request)]
+
+    def blob_requests(self, digest: str = "") -> list[Relayed]:
+        return [r for r in self.requests if r.is_blob and r.path.endswith(digest)]
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._connections += 1
+                number = self._connections
+            host, _, port = self.upstream.rpartition(":")
+            try:
+                server = socket.create_connection((host, int(port)), timeout=30)
+            except OSError:
+                client.close()
+                continue
+            state = {"cut_at": -1, "sent": 0}
+            threading.Thread(
+                target=self._requests, args=(client, server, number, state), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._answers, args=(server, client, number, state), daemon=True
+            ).start()
+
+    def _requests(
+        self, client: socket.socket, server: socket.socket, number: int, state: dict
+    ) -> None:
+        buffer = b""
+        try:
+            while chunk := client.recv(65536):
+                if buffer == b"" and chunk.startswith(b"\x16"):
+                    # A TLS ClientHello (the client tries HTTPS first): through as it is, so
+                    # the registry refuses it at once.
+                    server.sendall(chunk)
+                    continue
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    head, _, buffer = buffer.partition(b"\r\n\r\n")
+                    server.sendall(self._pass(head, number, state) + b"\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            _close(server)
+
+    def _pass(self, head: bytes, number: int, state: dict) -> bytes:
+        """One request head as it goes on, recorded, maybe without Range, maybe marked to cut."""
+        first, *lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = ([*first.split(" "), "", ""])[:3]
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        request = Relayed(method, path, headers, number, time.monotonic())
+        self.requests.append(request)
+        if self.strip_range:
+            lines = [line for line in lines if not line.lower().startswith("range:")]
+        if request.is_blob:
+            if self.blob_delay:
+                time.sleep(self.blob_delay)
+            with self._lock:
+                if self.cut_blob and path.endswith(self.cut_blob) and self.cuts < self.cut_times:
+                    self.cuts += 1
+                    state["cut_at"] = state["sent"] + self.cut_after
+        return "\r\n".join([first, *lines]).encode("latin-1")
+
+    def _answers(
+        self, server: socket.socket, client: socket.socket, number: int, state: dict
+    ) -> None:
+        try:
+            while chunk := server.recv(16384):
+                # An answer begins a fresh read: the client asks for the next one only once it
+                # has read the last.
+                if chunk.startswith(b"HTTP/1."):
+                    status = chunk.partition(b"\r\n")[0].decode("latin-1")
+                    self.answers.setdefault(number, []).append(status)
+                if self.rate:
+                    time.sleep(len(chunk) / self.rate)
+                cut_at = state["cut_at"]
+                if cut_at >= 0 and state["sent"] + len(chunk) >= cut_at:
+                    client.sendall(chunk[: cut_at - state["sent"]])
+                    return  # and hang up on both, mid-blob
+                client.sendall(chunk)
+                state["sent"] += len(chunk)
+        except OSError:
+            pass
+        finally:
+            _close(client)
+            _close(server)
+
+    def stop(self) -> None:
+        self._listener.close()
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
 # --- a registry of our own, that trickles -----------------------------------------------------
 
 # As long as a real one (a JWT is about a kilobyte), so that a token too can be trickled.
@@ -637,6 +825,7 @@ def fault_proxy_server(token_registry: Registry) -> Iterator[FaultProxy]:
 def token_service(token_server: TokenServer) -> Iterator[TokenServer]:
     """The token server with an empty request log, answering with ``token``."""
     token_server.requests.clear()
+    token_server.refreshes.clear()
     token_server.token_field = "token"
     yield token_server
     token_server.token_field = "token"
@@ -648,3 +837,14 @@ def fault_proxy(fault_proxy_server: FaultProxy, token_service: TokenServer) -> I
     fault_proxy_server.reset()
     yield fault_proxy_server
     fault_proxy_server.reset()
+
+
+@pytest.fixture(autouse=True)
+def no_docker_credentials(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, monkeypatch
+) -> None:
+    """Registry tests see no docker credentials but those they write: a pull reads docker's
+    ``config.json`` when given none, and the one of whoever runs the suite (a ``credsStore``
+    of Docker Desktop, say) is not the test's. Only for tests marked ``registry``."""
+    if request.node.get_closest_marker("registry") is not None:
+        monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path_factory.mktemp("no-docker-config")))

@@ -137,6 +137,7 @@ class _Run:
         self.progress.set_total(total)
         busy: list[tuple[int, int]] = []
         builder: ChainBuilder | None = None
+        source.prefetch(image, needed, directory=settings.DATA_DIR / "downloads")
         files = [self._layer_file(source, image, layer) for layer in needed]
         workers = (
             readers.readers_for(len(needed), total, min_bytes=settings.LAYERVIZ_PARALLEL_READ_BYTES)

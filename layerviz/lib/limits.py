@@ -54,6 +54,11 @@ class Limits:
     registry_deadline_floor: int = dataclasses.field(
         default=60, metadata={"env": "LAYERVIZ_REGISTRY_DEADLINE_FLOOR"}
     )
+    # Layer blobs of one image downloaded at once from a registry (sources/registry.py); 1
+    # streams them one by one into the indexer, as before.
+    registry_parallel: int = dataclasses.field(
+        default=4, metadata={"env": "LAYERVIZ_REGISTRY_PARALLEL"}
+    )
 
     @classmethod
     def from_env(cls) -> Limits:

@@ -21,6 +21,7 @@ method              asked of                 default
 ``streaming``       every source             False: random access
 ``images()``        random access            required
 ``open_layer()``    both kinds               required
+``prefetch()``      random access, optional  nothing: blobs are fetched when opened
 ``layer_file()``    random access, optional  None: only ``open_layer()`` reads the blob
 ``stream()``        streaming                required
 ``size_hint()``     streaming, optional      0: size unknown
@@ -39,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from layerviz.lib.layer import FileRange
 from layerviz.lib.limits import Limits
@@ -105,6 +107,11 @@ class Source:
         """The layer's blob as stored (compressed or not); for a streaming source, only after
         ``stream()`` and only for the members it kept rather than handed to ``on_member``."""
         raise NotImplementedError
+
+    def prefetch(self, image: ResolvedImage, layers: list[LayerRef], *, directory: Path) -> None:
+        """The indexer will read ``layers`` of ``image`` (those it lacks), before it asks
+        ``layer_file()`` of each: a remote source may start fetching them, side by side, into
+        temporary files under ``directory``, removed by ``close()``."""
 
     def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
         """Where the layer's blob lies on this machine, so that another process can read it

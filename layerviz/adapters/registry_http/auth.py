@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import json
 import re
+import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from layerviz.lib.limits import Limits
 
 from . import transport
 
+CLIENT_ID = "layerviz"  # the OAuth2 client_id sent with a refresh token (auth/oauth.md)
 TOKEN_LIFETIME = 60  # seconds, when the token service does not say (auth/token.md)
 
 
@@ -91,15 +93,29 @@ class Authenticator:
     credentials, the tokens fetched so far."""
 
     def __init__(
-        self, *, host: str, username: str | None, password: str, insecure: bool, limits: Limits
+        self,
+        *,
+        host: str,
+        username: str | None,
+        password: str,
+        insecure: bool,
+        limits: Limits,
+        identity_token: str = "",
+        origin: str = "",
     ) -> None:
         self.host = host
         self.username = username
         self.password = password
+        # A refresh token (docker's ``identitytoken``): exchanged at the token service with the
+        # OAuth2 refresh_token grant (auth/oauth.md) instead of sending a password.
+        self.identity_token = identity_token
+        self.origin = origin  # where the credentials came from, for refusals: "~/.docker/…"
         self.insecure = insecure
         self.limits = limits
         self.challenge: Challenge | None = None
         self._tokens: dict[tuple[str, str, str], _Token] = {}
+        # Layers download from several threads; one of them fetches a token, the others wait.
+        self._lock = threading.Lock()
 
     def rechallenged(self, challenge: Challenge) -> None:
         """Answer ``challenge`` from now on, with none of the tokens fetched before."""
@@ -114,7 +130,8 @@ class Authenticator:
             return None
         if challenge.scheme == "basic":
             return self._basic() if self.username else None
-        return f"Bearer {self._token(http, challenge, repo)}"
+        with self._lock:
+            return f"Bearer {self._token(http, challenge, repo)}"
 
     def _basic(self) -> str:
         pair = f"{self.username or ''}:{self.password}".encode()
@@ -144,8 +161,17 @@ class Authenticator:
         params = {"scope": scope}
         if service:
             params["service"] = service
-        headers = {"Authorization": self._basic()} if self.username else {}
-        request = http.build_request("GET", realm, params=params, headers=headers)
+        if self.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": self.identity_token,
+                "client_id": CLIENT_ID,
+                **params,
+            }
+            request = http.build_request("POST", realm, data=form)
+        else:
+            headers = {"Authorization": self._basic()} if self.username else {}
+            request = http.build_request("GET", realm, params=params, headers=headers)
         deadline = transport.Deadline.of(
             f"the token for {repo} from {realm}", self.limits, most=transport.ERROR_BODY_BYTES
         )
@@ -154,7 +180,15 @@ class Authenticator:
                 response = http.send(request, stream=True)
             try:
                 if response.status_code != 200:
-                    who = f"user {self.username!r}" if self.username else "anonymous access"
+                    who = (
+                        "the identity token"
+                        if self.identity_token
+                        else f"user {self.username!r}"
+                        if self.username
+                        else "anonymous access"
+                    )
+                    if self.origin:
+                        who += f" (from {self.origin})"
                     raise SourceError(
                         f"registry {self.host} refused access to {repo} (its token service "
                         f"{realm} refused {who}: {transport.explain(response, deadline)})"
@@ -173,6 +207,9 @@ class Authenticator:
         lifetime = body.get("expires_in")
         if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
             lifetime = TOKEN_LIFETIME
+        refreshed = body.get("refresh_token")
+        if self.identity_token and isinstance(refreshed, str) and refreshed:
+            self.identity_token = refreshed  # the service may rotate it (auth/oauth.md)
         # Refresh a little early so a token never expires between the check and its use.
         self._tokens[key] = _Token(value, time.monotonic() + max(lifetime - 10, 1))
         return value

@@ -8,7 +8,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -26,6 +26,7 @@ TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 MAX_REDIRECTS = 5
 RATE_LIMIT_RETRIES = 3
 RATE_LIMIT_MAX_WAIT = 10.0  # seconds; a longer Retry-After fails at once rather than hang
+RESUMES = 3  # a broken blob is asked for again (with Range) this many times
 REDIRECTS = (301, 302, 303, 307, 308)
 # Content types that say nothing about which manifest type the body is: trust the body then.
 GENERIC_TYPES = ("", "application/json", "application/octet-stream", "text/plain")
@@ -47,6 +48,8 @@ class RegistryClient:
         host: str,
         username: str | None = None,
         password: str | None = None,
+        identity_token: str = "",
+        credentials_origin: str = "",
         insecure: bool = False,
         limits: Limits = DEFAULT,
     ) -> None:
@@ -55,7 +58,13 @@ class RegistryClient:
         self.limits = limits
         self._scheme: str | None = None
         self._auth = Authenticator(
-            host=host, username=username, password=password or "", insecure=insecure, limits=limits
+            host=host,
+            username=username,
+            password=password or "",
+            identity_token=identity_token,
+            origin=credentials_origin,
+            insecure=insecure,
+            limits=limits,
         )
 
     @functools.cached_property
@@ -128,15 +137,14 @@ class RegistryClient:
             )
 
     @contextmanager
-    def blob_open(self, *, repo: str, digest: str, size: int) -> Iterator[transport.BodyReader]:
-        """A blob of ``size`` bytes (which sets its deadline) as a stream; the reader of it
-        verifies digest and size."""
-        what = f"blob {digest[:19]}… of {repo}"
-        deadline = self._deadline(what, size=size, most=size)
-        path = f"/v2/{repo}/blobs/{digest}"
-        with self._request("GET", path, deadline, repo=repo, what=what) as response:
-            self._check(response, repo, what, deadline)
-            yield transport.BodyReader(response, f"{what} from registry {self.host}", deadline)
+    def blob_open(self, *, repo: str, digest: str, size: int) -> Iterator[BlobReader]:
+        """A blob of ``size`` bytes (which sets its deadline) as a stream that resumes a broken
+        connection (``BlobReader``); the reader of it verifies digest and size."""
+        reader = BlobReader(self, repo=repo, digest=digest, size=size)
+        try:
+            yield reader
+        finally:
+            reader.close()
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -155,11 +163,13 @@ class RegistryClient:
         repo: str,
         what: str,
         accept: str | None = None,
+        start: int = 0,
     ) -> Iterator[httpx.Response]:
         """Send one API request, authenticated, redirects followed by hand, 429s retried, every
         hop's wait for an answer counted against ``deadline`` (the waits a 429 asks for not).
 
-        Yields the final response, whatever its status, with the body not yet read.
+        Yields the final response, whatever its status, with the body not yet read. ``start``
+        asks for the bytes from that offset on (``Range``); the answer may still be all of them.
         """
         base = self._base()
         authorization = self._auth.authorization(self._http, repo)
@@ -172,6 +182,8 @@ class RegistryClient:
             headers = {"Accept-Encoding": "identity"}
             if accept:
                 headers["Accept"] = accept
+            if start:
+                headers["Range"] = f"bytes={start}-"
             # Credentials only ever go to the registry's own origin (spec.md: MUST NOT forward
             # Authorization on a redirect to another host).
             if authorization and transport.origin(url) == home:
@@ -238,6 +250,8 @@ class RegistryClient:
             return
         why = transport.explain(response, deadline)
         if status in (401, 403):
+            if self._auth.origin and (self._auth.username or self._auth.identity_token):
+                why += f"; the credentials came from {self._auth.origin}"
             raise SourceError(f"registry {self.host} refused access to {repo} ({why})")
         if status == 404:
             raise SourceError(f"registry {self.host} has no {what} ({why})")
@@ -307,3 +321,103 @@ class RegistryClient:
         response = self._http.send(request, stream=True)
         response.close()  # only the status and the challenge matter
         return response
+
+
+class BlobReader:
+    """A blob as a ``read(n)`` stream that survives a broken connection: the bytes not yet
+    received are asked for again with ``Range: bytes=N-``, up to ``RESUMES`` times.
+
+    A ``206`` whose ``Content-Range`` starts at N continues where the stream stopped; a ``200``
+    (a registry or proxy that ignores ``Range``) sends the blob from its start again, and the
+    N bytes already passed on are read and dropped, so the reader sees one whole blob either
+    way and its digest, checked by whoever reads it, covers every byte. One deadline covers
+    all the attempts: resuming does not give a slow registry more time.
+    """
+
+    def __init__(self, client: RegistryClient, *, repo: str, digest: str, size: int) -> None:
+        self._client = client
+        self._repo = repo
+        self._path = f"/v2/{repo}/blobs/{digest}"
+        self._what = f"blob {digest[:19]}… of {repo}"
+        self.size = size
+        self.deadline = client._deadline(self._what, size=size, most=size)
+        self.offset = 0  # bytes passed on so far
+        self.attempts = 0  # requests made
+        self._stack = ExitStack()
+        self._body: transport.BodyReader | None = None
+        self._skip = 0
+        self._open()
+
+    def _open(self) -> None:
+        """Ask for the bytes from ``offset`` on; note how many the answer repeats."""
+        self._stack.close()
+        self._stack = ExitStack()
+        self.attempts += 1
+        client = self._client
+        response = self._stack.enter_context(
+            client._request(
+                "GET",
+                self._path,
+                self.deadline,
+                repo=self._repo,
+                what=self._what,
+                start=self.offset,
+            )
+        )
+        client._check(response, self._repo, self._what, self.deadline)
+        self._skip = 0
+        if self.offset and not (
+            response.status_code == 206 and _range_start(response) == self.offset
+        ):
+            if response.status_code != 200:
+                self._stack.close()
+                raise SourceError(
+                    f"registry {client.host} answered the resumed request for {self._what} "
+                    f"(bytes {self.offset}-) with {response.status_code} and "
+                    f"Content-Range {response.headers.get('content-range', '(none)')!r}"
+                )
+            self._skip = self.offset
+        self._body = transport.BodyReader(
+            response, f"{self._what} from registry {client.host}", self.deadline
+        )
+
+    def read(self, n: int = -1) -> bytes:
+        while True:
+            assert self._body is not None
+            try:
+                data = self._body.read(n if n < 0 else n + self._skip)
+            except SourceError as exc:
+                if not self._resumable():
+                    if self.attempts > 1:
+                        raise SourceError(
+                            f"{exc.message} (after {self.attempts} requests)"
+                        ) from None
+                    raise
+                self._open()
+                continue
+            if not data and self.offset < self.size and self._resumable():
+                self._open()  # ended early without an error: ask for the rest
+                continue
+            if self._skip:
+                dropped = min(self._skip, len(data))
+                self._skip -= dropped
+                data = data[dropped:]
+                if not data:
+                    continue
+            self.offset += len(data)
+            return data
+
+    def _resumable(self) -> bool:
+        """Whether a broken body may be asked for again: not when the registry was too slow
+        (that is final), nor more than ``RESUMES`` times."""
+        return not self.deadline.late() and self.attempts <= RESUMES and self.offset < self.size
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    """The first byte a ``Content-Range: bytes FIRST-LAST/SIZE`` answer holds."""
+    unit, _, rest = response.headers.get("content-range", "").strip().partition(" ")
+    first = rest.partition("-")[0]
+    return int(first) if unit.lower() == "bytes" and first.isdigit() else None
