@@ -8,7 +8,8 @@ FILES files) plus one image of 500,000 files (``--big``: the growth image ``real
 builds and caches, the Debian base plus one layer of 500k small files copied from it; without
 it, a synthetic one is made with ``lib/synth``), in a fresh SQLite database (or, with
 ``--postgres``, a fresh PostgreSQL database made there and dropped after). Then runs a fixed
-set of queries of each kind (path substring and glob, file name and name glob, sha256) REPEAT
+set of queries of each kind (path substring and glob, file name and name glob, sha256, package:
+over 40 more images with package databases, ``packaged_images``) REPEAT
 times each through Django's test client against ``/api/search`` (in process: server time) and
 prints, per kind, the median and p95 over every run of its queries, and each query's median
 and hit count. The target is 300 ms p95.
@@ -50,7 +51,16 @@ QUERIES = {
         hashlib.sha256(b"print(7)\n").hexdigest(),  # one application file
         "sha256:" + "0" * 64,  # nothing
     ],
+    "package": [
+        "openssl 3.0.11",  # in the packaged images that have not upgraded it
+        "openssl",  # every version, upgraded ones too
+        "pkg-217",  # one of 400 packages of every packaged base
+        "pyyaml@6.0.1",  # a Python distribution, by the name pip compares
+        "libc6",  # the big image's own Debian base
+        "no-such-package",
+    ],
 }
+PACKAGED = 40  # images with package databases (``packaged_images``)
 KIND_OF = {"glob": "path", "name glob": "name"}
 
 
@@ -71,6 +81,41 @@ def big_image(path: Path | None, files: int) -> None:
     archive = synth.write_docker_archive(folder / "big.tar", [image], layout="docker25")
     ingest(f"docker-archive:{archive}")
     archive.unlink()
+
+
+def packaged_images(count: int) -> None:
+    """``count`` images on 4 bases, each base with a dpkg status of 400 packages (openssl
+    3.0.11 among them), half the images upgrading openssl in a layer of their own, each with a
+    Python distribution: the package rows a search across images reads."""
+    from layerviz.images.ingest import ingest
+    from layerviz.lib import synth
+    from layerviz.lib.tarwriter import file
+
+    def status(openssl: str, base: int) -> bytes:
+        names = [(f"pkg-{i}", f"1.{base}.{i}") for i in range(399)] + [("openssl", openssl)]
+        return b"".join(
+            b"Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n"
+            % (n.encode(), v.encode())
+            for n, v in names
+        )
+
+    bases = [synth.layer([file("var/lib/dpkg/status", status("3.0.11", b))]) for b in range(4)]
+    folder = Path(tempfile.mkdtemp(dir=BENCH))
+    for n in range(count):
+        layers = [bases[n % 4]]
+        if n % 2:
+            layers.append(synth.layer([file("var/lib/dpkg/status", status("3.0.13", n % 4))]))
+        meta = b"Metadata-Version: 2.1\nName: PyYAML\nVersion: 6.0.%d\n" % (n % 3)
+        layers.append(synth.layer([file("app/RELEASE", b"%d\n" % n)]))  # each image its own
+        layers.append(
+            synth.layer(
+                [file(f"usr/lib/python3/dist-packages/PyYAML-6.0.{n % 3}.dist-info/METADATA", meta)]
+            )
+        )
+        image = synth.Image(layers=layers, tags=[f"bench/packaged{n}:1"])
+        path = synth.write_docker_archive(folder / f"{n}.tar", [image], layout="docker25")
+        ingest(f"docker-archive:{path}")
+        path.unlink()
 
 
 def fresh_postgres(url: str) -> str:
@@ -126,13 +171,19 @@ def main() -> None:
         started = time.perf_counter()
         big_image(args.big, args.big_files)
         big_s = time.perf_counter() - started
+        packaged_images(PACKAGED)
+        from layerviz.packages import scan
+        from layerviz.packages.models import ImagePackage
+
+        scan.scan_all()  # as the end of every ingest does (``bench_compare`` calls ingest())
         if connection.vendor == "postgresql":
             # what autovacuum does soon after a bulk load: the planner's statistics
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         print(
             f"{connection.vendor}: {Image.objects.count()} images, "
-            f"{SearchFile.objects.count():,} search rows; store built in {store_s:.0f} s, "
+            f"{SearchFile.objects.count():,} search rows, "
+            f"{ImagePackage.objects.count():,} package rows; store built in {store_s:.0f} s, "
             f"the big image in {big_s:.0f} s"
         )
         client = Client()
@@ -150,7 +201,8 @@ def main() -> None:
                     mine.append((time.perf_counter() - t) * 1000)
                     assert response.status_code == 200, (text, response.content[:300])
                 answer = response.json()
-                hits = f"{len(answer['hits'])}{'+' if answer['more'] else ''}"
+                found = len(answer["hits"]) + len(answer["packages"])
+                hits = f"{found}{'+' if answer['more'] else ''}"
                 each.append(f"{text} ({statistics.median(mine):.0f}, {hits})")
                 times.extend(mine)
             print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,9 @@ def fresh_database() -> None:
     tmp = tempfile.mkdtemp(dir=BENCH)
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "layerviz.settings")
+    # With DEBUG off settings has no key of its own; the test client's sessions and messages
+    # sign with one. A benchmark's database is thrown away, and so is its key.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))
     import django
 
     django.setup()
