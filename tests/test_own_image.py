@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from bs4 import BeautifulSoup
 
 from . import components
@@ -195,3 +196,37 @@ def test_the_web_server_refuses_to_start_without_a_secret_key(image):
     )
     assert done.returncode != 0
     assert "SECRET_KEY is not set" in done.stderr
+
+
+def _compose() -> list[str] | None:
+    for cmd in (["docker", "compose"], ["docker-compose"]):
+        try:
+            if subprocess.run([*cmd, "version"], capture_output=True).returncode == 0:
+                return cmd
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def test_compose_runs_web_workers_postgresql_and_redis_from_the_image():
+    cmd = _compose()
+    components.need("docker compose (Debian's docker-compose)", None if cmd else "not installed")
+    assert cmd is not None
+    env = {**os.environ, "SECRET_KEY": "a-key-for-the-check"}
+    done = subprocess.run(
+        [*cmd, "-f", str(ROOT / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert {"web", "worker", "db", "redis"} <= set(services)
+    assert services["db"]["image"].startswith("postgres:")
+    assert services["redis"]["image"].startswith("redis:")
+    for name in ("web", "worker"):
+        assert services[name]["image"] == "layerviz:latest"
+        assert services[name]["environment"]["LAYERVIZ_REDIS_URL"] == "redis://redis:6379/0"
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
+    assert services["worker"]["command"] in ("worker", ["worker"])
