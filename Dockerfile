@@ -42,9 +42,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     LAYERVIZ_DATA_DIR=/data \
     LAYERVIZ_STATIC_ROOT=/app/staticfiles \
     PORT=8000
-WORKDIR /app
-# What the app runs from, and only that (.dockerignore lists what may come in).
+# What the app runs from, and only that (.dockerignore lists what may come in). WORKDIR after
+# the COPY made /app: the classic builder would otherwise commit an empty layer creating it.
 COPY . /app/
+WORKDIR /app
 # Build-time work, in one step: the static files collected, hashed and compressed (what
 # whitenoise serves, so the image serves offline), the translations compiled (the app does it
 # at start-up), and everything byte-compiled once, since the app's user may not write here.
