@@ -3,12 +3,14 @@
 
     python3 dev.py start   # set up, then run the app (web + worker) on http://127.0.0.1:8000
     python3 dev.py test    # set up, then run the whole test suite
-    python3 dev.py image   # build layerviz's own image, layerviz:latest (README: its image)
 
 Setting up means: a virtual environment in .venv with the pinned requirements (reinstalled when
 requirements.txt or requirements-dev.txt changes) and a migrated database. ``start`` also loads
 demo images the first time and the lesson images (``manage.py lessons``) while any is missing. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
 database, again on PostgreSQL.
+
+``python3 dev.py image`` builds layerviz's own image, ``layerviz:latest``, with the local Docker
+engine (README, "layerviz's own image"); a team needs it, a newcomer does not.
 """
 
 from __future__ import annotations

@@ -92,6 +92,8 @@ def app(image: str, tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
             "ALLOWED_HOSTS=127.0.0.1",
             "-e",
             "LAYERVIZ_WEB_WORKERS=2",
+            "-e",
+            "LAYERVIZ_WEB_HOST=127.0.0.1",  # the host's network: loopback only
             image,
         )
         url = f"http://127.0.0.1:{port}"

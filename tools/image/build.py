@@ -85,9 +85,11 @@ def label(ref: str) -> str | None:
 
 
 def problem() -> str | None:
-    """Why the base cannot be made here (when it is not there yet), or None."""
-    if label(BASE) == recipe():
-        return None
+    """Why the base is not there and cannot be made here, or None."""
+    return None if label(BASE) == recipe() else _cannot_make()
+
+
+def _cannot_make() -> str | None:
     if shutil.which("debootstrap") is None:
         return "debootstrap is not installed (apt install debootstrap); it makes the base image"
     if os.geteuid() != 0:
@@ -145,8 +147,7 @@ def base(*, rebuild: bool = False) -> str:
     wanted = recipe()
     if not rebuild and label(BASE) == wanted:
         return BASE
-    why = problem() if not rebuild else None
-    if why:
+    if why := _cannot_make():
         raise RuntimeError(why)
     debs = WORK / "debs"
     debs.mkdir(parents=True, exist_ok=True)
