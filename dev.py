@@ -5,9 +5,12 @@
     python3 dev.py test    # set up, then run the whole test suite
 
 Setting up means: a virtual environment in .venv with the pinned requirements (reinstalled when
-requirements.txt changes) and a migrated database. ``start`` also loads demo images the first
-time and the lesson images (``manage.py lessons``) while any is missing. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
+requirements.txt or requirements-dev.txt changes) and a migrated database. ``start`` also loads
+demo images the first time and the lesson images (``manage.py lessons``) while any is missing. ``test`` runs the suite on SQLite and, when LAYERVIZ_TEST_POSTGRES names a PostgreSQL
 database, again on PostgreSQL.
+
+``python3 dev.py image`` builds layerviz's own image, ``layerviz:latest``, with the local Docker
+engine (README, "layerviz's own image"); a team needs it, a newcomer does not.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".requirements.sha256"
+# What the app runs on (all its image installs), then the tests' and checks' tools on top.
+REQUIREMENTS = ("requirements.txt", "requirements-dev.txt")
 
 
 def in_ci() -> bool:
@@ -38,7 +43,9 @@ def setup() -> None:
     if not PYTHON.exists():
         print("creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    wanted = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        b"".join((ROOT / name).read_bytes() for name in REQUIREMENTS)
+    ).hexdigest()
     if not STAMP.exists() or STAMP.read_text() != wanted:
         print("installing requirements into .venv ...", flush=True)
         run(
@@ -50,7 +57,7 @@ def setup() -> None:
                 "--quiet",
                 "--disable-pip-version-check",
                 "-r",
-                "requirements.txt",
+                "requirements-dev.txt",
             ]
         )
         STAMP.write_text(wanted)
@@ -171,8 +178,14 @@ def test(argv: list[str]) -> None:
     sys.exit(sqlite or postgres)
 
 
+def image(argv: list[str]) -> None:
+    """``layerviz:latest`` built with the local Docker engine, its base made here first (nothing
+    is pulled): tools/image/build.py, which needs only the standard library."""
+    run([sys.executable, str(ROOT / "tools" / "image" / "build.py"), *argv])
+
+
 def main() -> None:
-    commands = {"start": start, "test": test, "setup": lambda argv: setup()}
+    commands = {"start": start, "test": test, "setup": lambda argv: setup(), "image": image}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2:])

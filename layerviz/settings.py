@@ -161,7 +161,8 @@ STATIC_URL = "static/"
 # plotly.js is our own build of it, with only the traces we draw (static/vendor/, made by
 # tools/plotly-bundle): no CDN, and a quarter of the full bundle's bytes.
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "staticfiles"
+# The image collects them at build time, outside its data volume: LAYERVIZ_STATIC_ROOT.
+STATIC_ROOT = Path(os.environ.get("LAYERVIZ_STATIC_ROOT", DATA_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # ``collectstatic`` (``dev.py start`` runs it) writes each file under a name with its hash

@@ -877,6 +877,28 @@ def test_a_copy_from_another_stage_is_not_build_context_but_a_copied_dockerfile_
     assert sorted(path for path, _ in junk["paths"]) == ["app/.dockerignore", "app/Dockerfile"]
 
 
+def test_a_dockerfile_deeper_than_the_top_of_the_copy_is_data_not_the_build_file(tmp_path):
+    # layerviz's own image ships its lessons' Dockerfiles, which `manage.py lessons` reads.
+    image = _image(
+        tmp_path,
+        [
+            synth.layer([file("etc/os-release", b"base")]),
+            synth.layer(
+                [
+                    file("app/manage.py", b"m" * 10),
+                    file("app/lessons/dockerfiles/blog/Dockerfile", b"FROM x\n" * 20),
+                    file("app/lessons/dockerfiles/shop/compose.yaml", b"services: {}\n"),
+                ]
+            ),
+            synth.layer([file("srv/Dockerfile.prod", b"FROM y\n" * 20)]),
+        ],
+        ["ADD file:4f2a in / ", "COPY dir:8f3a in /app/ ", "COPY file:77b1 in /srv/ "],
+    )
+    junk = _findings(image)["context_junk"]
+
+    assert junk["paths"] == [["srv/Dockerfile.prod", 140]]
+
+
 def test_what_advice_saves_in_wasted_copies_never_exceeds_what_is_reclaimable(tmp_path):
     image = _image(
         tmp_path,

@@ -203,3 +203,20 @@ def test_advice_that_removes_files_still_in_the_image_says_so_apart_from_the_rec
     assert (
         "5.0 kB of it are files still in the image" in toolchain.select_one(".in-image").get_text()
     )
+
+
+def test_the_api_gives_the_page_s_scores_and_advice_with_layers_numbered_from_one(
+    client: Client, wasteful
+):
+    answer = client.get(f"/api/images/{wasteful.digest}/efficiency").json()
+    page = soup(client.get(reverse("explorer:efficiency", args=[wasteful.digest])))
+
+    assert answer["image"] == wasteful.digest
+    assert 0 < answer["ours"]["score"] < 1 and 0 < answer["dive"]["score"] < 1
+    codes = [finding["code"] for finding in answer["advice"]]
+    assert codes == [li["class"][1].removeprefix("f-") for li in page.select("ol.advice > li")]
+    cache = next(f for f in answer["advice"] if f["code"] == "cache_apt")
+    assert cache["layers"] == [1]  # the first layer, as the page numbers it
+    deleted = next(f for f in answer["advice"] if f["code"] == "deleted_later")
+    assert deleted["layers"] == [2, 3]
+    assert [row["layer"] for row in answer["ours"]["per_layer"]] == [1, 2, 3]

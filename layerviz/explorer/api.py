@@ -281,6 +281,21 @@ def _setid(request: HtmxHttpRequest, image: Image) -> JsonResponse:
     )
 
 
+def _efficiency(request: HtmxHttpRequest, image: Image) -> JsonResponse:
+    """The efficiency page's figures and advice, from the stored analysis: what a CI step
+    checks an image against (``score`` and an empty ``advice``, say). Layers 1-based."""
+    figures = efficiency.analyze(image).figures.to_json()
+    ours = figures["ours"]
+    for row in ours["per_layer"]:
+        row["layer"] += 1
+        row["undone_by"] = [[layer + 1, size] for layer, size in row["undone_by"]]
+    for finding in figures["advice"]:
+        finding["layers"] = [depth + 1 for depth in finding["layers"]]
+        if "cleaned_in" in finding["params"]:
+            finding["params"]["cleaned_in"] = [d + 1 for d in finding["params"]["cleaned_in"]]
+    return JsonResponse({"image": image.digest, **figures})
+
+
 def row_json(row: ChangeRow) -> dict[str, Any]:
     """One path as a layer's changes or the merged tree lists it; with ``raw``, a whiteout
     entry also has ``tar_entry``, its name exactly as the layer's tar wrote it."""
@@ -330,4 +345,5 @@ VIEWS: dict[str, Callable[[HtmxHttpRequest, Image], HttpResponseBase]] = {
     "cache": _cache,
     "steps": _steps,
     "setid": _setid,
+    "efficiency": _efficiency,
 }

@@ -457,7 +457,7 @@ class Analysis(models.Model):
     inefficient-file list is in ``InefficientFile`` rows.
     """
 
-    VERSION = 4  # bump when a computation changes, so stored analyses are redone
+    VERSION = 5  # bump when a computation changes, so stored analyses are redone
 
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="analysis")
     version = models.IntegerField(default=VERSION)

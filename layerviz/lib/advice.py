@@ -39,9 +39,13 @@ JUNK_PATTERNS = (
     "*/.DS_Store",
     "*/.idea/*",
     "*/.vscode/*",
-    # How the image was built, copied in with the source by COPY . .
-    "Dockerfile", "*/Dockerfile", "*/Dockerfile.*", "*.dockerfile", ".dockerignore", "*/.dockerignore",
-    "*/docker-compose.yml", "*/docker-compose.yaml", "*/compose.yaml", "*/compose.yml",
+)
+# How the image was built, copied in with the source by COPY . .: junk at the top of what the
+# step copied, where a build context keeps them. Deeper down, a file of that name is something
+# the copied tree holds (layerviz's own lesson Dockerfiles, which ``manage.py lessons`` reads).
+BUILD_FILES = (
+    "Dockerfile", "Dockerfile.*", "*.dockerfile", ".dockerignore",
+    "docker-compose.yml", "docker-compose.yaml", "compose.yaml", "compose.yml",
 )  # fmt: skip
 SECRET_PATTERNS = (
     "*/.env", ".env", "*/.env.*", "*/id_rsa", "*/id_ed25519", "*/id_ecdsa", "*.pem", "*.key", "*/.npmrc",
@@ -183,10 +187,12 @@ def advise(
 
     # 3. Build-context junk copied in, and secret-looking files in any layer: a key deleted
     #    by a later step is still in the layer that added it, for anyone who pulls the image.
+    roots = _copy_roots(files, copied)
     junk = [
         (f.path, f.size, f.depth)
         for f in files
-        if f.depth in copied and _matches(f.path, JUNK_PATTERNS)
+        if f.depth in copied
+        and (_matches(f.path, JUNK_PATTERNS) or _build_file(f.path, roots[f.depth]))
     ]
     if junk:
         findings.append(_grouped("context_junk", junk, sample, in_image=True))
@@ -282,6 +288,32 @@ def _context_copies(layers: Sequence[LayerInfo]) -> set[int]:
         and not ROOTFS_ADD.fullmatch(layer.instruction)
         and not FROM_STAGE.search(layer.instruction)
     }
+
+
+def _copy_roots(files: Sequence[File], copied: set[int]) -> dict[int, str]:
+    """Per context-copying layer, the directory its files have in common (``app/``, or ``""``
+    for the root): where the COPY put the top of what it copied."""
+    dirs: dict[int, str | None] = dict.fromkeys(copied)
+    for f in files:
+        if f.depth in dirs:
+            parent = f.path.rpartition("/")[0]
+            common = dirs[f.depth]
+            dirs[f.depth] = parent if common is None else _common_dir(common, parent)
+    return {depth: f"{d}/" if d else "" for depth, d in dirs.items()}
+
+
+def _common_dir(a: str, b: str) -> str:
+    parts = []
+    for x, y in zip(a.split("/"), b.split("/"), strict=False):
+        if x != y:
+            break
+        parts.append(x)
+    return "/".join(parts)
+
+
+def _build_file(path: str, root: str) -> bool:
+    name = path[len(root) :]
+    return path.startswith(root) and "/" not in name and _matches(name, BUILD_FILES)
 
 
 def _grouped(
