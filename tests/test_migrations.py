@@ -151,3 +151,17 @@ def test_image_text_stored_before_0007_reads_back_the_same_after_it_and_back_aga
     step = apps.get_model("images", "HistoryStep").objects.get(image_id=image.pk)
     assert step.created_by == created_by
     _migrate(_every_latest())  # as the other tests expect the schema
+
+
+def test_every_model_change_has_its_migration():
+    # A model changed without its migration (an Analysis.VERSION bump changes a default) would
+    # leave the database behind the code on the next deploy.
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out)
+    except SystemExit:
+        raise AssertionError(f"models changed without a migration:\n{out.getvalue()}") from None
