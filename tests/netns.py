@@ -142,8 +142,10 @@ class Relay:
         except OSError:
             pass
         finally:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
+            # One side gone, the pair is: a server must not wait on a client that died.
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._stop.set()

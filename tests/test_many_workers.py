@@ -177,7 +177,7 @@ class Workers:
 
 
 @pytest.fixture
-def workers(machines, database_url, rq_settings, tmp_path) -> Workers:
+def workers(machines, database_url, rq_settings, tmp_path) -> Iterator[Workers]:
     env = processes.env(
         DATABASE_URL=database_url,
         LAYERVIZ_REDIS_URL=rq_settings,
@@ -186,7 +186,10 @@ def workers(machines, database_url, rq_settings, tmp_path) -> Workers:
     )
     started = Workers(machines, tmp_path, env)
     started.let_go()
-    return started
+    yield started
+    # Before the database relay and Redis go: their connections end with them.
+    for machine in range(len(machines.names)):
+        machines.lose(machine)
 
 
 def _images(folder: Path) -> list[Path]:
