@@ -152,6 +152,11 @@ if REDIS_URL:
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     # No time limit on a job, as under the database backend: an ingest of a big image takes
     # as long as it takes, and a worker that dies is found by its heartbeat (``jobs.py``).
+    # A Redis that does not answer a connection is an error within seconds (``/healthz``
+    # included), unless the URL says otherwise (``?socket_connect_timeout=N``).
+    if "socket_connect_timeout" not in REDIS_URL:
+        separator = "&" if "?" in REDIS_URL else "?"
+        REDIS_URL += f"{separator}socket_connect_timeout=5"
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
 else:
     TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}

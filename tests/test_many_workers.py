@@ -8,6 +8,9 @@ and the figures are those of a serial ingest of the same archives into an empty 
 Then a machine is lost mid-job (its worker killed with SIGKILL at a known point,
 ``lib/pausepoints.py``) and one of the workers left runs the job again to its end.
 
+With its attempts spent, such a job fails instead, saying why, in RQ's records as in ours;
+and ``/healthz`` pings Redis when it is the queue.
+
 Redis is a private ``redis-server`` listening on this host's address on the machines'
 network; the database is the test database, reached on that address too (directly when the
 server listens there, as ``.ci/run`` sets PostgreSQL up, else through a relay). SQLite's file
@@ -16,6 +19,7 @@ is on the disk the machines share, as the uploads and the data directory are.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import socket
@@ -34,16 +38,19 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 from rq.job import Job, JobStatus
+from rq.queue import Queue
 
 from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image, ImageLayer, IngestJob, JobState, Layer
 from layerviz.images.progress import Progress
+from layerviz.images.requests import IngestRequest
+from layerviz.images.tasks import enqueue
 from layerviz.lib import synth
 from layerviz.lib.tarwriter import file
 
 from . import components, netns, processes
-from .helpers import write_archive
+from .helpers import soup, write_archive
 from .registries import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,24 +72,19 @@ def machines() -> Iterator[netns.Machines]:
     made.close()
 
 
-@pytest.fixture
-def redis_url(machines: netns.Machines, tmp_path: Path) -> Iterator[str]:
-    """A private Redis on this host's address on the machines' network, with a password (as a
-    Redis that other machines reach must have: it refuses them otherwise)."""
+@contextlib.contextmanager
+def _redis_server(host: str, folder: Path) -> Iterator[str]:
+    """A private ``redis-server`` on ``host``, with a password (as a Redis that other machines
+    reach must have: it refuses them otherwise); its URL."""
     components.need("Redis", _redis_problem())
     port, password = free_port(), secrets.token_hex(8)
-    options = {
-        "bind": netns.HOST,
-        "port": str(port),
-        "requirepass": password,
-        "save": "",
-        "dir": str(tmp_path),
-    }
+    options = {"bind": host, "port": str(port), "requirepass": password, "save": ""}
     server = subprocess.Popen(
         ["redis-server", *(arg for name, value in options.items() for arg in (f"--{name}", value))],
+        cwd=folder,
         stdout=subprocess.DEVNULL,
     )
-    client = redis.Redis(host=netns.HOST, port=port, password=password)
+    client = redis.Redis(host=host, port=port, password=password)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -93,11 +95,18 @@ def redis_url(machines: netns.Machines, tmp_path: Path) -> Iterator[str]:
                 assert server.poll() is None, "redis-server stopped"
                 assert time.monotonic() < deadline, "redis-server never answered"
                 time.sleep(0.1)
-        yield f"redis://:{password}@{netns.HOST}:{port}/0"
+        yield f"redis://:{password}@{host}:{port}/0"
     finally:
         client.close()
         server.kill()
         server.wait()
+
+
+@pytest.fixture
+def redis_url(machines: netns.Machines, tmp_path: Path) -> Iterator[str]:
+    """Redis on this host's address on the machines' network."""
+    with _redis_server(netns.HOST, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -127,12 +136,24 @@ def _listens(host: str, port: int) -> bool:
     return True
 
 
+def _queue_on(settings, url: str) -> None:
+    """This process (the web app under ``live_server`` too) queues on the Redis at ``url``."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    settings.RQ_QUEUES = {"default": {"URL": url, "DEFAULT_TIMEOUT": -1}}
+
+
 @pytest.fixture
 def rq_settings(settings, redis_url: str) -> str:
-    """This process (the web app under ``live_server``) queues on that Redis."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    settings.RQ_QUEUES = {"default": {"URL": redis_url, "DEFAULT_TIMEOUT": -1}}
+    _queue_on(settings, redis_url)
     return redis_url
+
+
+@pytest.fixture
+def local_rq(settings, tmp_path: Path) -> Iterator[str]:
+    """This process, and the workers it starts on this machine, queue on a Redis on loopback."""
+    with _redis_server("127.0.0.1", tmp_path) as url:
+        _queue_on(settings, url)
+        yield url
 
 
 class Workers:
@@ -332,3 +353,64 @@ def test_three_machines_index_eight_images_once_each_and_survive_a_lost_machine(
         serial_read += progress.done
     assert _figures(digests) == distributed
     assert read == serial_read
+
+
+def test_a_job_whose_rq_worker_was_killed_with_its_attempts_spent_fails_saying_why(
+    local_rq, client, settings, tmp_path
+):
+    settings.LAYERVIZ_INGEST_ATTEMPTS = 1
+    layers = [synth.layer([file("a", b"1")]), synth.layer([file("b", b"2")])]
+    job = enqueue(IngestRequest(f"docker-archive:{write_archive(tmp_path, 'lv/two:1', layers)}"))
+    pauses = tmp_path / "pauses"
+    pauses.mkdir()
+    worker = processes.manage(
+        "worker",
+        env=processes.env(LAYERVIZ_REDIS_URL=local_rq, LAYERVIZ_TEST_PAUSE=f"{PAUSE}@{pauses}"),
+    )
+    try:
+        _wait(
+            lambda: (pauses / f"{PAUSE}.reached").exists() or worker.poll() is not None,
+            "the worker to reach the pause point",
+        )
+        assert worker.poll() is None, worker.communicate()
+    finally:
+        worker.kill()
+        worker.communicate()
+
+    page = soup(client.get(reverse("explorer:job", args=[job.pk])))
+
+    error = page.select_one(f"#job-{job.pk} .error").text
+    assert f"the worker running this ingest stopped (process {worker.pid} on host" in error
+    assert "failed after 1 attempt" in error
+    job.refresh_from_db()
+    assert job.state == JobState.FAILED
+    # RQ's record says so too, and no longer counts the job as running.
+    queue = Queue("default", connection=redis.Redis.from_url(local_rq))
+    dead = queue.fetch_job(job.task_id)
+    assert dead is not None and dead.get_status() == JobStatus.FAILED
+    assert f"process {worker.pid}" in (dead.latest_result().exc_string or "")
+    assert job.task_id not in queue.started_job_registry.get_job_ids()
+    assert job.task_id in queue.failed_job_registry.get_job_ids()
+
+
+def test_healthz_pings_redis_when_it_is_the_queue_and_is_503_when_redis_does_not_answer(
+    local_rq, client, settings
+):
+    queue = client.get("/healthz").json()["queue"]
+    assert queue["backend"] == "rq" and queue["redis_ping_ms"] >= 0
+    assert queue["length"] == 0 and queue["oldest_seconds"] is None
+
+    enqueue(IngestRequest("docker-archive:/nowhere.tar"))
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503  # queued, and no worker to run it
+    queue = answer.json()["queue"]
+    assert queue["length"] == 1 and queue["oldest_seconds"] >= 0
+
+    gone = f"redis://:secret@127.0.0.1:{free_port()}/0"
+    settings.RQ_QUEUES = {"default": {"URL": gone, "DEFAULT_TIMEOUT": -1}}
+    answer = client.get("/healthz")
+
+    assert answer.status_code == 503
+    assert "queue: ConnectionError" in answer.json()["problems"]
+    assert "secret" not in answer.content.decode()

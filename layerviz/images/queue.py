@@ -170,10 +170,8 @@ def _run_rq_worker(*, name: str | None, batch: bool, verbosity: int) -> None:
     from django_tasks_rq.backend import Job as TaskJob
 
     jobs.recover()
-    worker = django_rq.get_worker(
-        QUEUE_NAME, job_class=TaskJob, worker_class=IngestWorker, name=name or None
-    )
-    assert isinstance(worker, IngestWorker)
+    queue = django_rq.get_queue(QUEUE_NAME, job_class=TaskJob)
+    worker = IngestWorker([queue], connection=queue.connection, job_class=TaskJob, name=name)
     level = {0: "WARNING", 1: "INFO"}.get(verbosity, "DEBUG")
     with workers.Heartbeat(name=worker.name, backend=RQ, on_beat=worker.beat):
         worker.work(burst=batch, logging_level=level, with_scheduler=False)

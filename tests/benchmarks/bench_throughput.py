@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_throughput.py --postgres postgres://USER:PASSWORD@HOST/DB
         [--workers 1 2 4] [--backends database rq] [--inputs base python node 25k 100k] [--runs 1]
+        [--images var/bench/real]
 
 The inputs are the real images of ``real_images.py`` (``var/bench/real/NAME.tar``, built there
 first), which share their Debian base layer as a team's images do. Each run, for each backend
@@ -156,10 +157,11 @@ def main() -> None:
     parser.add_argument("--backends", nargs="*", choices=["database", "rq"], default=["database"])
     parser.add_argument("--inputs", nargs="*", default=["base", "python", "node", "25k", "100k"])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--images", type=Path, default=REAL, help=f"the archives (default {REAL})")
     args = parser.parse_args()
     if not args.postgres:
         raise SystemExit("--postgres (or LAYERVIZ_TEST_POSTGRES) names the PostgreSQL to use")
-    archives = [REAL / f"{name}.tar" for name in args.inputs]
+    archives = [args.images / f"{name}.tar" for name in args.inputs]
     missing = [str(a) for a in archives if not a.exists()]
     if missing:
         raise SystemExit(f"missing {missing}: run tests/benchmarks/real_images.py first")
