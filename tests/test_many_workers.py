@@ -414,3 +414,21 @@ def test_healthz_pings_redis_when_it_is_the_queue_and_is_503_when_redis_does_not
     assert answer.status_code == 503
     assert "queue: ConnectionError" in answer.json()["problems"]
     assert "secret" not in answer.content.decode()
+
+
+def test_a_queued_job_that_redis_lost_is_queued_again_and_runs(local_rq, client, tmp_path):
+    archive = write_archive(tmp_path, "lv/one:1", [synth.layer([file("a", b"1")])])
+    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
+    lost_task = job.task_id
+    redis.Redis.from_url(local_rq).flushall()  # a Redis restarted without its data
+
+    soup(client.get(reverse("explorer:job", args=[job.pk])))
+
+    job.refresh_from_db()
+    assert job.state == JobState.QUEUED and job.task_id != lost_task
+    assert "the queue no longer had this ingest" in job.error
+    worker = processes.manage("worker", "--batch", env=processes.env(LAYERVIZ_REDIS_URL=local_rq))
+    _out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    job.refresh_from_db()
+    assert job.state == JobState.DONE and job.error == ""

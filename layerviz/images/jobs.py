@@ -13,7 +13,8 @@ machine, or no heartbeat for ``LAYERVIZ_LEASE_SECONDS``) — and, in one transac
 
 A worker that died after taking a job's task and before starting the job left the job
 ``queued`` and the task ``RUNNING``; once that is older than a lease, the job is queued again
-(no attempt was made).
+(no attempt was made). So is a queued job whose task the backend no longer has (a Redis
+restarted without its data): the job's row, in the database, is what is not lost.
 
 Retried, because a worker mostly dies of something outside the image (a restart, a deploy, a
 lost machine) and the next run resumes from what is indexed (ready layers are kept, half-built
@@ -51,19 +52,26 @@ def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
     for job in jobs.filter(state=JobState.RUNNING):
         if _is_dead(job):
             _recover(job)
-    for job in _taken_but_never_started(jobs):
-        _queue_again(job, "the worker that took this ingest stopped before it started it")
-
-
-def _taken_but_never_started(jobs: QuerySet[IngestJob]) -> list[IngestJob]:
-    """Queued jobs whose task a worker took (RUNNING) longer than a lease ago: the worker
-    starts the job at once, so it died in between. (No owner is recorded by then: the age is
-    all there is to go by.)"""
     queued = {job.task_id: job for job in jobs.filter(state=JobState.QUEUED).exclude(task_id="")}
     if not queued:
-        return []
+        return
+    for task_id in _taken_but_never_started(list(queued)):
+        _queue_again(
+            queued[task_id], "the worker that took this ingest stopped before it started it"
+        )
+    for task_id in queue.unknown(list(queued)):
+        _queue_again(
+            queued[task_id],
+            "the queue no longer had this ingest (its Redis emptied or restarted without its data)",
+        )
+
+
+def _taken_but_never_started(task_ids: list[str]) -> list[str]:
+    """The tasks of queued jobs a worker took longer than a lease ago: the worker starts the
+    job at once, so it died in between. (No owner is recorded by then: the age is all there is
+    to go by.)"""
     cutoff = timezone.now() - dt.timedelta(seconds=settings.LAYERVIZ_LEASE_SECONDS)
-    return [queued[task_id] for task_id in queue.taken_before(list(queued), cutoff)]
+    return queue.taken_before(task_ids, cutoff)
 
 
 def _is_dead(job: IngestJob) -> bool:
