@@ -416,10 +416,21 @@ def test_healthz_pings_redis_when_it_is_the_queue_and_is_503_when_redis_does_not
     assert "secret" not in answer.content.decode()
 
 
-def test_a_queued_job_that_redis_lost_is_queued_again_and_runs(local_rq, client, tmp_path):
+def test_a_job_queued_from_the_command_line_that_redis_lost_is_queued_again_and_runs(
+    local_rq, client, tmp_path
+):
     archive = write_archive(tmp_path, "lv/one:1", [synth.layer([file("a", b"1")])])
-    job = enqueue(IngestRequest(f"docker-archive:{archive}"))
+    queued = processes.manage(
+        "ingest",
+        "--queue",
+        f"docker-archive:{archive}",
+        env=processes.env(LAYERVIZ_REDIS_URL=local_rq),
+    )
+    out, err = queued.communicate(timeout=120)
+    assert queued.returncode == 0, err
+    job = IngestJob.objects.get(pk=int(out.split()[-1]))
     lost_task = job.task_id
+    assert Queue("default", connection=redis.Redis.from_url(local_rq)).fetch_job(lost_task)
     redis.Redis.from_url(local_rq).flushall()  # a Redis restarted without its data
 
     soup(client.get(reverse("explorer:job", args=[job.pk])))
