@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
     """Retry or fail each job of ``jobs`` (default: all) whose worker is dead: running, or
-    taken by a worker that died before it could start it."""
+    taken by a worker that died before it could start it; queue again those the queue lost."""
     jobs = jobs if jobs is not None else IngestJob.objects.all()
     for job in jobs.filter(state=JobState.RUNNING):
         if _is_dead(job):

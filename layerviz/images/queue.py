@@ -122,8 +122,9 @@ def unknown(task_ids: list[str]) -> list[str]:
     """Those of ``task_ids`` the backend no longer has: a Redis restarted without its data (or
     emptied), django-tasks' rows removed by hand."""
     if backend() == DATABASE:
-        known = set(DBTaskResult.objects.filter(id__in=task_ids).values_list("id", flat=True))
-        return [task_id for task_id in task_ids if task_id not in {str(k) for k in known}]
+        found = DBTaskResult.objects.filter(id__in=task_ids).values_list("id", flat=True)
+        known = {str(task_id) for task_id in found}
+        return [task_id for task_id in task_ids if task_id not in known]
     found = Job.fetch_many(task_ids, connection=_rq_queue().connection)
     return [task_id for task_id, job in zip(task_ids, found, strict=True) if job is None]
 
