@@ -125,8 +125,8 @@ def unknown(task_ids: list[str]) -> list[str]:
         found = DBTaskResult.objects.filter(id__in=task_ids).values_list("id", flat=True)
         known = {str(task_id) for task_id in found}
         return [task_id for task_id in task_ids if task_id not in known]
-    found = Job.fetch_many(task_ids, connection=_rq_queue().connection)
-    return [task_id for task_id, job in zip(task_ids, found, strict=True) if job is None]
+    fetched = Job.fetch_many(task_ids, connection=_rq_queue().connection)
+    return [task_id for task_id, job in zip(task_ids, fetched, strict=True) if job is None]
 
 
 def task_failed(task_id: str, why: str) -> None:
