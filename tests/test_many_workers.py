@@ -9,7 +9,8 @@ Then a machine is lost mid-job (its worker killed with SIGKILL at a known point,
 ``lib/pausepoints.py``) and one of the workers left runs the job again to its end.
 
 With its attempts spent, such a job fails instead, saying why, in RQ's records as in ours;
-and ``/healthz`` pings Redis when it is the queue.
+``/healthz`` pings Redis when it is the queue; an RQ worker beats as a database-backend one
+does; and a job the queue lost (a Redis emptied) is queued again.
 
 Redis is a private ``redis-server`` listening on this host's address on the machines'
 network; the database is the test database, reached on that address too (directly when the
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,7 +44,7 @@ from rq.queue import Queue
 
 from layerviz.images import efficiency
 from layerviz.images.ingest import ingest
-from layerviz.images.models import Image, ImageLayer, IngestJob, JobState, Layer
+from layerviz.images.models import Image, ImageLayer, IngestJob, JobState, Layer, WorkerBeat
 from layerviz.images.progress import Progress
 from layerviz.images.requests import IngestRequest
 from layerviz.images.tasks import enqueue
@@ -443,3 +445,22 @@ def test_a_job_queued_from_the_command_line_that_redis_lost_is_queued_again_and_
     assert worker.returncode == 0, err
     job.refresh_from_db()
     assert job.state == JobState.DONE and job.error == ""
+
+
+def test_an_rq_worker_beats_while_it_waits_and_removes_its_beat_when_stopped(local_rq, client):
+    worker = processes.manage(
+        "worker",
+        "--name",
+        "rq-idle",
+        env=processes.env(LAYERVIZ_REDIS_URL=local_rq, LAYERVIZ_WORKER_BEAT_SECONDS="1"),
+    )
+    try:
+        _wait(lambda: WorkerBeat.objects.filter(name="rq-idle").exists(), "the worker's beat")
+        listed = client.get("/healthz").json()["workers"]
+        assert listed["alive"] == 1
+        assert listed["list"][0]["backend"] == "rq" and listed["list"][0]["pid"] == worker.pid
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert not WorkerBeat.objects.filter(name="rq-idle").exists()
