@@ -5,7 +5,9 @@ joined to this one by a veth pair on a bridge, as machines on one LAN are.
 bridge's address): a process run on a machine (``run``) reaches this host's services only at
 that address, never at 127.0.0.1, which is its own. ``lose`` kills every process of a machine
 at once with SIGKILL (the machine lost, its worker without a chance to clean up); ``close``
-kills what is left and removes the namespaces and the bridge, whatever happened.
+kills what is left and removes the namespaces and the bridge, whatever happened (and the
+machines a killed test run left, it never having had the chance, are removed before new ones
+are made).
 
 ``Relay`` makes a service that listens on this host's loopback only (a PostgreSQL cluster
 shared with others, which cannot be restarted to listen elsewhere) reachable at the bridge's
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -59,6 +62,7 @@ class Machines:
             raise
 
     def _make(self) -> None:
+        _remove_leftovers()
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{HOST}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
@@ -106,6 +110,19 @@ class Machines:
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
         # Deleting a namespace deletes its veth ends, and with them their peers here.
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+
+
+def _remove_leftovers() -> None:
+    """The machines of a test run that was killed before its finalizers ran: their bridge holds
+    this host's address, which a second bridge cannot share."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if re.fullmatch(r"lvm\d+n\d+", name):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    for bridge in re.findall(r"^\d+: (lvbr\d+)[:@]", links, flags=re.MULTILINE):
+        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
 class Relay:
