@@ -171,14 +171,15 @@ class Workers:
             self.folders.append(pauses)
             log = folder / f"worker-{i}.log"
             self.logs.append(log)
-            machines.run(
-                i,
-                [sys.executable, "manage.py", "worker", "--name", f"machine-{i}"],
-                cwd=components.ROOT,
-                env=env | {"LAYERVIZ_TEST_PAUSE": f"{PAUSE}@{pauses}"},
-                stdout=subprocess.DEVNULL,
-                stderr=log.open("w"),
-            )
+            with log.open("w") as err:  # the worker writes to its own copy
+                machines.run(
+                    i,
+                    [sys.executable, "manage.py", "worker", "--name", f"machine-{i}"],
+                    cwd=components.ROOT,
+                    env=env | {"LAYERVIZ_TEST_PAUSE": f"{PAUSE}@{pauses}"},
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
 
     def let_go(self) -> None:
         for pauses in self.folders:
