@@ -16,7 +16,8 @@ emptied private ``redis-server``):
    pays it;
 3. checks every job is done, and prints images a minute and the
    archives' MB a second (every archive's whole size, the shared base once per image, as the
-   user sees the queue drain), median of the runs.
+   user sees the queue drain), median of the runs; the runs go round every configuration in
+   turn, so that a load that drifts on a shared machine weighs on each about the same.
 """
 
 from __future__ import annotations
@@ -171,32 +172,36 @@ def main() -> None:
     redis = Redis(folder) if "rq" in args.backends else None
     print(
         f"{len(archives)} images ({', '.join(args.inputs)}), {total_mb:,.0f} MB of archives; "
-        f"{os.cpu_count()} CPUs; PostgreSQL; median of {args.runs}"
+        f"{os.cpu_count()} CPUs; PostgreSQL; median of {args.runs}; "
+        f"load average at the start: {os.getloadavg()[0]:.1f}"
     )
     print(f"{'backend':<9} {'workers':>7} {'seconds':>8} {'images/min':>10} {'MB/s':>7}")
+    configs = [(backend, workers) for backend in args.backends for workers in args.workers]
+    times: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
     n = 0
     try:
-        for backend in args.backends:
-            for workers in args.workers:
-                times = []
-                for _ in range(args.runs):
-                    n += 1
-                    times.append(
-                        run_once(
-                            archives=archives,
-                            workers=workers,
-                            backend=backend,
-                            postgres=args.postgres,
-                            redis=redis,
-                            n=n,
-                        )
+        # Round after round of every configuration, rather than each one's runs in a row: on a
+        # shared machine the load drifts, and each round sees about the same.
+        for _ in range(args.runs):
+            for backend, workers in configs:
+                n += 1
+                times[backend, workers].append(
+                    run_once(
+                        archives=archives,
+                        workers=workers,
+                        backend=backend,
+                        postgres=args.postgres,
+                        redis=redis,
+                        n=n,
                     )
-                seconds = statistics.median(times)
-                print(
-                    f"{backend:<9} {workers:>7} {seconds:>8.1f} "
-                    f"{60 * len(archives) / seconds:>10.1f} {total_mb / seconds:>7.0f}",
-                    flush=True,
                 )
+        for backend, workers in configs:
+            seconds = statistics.median(times[backend, workers])
+            print(
+                f"{backend:<9} {workers:>7} {seconds:>8.1f} "
+                f"{60 * len(archives) / seconds:>10.1f} {total_mb / seconds:>7.0f}"
+            )
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
         if redis is not None:
             redis.close()
