@@ -175,7 +175,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; PostgreSQL; median of {args.runs}; "
         f"load average at the start: {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'backend':<9} {'workers':>7} {'seconds':>8} {'images/min':>10} {'MB/s':>7}")
+    print(f"{'backend':<9} {'workers':>7} {'seconds':>8} {'images/min':>10} {'MB/s':>7}   runs (s)")
     configs = [(backend, workers) for backend in args.backends for workers in args.workers]
     times: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
     n = 0
@@ -197,9 +197,12 @@ def main() -> None:
                 )
         for backend, workers in configs:
             seconds = statistics.median(times[backend, workers])
+            spread = "–".join(
+                f"{t:.1f}" for t in (min(times[backend, workers]), max(times[backend, workers]))
+            )
             print(
                 f"{backend:<9} {workers:>7} {seconds:>8.1f} "
-                f"{60 * len(archives) / seconds:>10.1f} {total_mb / seconds:>7.0f}"
+                f"{60 * len(archives) / seconds:>10.1f} {total_mb / seconds:>7.0f}   {spread}"
             )
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
