@@ -86,8 +86,7 @@ def _database() -> dict[str, Any]:
 
 
 def _queue() -> dict[str, Any]:
-    queue.check()
-    return {"backend": queue.backend(), **queue.waiting()}
+    return {"backend": queue.backend(), **queue.check(), **queue.waiting()}
 
 
 def _workers() -> dict[str, Any]:

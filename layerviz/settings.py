@@ -143,12 +143,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
-    }
-}
+# The queue ingests wait in (``images/queue.py``): django-tasks' database backend, a table of
+# the database above, unless ``LAYERVIZ_REDIS_URL`` names a Redis (``redis://host:6379/0``),
+# which workers on several machines share through django-tasks' RQ backend.
+REDIS_URL = os.environ.get("LAYERVIZ_REDIS_URL", "")
+if REDIS_URL:
+    INSTALLED_APPS.append("django_rq")
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    # No time limit on a job, as under the database backend: an ingest of a big image takes
+    # as long as it takes, and a worker that dies is found by its heartbeat (``jobs.py``).
+    # A Redis that does not answer a connection is an error within seconds (``/healthz``
+    # included), unless the URL says otherwise (``?socket_connect_timeout=N``).
+    if "socket_connect_timeout" not in REDIS_URL:
+        separator = "&" if "?" in REDIS_URL else "?"
+        REDIS_URL += f"{separator}socket_connect_timeout=5"
+    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": -1}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]

@@ -6,21 +6,25 @@ job ``running``, and django-tasks' row of it ``RUNNING``, for ever. ``recover`` 
 job — its owner dead as a claim's owner is (``claims.is_stale``: its process gone from this
 machine, or no heartbeat for ``LAYERVIZ_LEASE_SECONDS``) — and, in one transaction:
 
-1. marks django-tasks' row of the dead run failed, with the reason;
+1. marks the queue backend's record of the dead run failed, with the reason (django-tasks'
+   row, or RQ's job: ``queue.task_failed``);
 2. queues the job again (a new task) while it has been started fewer than
    ``LAYERVIZ_INGEST_ATTEMPTS`` times, or else fails it with the reason.
 
 A worker that died after taking a job's task and before starting the job left the job
 ``queued`` and the task ``RUNNING``; once that is older than a lease, the job is queued again
-(no attempt was made).
+(no attempt was made). So is a queued job whose task the backend no longer has (a Redis
+restarted without its data): the job's row, in the database, is what is not lost.
 
 Retried, because a worker mostly dies of something outside the image (a restart, a deploy, a
 lost machine) and the next run resumes from what is indexed (ready layers are kept, half-built
 ones taken over). Only so often, because a worker may also die *of* the image (killed for the
 memory it took), and retrying that for ever would kill worker after worker.
 
-It runs as every worker starts (the ``db_worker`` command) and at every look at jobs (the job
-page, its polling fragment, the images list), so a dead job is noticed as soon as it matters.
+It runs as every worker starts (``manage.py worker``, under either backend), at every beat of a
+running worker (``workers.Heartbeat``: the workers left alive take over a dead one's job
+without anyone looking) and at every look at jobs (the job page, its polling fragment, the
+images list), so a dead job is noticed as soon as it matters.
 """
 
 from __future__ import annotations
@@ -34,42 +38,40 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_tasks.base import TaskResultStatus
-from django_tasks_db.models import DBTaskResult
 
-from . import claims, tasks
+from . import claims, queue, tasks
 from .models import IngestJob, JobState
 
 log = logging.getLogger(__name__)
 
 
-class WorkerGone(Exception):
-    """What django-tasks records as the error of a run whose worker died."""
-
-
 def recover(jobs: QuerySet[IngestJob] | None = None) -> None:
     """Retry or fail each job of ``jobs`` (default: all) whose worker is dead: running, or
-    taken by a worker that died before it could start it."""
+    taken by a worker that died before it could start it; queue again those the queue lost."""
     jobs = jobs if jobs is not None else IngestJob.objects.all()
     for job in jobs.filter(state=JobState.RUNNING):
         if _is_dead(job):
             _recover(job)
-    for job in _taken_but_never_started(jobs):
-        _queue_again(job, "the worker that took this ingest stopped before it started it")
-
-
-def _taken_but_never_started(jobs: QuerySet[IngestJob]) -> list[IngestJob]:
-    """Queued jobs whose task a worker took (RUNNING) longer than a lease ago: the worker
-    starts the job at once, so it died in between. (No owner is recorded by then: the age is
-    all there is to go by.)"""
     queued = {job.task_id: job for job in jobs.filter(state=JobState.QUEUED).exclude(task_id="")}
     if not queued:
-        return []
+        return
+    for task_id in _taken_but_never_started(list(queued)):
+        _queue_again(
+            queued[task_id], "the worker that took this ingest stopped before it started it"
+        )
+    for task_id in queue.unknown(list(queued)):
+        _queue_again(
+            queued[task_id],
+            "the queue no longer had this ingest (its Redis emptied or restarted without its data)",
+        )
+
+
+def _taken_but_never_started(task_ids: list[str]) -> list[str]:
+    """The tasks of queued jobs a worker took longer than a lease ago: the worker starts the
+    job at once, so it died in between. (No owner is recorded by then: the age is all there is
+    to go by.)"""
     cutoff = timezone.now() - dt.timedelta(seconds=settings.LAYERVIZ_LEASE_SECONDS)
-    lost = DBTaskResult.objects.filter(
-        id__in=list(queued), status=TaskResultStatus.RUNNING, started_at__lt=cutoff
-    ).values_list("id", flat=True)
-    return [queued[str(task_id)] for task_id in lost]
+    return queue.taken_before(task_ids, cutoff)
 
 
 def _is_dead(job: IngestJob) -> bool:
@@ -133,16 +135,9 @@ def _queue_again(job: IngestJob, why: str) -> None:
 
 
 def _task_failed(job: IngestJob, why: str) -> None:
-    """django-tasks' row of the dead run: failed, with the reason, not RUNNING for ever."""
-    if not job.task_id:  # a job made by hand, not enqueued, has none
-        return
-    DBTaskResult.objects.filter(id=job.task_id, status=TaskResultStatus.RUNNING).update(
-        status=TaskResultStatus.FAILED,
-        finished_at=timezone.now(),
-        exception_class_path=f"{__name__}.{WorkerGone.__qualname__}",
-        traceback=f"{WorkerGone.__qualname__}: {why}",
-        return_value=None,
-    )
+    """The backend's record of the dead run: failed, with the reason, not running for ever."""
+    if job.task_id:  # a job made by hand, not enqueued, has none
+        queue.task_failed(job.task_id, why)
 
 
 def _requeue(job: IngestJob, why: str) -> None:

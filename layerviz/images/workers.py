@@ -2,12 +2,15 @@
 
 A job's heartbeat (``progress.JobProgress.beat``) says its worker is alive only while it runs
 that job; ``/healthz`` must also tell an idle worker from no worker at all. So a worker, from
-start to stop (``db_worker``, which ``manage.py worker`` runs):
+start to stop (``manage.py worker``, under either queue backend):
 
 1. writes its row (name, host, process, started) and removes the rows of workers silent for a
    day, which were killed without a chance to remove their own;
 2. records the time on its row every ``LAYERVIZ_WORKER_BEAT_SECONDS`` from a thread of its own,
-   so that a long ingest on the main thread does not silence it;
+   so that a long ingest on the main thread does not silence it; at each beat it also looks for
+   the jobs of workers that died (``jobs.recover``), so that the workers left take them over
+   with nobody looking, and does what its backend asks of a beat (``on_beat``: RQ's record of
+   the running job renewed);
 3. removes its row when it stops (SIGTERM, Ctrl-C, the end of ``--batch``). A worker killed
    outright leaves its row, which goes silent: three beats missed and it counts as gone.
 """
@@ -18,6 +21,7 @@ import datetime as dt
 import logging
 import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -25,7 +29,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from . import claims
+from . import claims, jobs
 from .models import IngestJob, JobState, WorkerBeat
 
 log = logging.getLogger(__name__)
@@ -36,9 +40,12 @@ FORGOTTEN_AFTER = dt.timedelta(days=1)
 class Heartbeat:
     """``with Heartbeat(name=…, backend=…):`` around a worker's loop."""
 
-    def __init__(self, *, name: str, backend: str) -> None:
+    def __init__(
+        self, *, name: str, backend: str, on_beat: Callable[[], None] | None = None
+    ) -> None:
         self.name = name
         self.backend = backend
+        self.on_beat = on_beat
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {name}", daemon=True)
 
@@ -77,6 +84,14 @@ class Heartbeat:
                     # A locked or unreachable database: the next beat tries again; a worker
                     # that cannot beat for long enough is reported gone, which it is, to /healthz.
                     log.warning("worker %s could not record its heartbeat: %s", self.name, exc)
+                for chore in (self.on_beat, jobs.recover):
+                    if chore is None:
+                        continue
+                    try:
+                        chore()
+                    except Exception as exc:
+                        # As for the beat: the next one tries again.
+                        log.warning("worker %s, at its heartbeat: %s", self.name, exc)
         finally:
             connection.close()  # this thread's own
 

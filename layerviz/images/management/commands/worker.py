@@ -10,7 +10,8 @@ from layerviz.images import queue
 class Command(BaseCommand):
     help = (
         "Run a worker that ingests the queued jobs, for whichever queue backend is configured "
-        "(today: the database). Stops on SIGTERM or Ctrl-C once its current job is done."
+        "(the database, or RQ on the Redis LAYERVIZ_REDIS_URL names). Stops on SIGTERM or "
+        "Ctrl-C once its current job is done."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,7 +21,8 @@ class Command(BaseCommand):
             "--interval",
             type=float,
             default=1.0,
-            help="seconds between looks at an empty queue (default 1)",
+            help="seconds between looks at an empty queue (default 1; the database backend: "
+            "an RQ worker waits on Redis, told at once)",
         )
 
     def handle(self, *args: object, **opts: object) -> None:
