@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -58,6 +59,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXTS = Path(__file__).resolve().parent / "real"
 OUT = ROOT / "var" / "bench" / "real"
+
+
+def _image_builder():
+    # layerviz's own image makes its Debian base with debootstrap too: one copy of the rules for
+    # whether debootstrap can run here and for unmounting what it leaves mounted.
+    spec = importlib.util.spec_from_file_location("image_build", ROOT / "tools/image/build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_rootfs = _image_builder()
 
 BASE = "lvbench/debian:bookworm"
 REAL = {"python": "lvbench/python:1", "node": "lvbench/node:1"}
@@ -129,10 +143,7 @@ def engine_problem() -> str | None:
         detail = done.stderr.strip().splitlines()[-1:] if done else ["timed out"]
         return f"no Docker engine answers at {where} ({' '.join(detail)}); set DOCKER_HOST"
     if _inspect(BASE) is None:
-        if shutil.which("debootstrap") is None:
-            return "debootstrap is not installed (apt install debootstrap); it makes the base"
-        if os.geteuid() != 0:
-            return "debootstrap must run as root to make the base image"
+        return _rootfs.cannot_make()
     return None
 
 
@@ -149,16 +160,6 @@ def _recipe(recipe: Recipe, base_id: str) -> str:
         digest.update(str(path.relative_to(context)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
-
-
-def _unmount_under(path: Path) -> None:
-    # debootstrap mounts /proc and /sys inside the target while it installs; if it died, they
-    # may still be mounted, and deleting the tree must not descend into the host's /proc.
-    with open("/proc/mounts") as f:
-        points = [line.split()[1] for line in f]
-    for point in sorted(points, key=len, reverse=True):
-        if point == str(path) or point.startswith(f"{path}/"):
-            subprocess.run(["umount", "-l", point], check=False)
 
 
 def _log(name: str) -> Path:
@@ -191,7 +192,7 @@ def build_base(rebuild: bool = False) -> str:
         _run_logged(
             ["debootstrap", "--variant=minbase", SUITE, str(rootfs), MIRROR], log, "debootstrap"
         )
-        _unmount_under(rootfs)
+        _rootfs.unmount_under(rootfs)
         for rel in BASE_CLEAN:
             target = rootfs / rel
             if target.is_dir():
@@ -228,7 +229,7 @@ def build_base(rebuild: bool = False) -> str:
             "docker import",
         )
     finally:
-        _unmount_under(rootfs)
+        _rootfs.unmount_under(rootfs)
         shutil.rmtree(work, ignore_errors=True)
     _drop_superseded(old, BASE)
     return BASE

@@ -86,10 +86,11 @@ def label(ref: str) -> str | None:
 
 def problem() -> str | None:
     """Why the base is not there and cannot be made here, or None."""
-    return None if label(BASE) == recipe() else _cannot_make()
+    return None if label(BASE) == recipe() else cannot_make()
 
 
-def _cannot_make() -> str | None:
+def cannot_make() -> str | None:
+    """Why debootstrap cannot make a base on this machine, or None (the benchmarks' base too)."""
     if shutil.which("debootstrap") is None:
         return "debootstrap is not installed (apt install debootstrap); it makes the base image"
     if os.geteuid() != 0:
@@ -97,7 +98,8 @@ def _cannot_make() -> str | None:
     return None
 
 
-def _unmount_under(path: Path) -> None:
+def unmount_under(path: Path) -> None:
+    """Unmount whatever is mounted at or below PATH, deepest first."""
     # debootstrap mounts /proc and /sys inside the target while it installs; if it died, they
     # may still be mounted, and deleting the tree must not descend into the host's /proc.
     with open("/proc/mounts") as f:
@@ -147,7 +149,7 @@ def base(*, rebuild: bool = False) -> str:
     wanted = recipe()
     if not rebuild and label(BASE) == wanted:
         return BASE
-    if why := _cannot_make():
+    if why := cannot_make():
         raise RuntimeError(why)
     debs = WORK / "debs"
     debs.mkdir(parents=True, exist_ok=True)
@@ -160,7 +162,7 @@ def base(*, rebuild: bool = False) -> str:
             cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
             cmd += [f"--cache-dir={debs}", SUITE, str(rootfs), MIRROR]
             _run(cmd, out)
-            _unmount_under(rootfs)
+            unmount_under(rootfs)
             _slim(rootfs)
             archive = work / "rootfs.tar"
             _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(archive), "."], out)
@@ -170,7 +172,7 @@ def base(*, rebuild: bool = False) -> str:
                 cmd += ["--change", change]
             _run([*cmd, str(archive), BASE], out)
     finally:
-        _unmount_under(rootfs)
+        unmount_under(rootfs)
         shutil.rmtree(work, ignore_errors=True)
     return BASE
 
