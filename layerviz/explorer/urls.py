@@ -17,6 +17,7 @@ urlpatterns = [
     path("images/<str:digest>/file", views.file_history, name="file"),
     path("images/<str:digest>/raw", views.file_raw, name="raw"),
     path("images/<str:digest>/diff", views.file_diff, name="diff"),
+    path("images/<str:digest>/refetch", views.refetch_layers, name="refetch"),
     path("images/<str:digest>/steps", views.steps, name="steps"),
     path("images/<str:digest>/delete", views.delete_image, name="delete"),
     path("images/<str:digest>/efficiency", views.efficiency_page, name="efficiency"),

@@ -26,7 +26,7 @@ from layerviz import charts
 from layerviz.access import write_access
 from layerviz.adapters import docker_engine
 from layerviz.http import HtmxHttpRequest, int_param
-from layerviz.images import contents, deletion, efficiency, filesystem, jobs
+from layerviz.images import contents, deletion, efficiency, filesystem, jobs, refetch
 from layerviz.images import dockerfile as dockerfile_
 from layerviz.images import steps as layer_steps
 from layerviz.images.lookup import ImageNotFound, find_image
@@ -154,6 +154,27 @@ def delete_image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     return redirect("explorer:images")
 
 
+@require_POST
+@write_access
+def refetch_layers(request: HtmxHttpRequest, digest: str) -> HttpResponse:
+    """Fetch again, from the registry the image came from, the layer bytes that were not kept
+    (``images/refetch.py``); to the job's page, where its progress shows."""
+    image = _get_image_or_404(digest)
+    job = refetch.queue(image)
+    if job is None:
+        return HttpResponse(
+            _(
+                "%(image)s did not come from a registry, or layerviz keeps no layer bytes "
+                "(LAYERVIZ_BLOB_BUDGET): there is nowhere to fetch its layers from. Ingest it "
+                "again from where it came from."
+            )
+            % {"image": image},
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    return redirect("explorer:job", pk=job.pk)
+
+
 @require_GET
 def find(request: HtmxHttpRequest) -> HttpResponse:
     """``/find?ref=python:3.12`` — any reference or digest, to the image's page."""
@@ -279,6 +300,14 @@ def _content(
         if viewer.is_elf(data) and len(data) < found.size <= viewer.ELF_BYTES:
             # An ELF file's section headers lie at its end: the summary needs all of it.
             data = contents.read(image, found, viewer.ELF_BYTES)
+    except contents.NotKept as exc:
+        fetch = refetch.request_for(image)
+        return {
+            "error": str(exc),
+            "status": exc.status,
+            "refetch": fetch,
+            "refetch_bytes": refetch.missing_bytes(image) if fetch else 0,
+        }
     except contents.ContentError as exc:
         return {"error": str(exc), "status": exc.status}
     view = request.GET.get("view", "")
