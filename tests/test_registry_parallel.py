@@ -24,6 +24,7 @@ from django.conf import settings
 from layerviz.images import packed
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
+from layerviz.images.progress import Progress
 from layerviz.lib import synth
 from layerviz.lib.errors import SourceError
 from layerviz.lib.limits import Limits
@@ -112,6 +113,46 @@ def test_layers_download_side_by_side_up_to_the_limit(pushed: Pushed, proxy: Tcp
     assert len({r.connection for r in proxy.blob_requests()}) >= 4
     # The temporary files are gone with the source.
     assert _downloads() == before
+
+
+class _Recorded(Progress):
+    """What an ingest reports, with the time of each report and each heartbeat."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.beats: list[float] = []
+        self.shown: list[tuple[float, str, int, int]] = []
+
+    def beat(self) -> None:
+        self.beats.append(time.monotonic())
+
+    def show(self) -> None:
+        self.shown.append((time.monotonic(), self.phase_code, self.done, self.total))
+
+
+def test_a_download_longer_than_a_lease_keeps_beating_and_shows_its_bytes_as_they_come(
+    pushed: Pushed, proxy: TcpProxy, settings
+):
+    settings.LAYERVIZ_LEASE_SECONDS = 2  # a heartbeat every half second
+    proxy.rate = 250_000  # bytes a second per connection: each layer takes over 2 s
+    progress = _Recorded()
+
+    [image] = ingest(f"docker://{proxy.host}/lv/par:1.0", options=_options(4), progress=progress)
+
+    assert image.digest == pushed.four.manifest.digest
+    downloading = [
+        (at, done, total) for at, code, done, total in progress.shown if code == "downloading"
+    ]
+    assert downloading, "the job never said it was downloading"
+    start, end = downloading[0][0], downloading[-1][0]
+    assert end - start > settings.LAYERVIZ_LEASE_SECONDS  # it was a long download
+    total = sum(blob.size for blob in pushed.four.layers)
+    done = [d for _, d, _ in downloading]
+    assert all(t == total for _, _, t in downloading)
+    assert done == sorted(done) and any(0 < d < total for d in done) and done[-1] == total
+    # No silence as long as a lease while it downloaded: its job and leases stayed alive.
+    beats = [start, *(b for b in progress.beats if start <= b <= end), end]
+    assert max(b - a for a, b in itertools.pairwise(beats)) < settings.LAYERVIZ_LEASE_SECONDS
 
 
 def test_a_limit_of_one_downloads_the_layers_one_after_another(pushed: Pushed, proxy: TcpProxy):

@@ -138,6 +138,7 @@ class _Run:
         busy: list[tuple[int, int]] = []
         builder: ChainBuilder | None = None
         source.prefetch(image, needed, directory=settings.DATA_DIR / "downloads")
+        self._await_downloads(source, len(needed))
         files = [self._layer_file(source, image, layer) for layer in needed]
         workers = (
             readers.readers_for(len(needed), total, min_bytes=settings.LAYERVIZ_PARALLEL_READ_BYTES)
@@ -207,6 +208,20 @@ class _Run:
             except IngestError as exc:
                 raise exc.in_layer(layer.label(len(image.layers))) from None
             self.writer.keep(row, scan, copy)
+
+    def _await_downloads(self, source: Source, layers: int) -> None:
+        """Show the bytes of the layers downloading side by side, and keep beating: a pull
+        longer than a lease must not look like a dead worker (its job would be run again, and
+        the layers it leased taken)."""
+        got, done = source.prefetched(0)
+        if done:
+            return
+        self.progress.phase(progress_text.DOWNLOADING, count=str(layers))
+        while not done:
+            got, done = source.prefetched(self.writer.beat_every)
+            self.progress.set_done(got)
+            self.writer.beat()
+        self.progress.set_done(0)  # reading them counts from the start again
 
     def _layer_file(
         self, source: Source, image: ResolvedImage, layer: LayerRef

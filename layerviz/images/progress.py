@@ -22,8 +22,9 @@ from .models import IngestJob, JobState
 
 # The phases an ingest goes through: stored as codes (with their parameters), and these words,
 # the one place they are, printed by the command or translated on the page (``words``).
-READING_CONFIG, READING, CHANGES, SAVING, ANALYSING, DONE, WAITING = (
+READING_CONFIG, DOWNLOADING, READING, CHANGES, SAVING, ANALYSING, DONE, WAITING = (
     "config",
+    "downloading",
     "reading",
     "changes",
     "saving",
@@ -33,6 +34,7 @@ READING_CONFIG, READING, CHANGES, SAVING, ANALYSING, DONE, WAITING = (
 )
 PHASE_WORDS = {
     READING_CONFIG: gettext_noop("reading the image's manifest and config"),
+    DOWNLOADING: gettext_noop("downloading %(count)s layers side by side"),
     READING: gettext_noop("reading"),
     CHANGES: gettext_noop("working out what each layer changed"),
     SAVING: gettext_noop("saving the image"),

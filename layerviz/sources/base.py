@@ -22,6 +22,7 @@ method              asked of                 default
 ``images()``        random access            required
 ``open_layer()``    both kinds               required
 ``prefetch()``      random access, optional  nothing: blobs are fetched when opened
+``prefetched()``    with ``prefetch()``      (0, True): nothing downloading
 ``layer_file()``    random access, optional  None: only ``open_layer()`` reads the blob
 ``stream()``        streaming                required
 ``size_hint()``     streaming, optional      0: size unknown
@@ -112,6 +113,12 @@ class Source:
         """The indexer will read ``layers`` of ``image`` (those it lacks), before it asks
         ``layer_file()`` of each: a remote source may start fetching them, side by side, into
         temporary files under ``directory``, removed by ``close()``."""
+
+    def prefetched(self, timeout: float) -> tuple[int, bool]:
+        """Wait up to ``timeout`` seconds for what ``prefetch()`` started: the bytes downloaded
+        so far, and whether every download has ended (a failed one too: ``layer_file()``
+        raises its error). The indexer keeps its heartbeats and shows the bytes meanwhile."""
+        return 0, True
 
     def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
         """Where the layer's blob lies on this machine, so that another process can read it

@@ -140,6 +140,11 @@ class RegistrySource(Source):
         for layer in layers:
             self._downloads.start(layer.descriptor.digest, layer.descriptor.size)
 
+    def prefetched(self, timeout: float) -> tuple[int, bool]:
+        if self._downloads is None:
+            return 0, True
+        return self._downloads.progress(timeout)
+
     def layer_file(self, image: ResolvedImage, layer: LayerRef) -> FileRange | None:
         """The downloaded blob, once it is all there (its download's error if it failed);
         None when it is not being downloaded."""
@@ -179,6 +184,8 @@ class _Downloads:
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, "layerviz-pull")
         self._futures: dict[str, concurrent.futures.Future[FileRange]] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._bytes = 0  # downloaded so far, every thread's together
 
     def start(self, digest: str, size: int) -> None:
         if digest not in self._futures:
@@ -187,6 +194,13 @@ class _Downloads:
     def wait(self, digest: str) -> FileRange | None:
         future = self._futures.get(digest)
         return None if future is None else future.result()
+
+    def progress(self, timeout: float) -> tuple[int, bool]:
+        """Bytes downloaded, and whether all downloads have ended, after waiting up to
+        ``timeout`` seconds for them to end."""
+        _, pending = concurrent.futures.wait(list(self._futures.values()), timeout=timeout)
+        with self._lock:
+            return self._bytes, not pending
 
     def _download(self, digest: str, size: int) -> FileRange:
         path = self.directory / digest.replace(":", "-")
@@ -199,6 +213,8 @@ class _Downloads:
                 if self._stop.is_set():
                     raise SourceError(f"the download of blob {digest[:19]}… was stopped")
                 written += len(chunk)
+                with self._lock:
+                    self._bytes += len(chunk)
                 if written > size:
                     raise DigestMismatch(
                         f"blob {digest[:19]}… of {self.repo} from registry {self.client.host} "
