@@ -5,7 +5,7 @@
 #   python3 dev.py image     # makes the base (nothing is pulled), then builds layerviz:latest
 #
 # The classic builder is enough (no BuildKit syntax). The base is a Debian 12 rootfs with
-# Debian's python3 (tools/image/base.py makes it with debootstrap and docker import).
+# Debian's python3 (tools/image/build.py makes it with debootstrap and docker import).
 ARG BASE=layerviz-base:bookworm
 
 FROM ${BASE} AS builder

@@ -12,7 +12,6 @@ engines here run with ``--bridge=none``, so a published port would reach nothing
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -29,21 +28,12 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from tools.image import build
+
 from . import components
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SCORE = 0.95
-
-
-def _build_module():
-    spec = importlib.util.spec_from_file_location("image_build", ROOT / "tools/image/build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _build_module()
 
 
 def _docker(*args: str, check: bool = True) -> str:

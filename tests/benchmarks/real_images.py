@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -61,17 +60,10 @@ CONTEXTS = Path(__file__).resolve().parent / "real"
 OUT = ROOT / "var" / "bench" / "real"
 
 
-def _image_builder():
-    # layerviz's own image makes its Debian base with debootstrap too: one copy of the rules for
-    # whether debootstrap can run here and for unmounting what it leaves mounted.
-    spec = importlib.util.spec_from_file_location("image_build", ROOT / "tools/image/build.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_rootfs = _image_builder()
+# layerviz's own image makes its Debian base with debootstrap too: one copy of the rules for
+# whether debootstrap can run here and for unmounting what it leaves mounted.
+sys.path.insert(0, str(ROOT))
+from tools.image import build as _rootfs  # noqa: E402
 
 BASE = "lvbench/debian:bookworm"
 REAL = {"python": "lvbench/python:1", "node": "lvbench/node:1"}
