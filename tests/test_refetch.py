@@ -48,6 +48,7 @@ def test_the_missing_layers_are_fetched_again_from_the_registry_pinned_to_the_im
         [image] = ingest(f"docker://{open_registry.host}/{name}:1.0")
         # With no budget there is nowhere to keep them: nothing is offered.
         assert _file_page(image, "app/main.py").select_one("#content form.refetch") is None
+        assert "refetch" not in _content(image, "app/main.py").json()
     assert image.digest == built.manifest.digest
     assert _content(image, "app/main.py").status_code == 409
     # The tag moves on to an image without the app layer: the fetch must not follow it.
@@ -57,6 +58,7 @@ def test_the_missing_layers_are_fetched_again_from_the_registry_pinned_to_the_im
     assert form is not None and form["method"] == "post"
     pinned = f"docker://{open_registry.host}/{name}@{image.digest}"
     assert pinned in form.get_text(" ")
+    assert _content(image, "app/main.py").json()["refetch"] == form["action"]
     client = Client()
     answer = client.post(form["action"])
     assert answer.status_code == 302

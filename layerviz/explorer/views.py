@@ -368,7 +368,11 @@ def file_response(
         body = contents.spooled(image, found)
     except contents.ContentError as exc:
         if api:
-            return JsonResponse({"error": str(exc)}, status=exc.status)
+            answer = {"error": str(exc)}
+            if isinstance(exc, contents.NotKept) and refetch.request_for(image):
+                # Where a script can POST to fetch the missing layers, as the page's button does.
+                answer["refetch"] = reverse("explorer:refetch", args=[image.digest])
+            return JsonResponse(answer, status=exc.status)
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
     kind = viewer.image_type(body.read(16)) if request.GET.get("inline") == "1" else None
     body.seek(0)
