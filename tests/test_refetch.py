@@ -58,7 +58,10 @@ def test_the_missing_layers_are_fetched_again_from_the_registry_pinned_to_the_im
     assert form is not None and form["method"] == "post"
     pinned = f"docker://{open_registry.host}/{name}@{image.digest}"
     assert pinned in form.get_text(" ")
-    assert _content(image, "app/main.py").json()["refetch"] == form["action"]
+    assert _content(image, "app/main.py").json()["refetch"] == {
+        "source": pinned,
+        "form": form["action"],
+    }
     client = Client()
     answer = client.post(form["action"])
     assert answer.status_code == 302

@@ -368,10 +368,15 @@ def file_response(
         body = contents.spooled(image, found)
     except contents.ContentError as exc:
         if api:
-            answer = {"error": str(exc)}
-            if isinstance(exc, contents.NotKept) and refetch.request_for(image):
-                # Where a script can POST to fetch the missing layers, as the page's button does.
-                answer["refetch"] = reverse("explorer:refetch", args=[image.digest])
+            answer: dict[str, Any] = {"error": str(exc)}
+            fetch = refetch.request_for(image) if isinstance(exc, contents.NotKept) else None
+            if fetch is not None:
+                # What fetches the missing layers: the source to ingest again (``manage.py
+                # ingest SOURCE --queue``), and the page's button (a form POST).
+                answer["refetch"] = {
+                    "source": fetch.source,
+                    "form": reverse("explorer:refetch", args=[image.digest]),
+                }
             return JsonResponse(answer, status=exc.status)
         return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
     kind = viewer.image_type(body.read(16)) if request.GET.get("inline") == "1" else None
