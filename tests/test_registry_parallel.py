@@ -189,6 +189,21 @@ def test_a_layer_that_fails_while_others_download_is_named_and_nothing_is_left(
     assert _downloads() == before
 
 
+def test_a_layer_that_fails_is_reported_without_waiting_for_the_others_to_finish(
+    pushed: Pushed, proxy: TcpProxy
+):
+    broken = pushed.four.layers[0]
+    proxy.cut_blob, proxy.cut_after, proxy.cut_times = broken.digest, 1000, 100
+    proxy.rate = 40_000  # bytes a second per connection: the other layers take 15 s each
+    started = time.monotonic()
+
+    with pytest.raises(SourceError, match="stopped arriving"):
+        ingest(f"docker://{proxy.host}/lv/par:1.0", options=_options(4))
+
+    assert time.monotonic() - started < 6  # far less than the others would have taken
+    assert Image.objects.count() == 0
+
+
 def test_downloads_left_by_a_pull_that_died_are_removed_by_the_next_one(
     pushed: Pushed, open_registry: Registry
 ):

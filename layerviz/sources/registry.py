@@ -196,11 +196,17 @@ class _Downloads:
         return None if future is None else future.result()
 
     def progress(self, timeout: float) -> tuple[int, bool]:
-        """Bytes downloaded, and whether all downloads have ended, after waiting up to
-        ``timeout`` seconds for them to end."""
-        _, pending = concurrent.futures.wait(list(self._futures.values()), timeout=timeout)
+        """Bytes downloaded, and whether the downloads have ended (all of them, or one with an
+        error, which the indexer then reports without waiting for the rest), after waiting up
+        to ``timeout`` seconds for that."""
+        ended, pending = concurrent.futures.wait(
+            list(self._futures.values()),
+            timeout=timeout,
+            return_when=concurrent.futures.FIRST_EXCEPTION,
+        )
+        failed = any(not f.cancelled() and f.exception() is not None for f in ended)
         with self._lock:
-            return self._bytes, not pending
+            return self._bytes, failed or not pending
 
     def _download(self, digest: str, size: int) -> FileRange:
         path = self.directory / digest.replace(":", "-")
