@@ -58,6 +58,9 @@ def test_the_missing_layers_are_fetched_again_from_the_registry_pinned_to_the_im
     assert form is not None and form["method"] == "post"
     pinned = f"docker://{open_registry.host}/{name}@{image.digest}"
     assert pinned in form.get_text(" ")
+    diff = Client().get(f"/images/{image.digest}/diff", {"path": "app/main.py", "from": 1})
+    offered = BeautifulSoup(diff.content, "html.parser").select_one("form.refetch")
+    assert offered is not None and offered["action"] == form["action"]
     assert _content(image, "app/main.py").json()["refetch"] == {
         "source": pinned,
         "form": form["action"],

@@ -154,6 +154,15 @@ def delete_image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     return redirect("explorer:images")
 
 
+def _refetch_offer(image: Image) -> dict[str, Any] | None:
+    """What ``explorer/_refetch.html`` offers for an image whose layer bytes are missing: the
+    image, its pinned source and the bytes to download; None when there is nothing to offer."""
+    fetch = refetch.request_for(image)
+    if fetch is None:
+        return None
+    return {"image": image, "source": fetch.source, "bytes": refetch.missing_bytes(image)}
+
+
 @require_POST
 @write_access
 def refetch_layers(request: HtmxHttpRequest, digest: str) -> HttpResponse:
@@ -301,13 +310,7 @@ def _content(
             # An ELF file's section headers lie at its end: the summary needs all of it.
             data = contents.read(image, found, viewer.ELF_BYTES)
     except contents.NotKept as exc:
-        fetch = refetch.request_for(image)
-        return {
-            "error": str(exc),
-            "status": exc.status,
-            "refetch": fetch,
-            "refetch_bytes": refetch.missing_bytes(image) if fetch else 0,
-        }
+        return {"error": str(exc), "status": exc.status, "refetch": _refetch_offer(image)}
     except contents.ContentError as exc:
         return {"error": str(exc), "status": exc.status}
     view = request.GET.get("view", "")
@@ -410,6 +413,7 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     split = request.GET.get("view") == "split"
     sides: list[dict[str, Any]] = []
     error = ""
+    offer = None
     for img, at in ((image, a_at), (other, b_at)):
         try:
             found = contents.version(img, path, at)
@@ -419,6 +423,7 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
                 sides.append({"image": img, "at": at, "lines": [], "missing": str(exc)})
                 continue
             error = str(exc)
+            offer = _refetch_offer(img) if isinstance(exc, contents.NotKept) else None
             break
         text = viewer.as_text(data)
         if text is None:
@@ -445,6 +450,7 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "b_at": b_at,
         "split": split,
         "error": error,
+        "refetch": offer,
         "sides": sides,
         "parents": _breadcrumbs(path),
     }
