@@ -8,6 +8,8 @@ import io
 import json
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from django.core.management import call_command
 from django.test import Client
 
@@ -245,6 +247,8 @@ def test_the_sbom_is_cyclonedx_with_purls_and_each_component_s_layer_diff_id(cli
     assert response["Content-Disposition"].startswith("attachment;")
     bom = json.loads(response.content)
     assert (bom["bomFormat"], bom["specVersion"]) == ("CycloneDX", "1.6")
+    errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(response.content.decode())
+    assert errors is None, getattr(errors.data, "message", errors)
     diff_ids = [il.layer.diff_id for il in image.layers_in_order()]
     by_name = {c["name"]: c for c in bom["components"]}
     assert set(by_name) == {"libssl3", "ms", "six"}

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from layerviz.images.ingest import ingest
 from layerviz.images.models import Image
@@ -117,6 +119,28 @@ def test_the_npm_packages_of_the_app_are_those_npm_ls_lists(package_archives, in
         ecosystem="npm", normalized="debug", location__startswith="app/"
     )
     assert debug.layer == image.layer_count - 1 and debug.files > 1 and debug.bytes > 0
+
+
+def test_the_sbom_of_each_real_image_is_valid_cyclonedx_and_lists_what_ships(
+    package_archives, client
+):
+    # The schema and its validator are CycloneDX's own (cyclonedx-python-lib), strict: no
+    # property the specification does not define.
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    for name in ("python", "node"):
+        image = indexed(package_archives[name])
+        answer = client.get(f"/api/images/{image.digest}/sbom")
+        assert answer.status_code == 200
+        errors = validator.validate_str(answer.content.decode())
+        assert errors is None, f"{name}: {getattr(errors.data, 'message', errors)}"
+        bom = json.loads(answer.content)
+        listed = {(c["name"], c["version"]) for c in bom["components"]}
+        ships = set(image.packages.shipped().values_list("name", "version"))
+        assert listed == ships, name
+        diff_ids = {il.layer.diff_id for il in image.layers_in_order()}
+        for component in bom["components"]:
+            props = {p["name"]: p["value"] for p in component["properties"]}
+            assert props["layerviz:layer:diff_id"] in diff_ids
 
 
 def test_an_rpm_database_written_by_the_real_rpm_reads_as_rpm_qa_lists_it(tmp_path):
