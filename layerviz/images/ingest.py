@@ -221,7 +221,10 @@ class _Run:
             got, done = source.prefetched(self.writer.beat_every)
             self.progress.set_done(got)
             self.writer.beat()
-        self.progress.set_done(0)  # reading them counts from the start again
+        # Shown whatever the throttle dropped, so that the page never stops short of the end;
+        # then reading counts from the start again.
+        self.progress.phase(progress_text.DOWNLOADING, count=str(layers))
+        self.progress.set_done(0)
 
     def _layer_file(
         self, source: Source, image: ResolvedImage, layer: LayerRef
