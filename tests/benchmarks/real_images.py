@@ -60,10 +60,10 @@ CONTEXTS = Path(__file__).resolve().parent / "real"
 OUT = ROOT / "var" / "bench" / "real"
 
 
-# layerviz's own image makes its Debian base with debootstrap too: one copy of the rules for
-# whether debootstrap can run here and for unmounting what it leaves mounted.
+# layerviz's own image is built the same way: one copy of the rules for whether debootstrap can
+# run here, for unmounting what it leaves mounted, for the proxies and for the extra CAs.
 sys.path.insert(0, str(ROOT))
-from tools.image import build as _rootfs  # noqa: E402
+from tools.image import build as _image_build  # noqa: E402
 
 BASE = "lvbench/debian:bookworm"
 REAL = {"python": "lvbench/python:1", "node": "lvbench/node:1"}
@@ -76,8 +76,6 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_CLEAN = ("var/lib/apt/lists", "var/cache/apt", "var/log/bootstrap.log")
 BASE_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 LABEL = "lvbench.recipe"
-PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
-LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 CA_PORT = 47531
 
 
@@ -135,7 +133,7 @@ def engine_problem() -> str | None:
         detail = done.stderr.strip().splitlines()[-1:] if done else ["timed out"]
         return f"no Docker engine answers at {where} ({' '.join(detail)}); set DOCKER_HOST"
     if _inspect(BASE) is None:
-        return _rootfs.cannot_make()
+        return _image_build.cannot_make()
     return None
 
 
@@ -184,7 +182,7 @@ def build_base(rebuild: bool = False) -> str:
         _run_logged(
             ["debootstrap", "--variant=minbase", SUITE, str(rootfs), MIRROR], log, "debootstrap"
         )
-        _rootfs.unmount_under(rootfs)
+        _image_build.unmount_under(rootfs)
         for rel in BASE_CLEAN:
             target = rootfs / rel
             if target.is_dir():
@@ -221,21 +219,10 @@ def build_base(rebuild: bool = False) -> str:
             "docker import",
         )
     finally:
-        _rootfs.unmount_under(rootfs)
+        _image_build.unmount_under(rootfs)
         shutil.rmtree(work, ignore_errors=True)
     _drop_superseded(old, BASE)
     return BASE
-
-
-def _extra_ca_pem() -> str:
-    # The CAs this machine trusts beyond Debian's stock bundle: where TLS to the registries is
-    # intercepted, the build's pip and npm need them too. Certificates are public; no secret.
-    named = os.environ.get("LVBENCH_EXTRA_CA")
-    if named is not None:
-        files = [Path(p) for p in named.split(os.pathsep) if p]
-    else:
-        files = sorted(LOCAL_CAS.glob("*.crt")) if LOCAL_CAS.is_dir() else []
-    return "".join(p.read_text().strip() + "\n" for p in files if p.is_file())
 
 
 @contextlib.contextmanager
@@ -246,7 +233,7 @@ def _ca_url() -> Iterator[str]:
     (the classic builder prefixes each RUN's history with its args), and a COPY would leave it
     in a layer; a URL is short, and the build (``--network host``) fetches it for one step.
     """
-    body = _extra_ca_pem().encode()
+    body = _image_build.extra_ca_pem("LVBENCH_EXTRA_CA").encode()
     if not body:
         yield ""
         return
@@ -279,13 +266,7 @@ def _ca_url() -> Iterator[str]:
 
 def _transport_args(ca_url: str) -> list[str]:
     # How to reach the registries, not what the image holds: left out of the recipe hash.
-    args: list[str] = []
-    for name in PROXY_ARGS:
-        for spelled in (name, name.lower()):
-            if os.environ.get(spelled):
-                # Docker's predefined proxy args: kept out of the history; the CLI takes the
-                # value from the environment.
-                args += ["--build-arg", spelled]
+    args = _image_build.proxy_build_args()
     if ca_url:
         args += ["--build-arg", f"EXTRA_CA_URL={ca_url}"]
     for env, arg in (

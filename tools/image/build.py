@@ -190,8 +190,11 @@ PROXY_ARGS = ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
 LOCAL_CAS = Path("/usr/local/share/ca-certificates")
 
 
-def _extra_ca_pem() -> str:
-    named = os.environ.get("LAYERVIZ_IMAGE_EXTRA_CA")
+def extra_ca_pem(variable: str = "LAYERVIZ_IMAGE_EXTRA_CA") -> str:
+    """The CAs this machine trusts beyond Debian's bundle, as PEM: the files ``variable`` names
+    (separated by os.pathsep), else /usr/local/share/ca-certificates; "" when there are none.
+    Where TLS to the package registries is intercepted, a build's downloads need them."""
+    named = os.environ.get(variable)
     if named is not None:
         files = [Path(p) for p in named.split(os.pathsep) if p]
     else:
@@ -210,16 +213,23 @@ def _pip_index() -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def build_args() -> list[str]:
-    """How the build reaches the mirror and PyPI: not what the image holds."""
-    args = ["--build-arg", f"BASE={BASE}"]
+def proxy_build_args() -> list[str]:
+    """Docker's predefined proxy build args for the proxy variables set here: the CLI takes
+    their values from the environment, and the builder keeps them out of the history."""
+    args: list[str] = []
     for name in PROXY_ARGS:
         for spelled in (name, name.lower()):
             if os.environ.get(spelled):
                 args += ["--build-arg", spelled]
+    return args
+
+
+def build_args() -> list[str]:
+    """How the build reaches the mirror and PyPI: not what the image holds."""
+    args = ["--build-arg", f"BASE={BASE}", *proxy_build_args()]
     if index := _pip_index():
         args += ["--build-arg", f"PIP_INDEX_URL={index}"]
-    if pem := _extra_ca_pem():
+    if pem := extra_ca_pem():
         args += ["--build-arg", f"EXTRA_CA_PEM={pem}"]
     return args
 
