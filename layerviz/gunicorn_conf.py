@@ -22,22 +22,16 @@ import sys
 
 from layerviz import settings
 
-
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
 if not settings.SECRET_KEY:
     sys.exit(settings.SECRET_KEY_MISSING)
 
 wsgi_app = "layerviz.wsgi:application"
-bind = [f"{os.environ.get('LAYERVIZ_WEB_HOST', '0.0.0.0')}:{_int('PORT', 8000)}"]
+bind = [f"{os.environ.get('LAYERVIZ_WEB_HOST', '0.0.0.0')}:{settings.envint('PORT', 8000)}"]
 worker_class = "gthread"
-workers = _int("LAYERVIZ_WEB_WORKERS", (os.cpu_count() or 1) + 1)
-threads = _int("LAYERVIZ_WEB_THREADS", 4)
-timeout = _int("LAYERVIZ_WEB_TIMEOUT", 60)
-graceful_timeout = _int("LAYERVIZ_WEB_GRACEFUL_TIMEOUT", 30)
+workers = settings.envint("LAYERVIZ_WEB_WORKERS", (os.cpu_count() or 1) + 1)
+threads = settings.envint("LAYERVIZ_WEB_THREADS", 4)
+timeout = settings.envint("LAYERVIZ_WEB_TIMEOUT", 60)
+graceful_timeout = settings.envint("LAYERVIZ_WEB_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 # gunicorn's own lines (starting, workers booted or restarted; requests, when asked for) on
 # stderr in the app's format (``LAYERVIZ_LOG_FORMAT``), so that one collector reads them all.
