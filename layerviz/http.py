@@ -6,8 +6,11 @@ recommend) tells the type checker, so ``request.htmx.target`` is checked like th
 
 from __future__ import annotations
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 from django_htmx.middleware import HtmxDetails
+
+from layerviz.images.models import Image
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -24,3 +27,12 @@ def int_param(request: HttpRequest, name: str, *, default: int, low: int, high: 
     except ValueError:
         value = default
     return min(max(value, low), high)
+
+
+def image_or_404(digest: str) -> Image:
+    """The image a page's URL names by its manifest digest; a 404 naming the digest otherwise.
+    Its top chain comes along: most pages read it."""
+    image = Image.objects.filter(digest=digest).select_related("top_chain").first()
+    if image is None:
+        raise Http404(_("No indexed image has the digest %(digest)s.") % {"digest": digest})
+    return image

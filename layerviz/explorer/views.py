@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget, trigg
 from layerviz import charts
 from layerviz.access import write_access
 from layerviz.adapters import docker_engine
-from layerviz.http import HtmxHttpRequest, int_param
+from layerviz.http import HtmxHttpRequest, image_or_404, int_param
 from layerviz.images import contents, deletion, efficiency, filesystem, jobs, refetch
 from layerviz.images import dockerfile as dockerfile_
 from layerviz.images import steps as layer_steps
@@ -39,14 +39,6 @@ from . import change_words, panel, stepper, viewer
 from .advice_text import ADVICE, REASONS
 from .forms import AddImageForm, kind_of_job
 from .uploads import save_upload
-
-
-def _get_image_or_404(digest: str) -> Image:
-    image = Image.objects.filter(digest=digest).select_related("top_chain").first()
-    if image is None:
-        raise Http404(_("No indexed image has the digest %(digest)s.") % {"digest": digest})
-    return image
-
 
 # --- the image list ----------------------------------------------------------------------
 
@@ -137,7 +129,7 @@ IMAGE_ADDED = "layerviz:image-added"  # the event images.html listens for
 def delete_image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """GET asks for confirmation (what goes, what stays); POST deletes. With JavaScript the
     buttons post straight away after the browser's own confirmation."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     if request.method == "GET":
         return render(
             request,
@@ -168,7 +160,7 @@ def _refetch_offer(image: Image) -> dict[str, Any] | None:
 def refetch_layers(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """Fetch again, from the registry the image came from, the layer bytes that were not kept
     (``images/refetch.py``); to the job's page, where its progress shows."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     job = refetch.queue(image)
     if job is None:
         return HttpResponse(
@@ -201,7 +193,7 @@ def find(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     stack, image_layers = panel.layer_stack(image)
     state = panel.PanelState.from_request(request, len(image_layers))
     context = {
@@ -227,7 +219,7 @@ def image(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """The children of one directory: swapped in place by htmx (lazy expansion, "more"), or,
     without JavaScript, a page of its own that pages through a big directory."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     image_layers = list(image.layers_in_order())
     state = panel.PanelState.from_request(request, len(image_layers))
     if not image_layers:
@@ -264,7 +256,7 @@ def tree(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 def file_history(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """One path: every layer that touched it, and the content of one version (``?layer=N``,
     the top by default) as text, hex, an image or an ELF summary (``?view=``)."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     path = request.GET.get("path", "").strip("/")
     image_layers = list(image.layers_in_order())
     chains = [il.chain for il in image_layers]
@@ -355,7 +347,7 @@ _UNTRUSTED = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; san
 def file_raw(request: HtmxHttpRequest, digest: str) -> HttpResponseBase:
     """A file's bytes as of ``?layer=N``, checked against the index: a download, or with
     ``?inline=1`` a raster image shown as itself (nothing else is ever sent inline)."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     count = image.layer_count
     position = int_param(request, "layer", default=count, low=1, high=max(count, 1)) - 1
     return file_response(request, image, request.GET.get("path", ""), position)
@@ -402,10 +394,10 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """One path in two versions, as a text diff: two layers of this image (``?from=M&to=N``),
     or this image and another (``?b=DIGEST``, its top unless ``to`` is given), unified or side by
     side (``?view=split``)."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     path = request.GET.get("path", "").strip("/")
     other_digest = request.GET.get("b", "").strip()
-    other = _get_image_or_404(other_digest) if other_digest else image
+    other = image_or_404(other_digest) if other_digest else image
     a_count, b_count = image.layer_count, other.layer_count
     a_default = a_count if other is not image else max(a_count - 1, 1)
     a_at = int_param(request, "from", default=a_default, low=1, high=max(a_count, 1)) - 1
@@ -473,7 +465,7 @@ def file_diff(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 def dockerfile(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """The history read back as a Dockerfile, and with ``?change=K`` the build cache's answer
     to changing step K: what is reused, what is rebuilt, what a push and a pull then cost."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     built = dockerfile_.reconstruct(image)
     context: dict[str, Any] = {"image": image, "dockerfile": built, "what_if": None}
     if built.lines and request.GET.get("change"):
@@ -487,7 +479,7 @@ def dockerfile(request: HtmxHttpRequest, digest: str) -> HttpResponse:
 def steps(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """The union filesystem stepper: the stack as slabs, one layer lit, what it did, the merged
     tree as of it, and how a read of the path in focus is answered. Stepping swaps ``#step``."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     image_layers = list(image.layers_in_order())
     if not image_layers:
         raise Http404(_("This image has no layers."))
@@ -547,7 +539,7 @@ def _file_order(sort: str) -> tuple[str, tuple[str, ...]]:
 @vary_on_headers("HX-Request", "HX-Target", "HX-History-Restore-Request")
 def efficiency_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
     """dive's figures beside ours, the waste chart, the inefficient files, the advice."""
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     analysis = efficiency.analyze(image)
     sort, order = _file_order(request.GET.get("sort", "size"))
     files = Paginator(analysis.files.order_by(*order), 50).get_page(request.GET.get("page"))

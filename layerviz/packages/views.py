@@ -8,16 +8,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, When
-from django.http import Http404, HttpResponse, JsonResponse
+from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, When
+from django.http import HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from layerviz.explorer import api
-from layerviz.http import HtmxHttpRequest
+from layerviz.http import HtmxHttpRequest, image_or_404
 from layerviz.images.lookup import ImageNotFound, find_image
 from layerviz.images.models import Image
 
@@ -39,13 +38,6 @@ SORTS = {
 }
 
 
-def _get_image_or_404(digest: str) -> Image:
-    image = Image.objects.filter(digest=digest).first()
-    if image is None:
-        raise Http404(_("No indexed image has the digest %(digest)s.") % {"digest": digest})
-    return image
-
-
 def filtered(
     image: Image, *, ecosystem: str = "", q: str = "", show: str = "shipped", sort: str = "name"
 ) -> QuerySet[ImagePackage]:
@@ -58,11 +50,11 @@ def filtered(
     if q:
         rows = rows.filter(Q(name__icontains=q) | Q(normalized__icontains=q))
     if show == "shipped":
-        rows = rows.filter(gone_at__isnull=True)
+        rows = rows.shipped()
     elif show == "gone":
         rows = rows.filter(gone_at__isnull=False)
     elif show == "hidden":
-        rows = rows.filter(gone_at__isnull=True, hidden_bytes__gt=0)
+        rows = rows.hidden()
     return rows.order_by(*SORTS.get(sort, SORTS["name"]))
 
 
@@ -82,7 +74,7 @@ def _params(request: HtmxHttpRequest) -> dict[str, str]:
 @require_GET
 @vary_on_headers("HX-Request")
 def packages_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
-    image = _get_image_or_404(digest)
+    image = image_or_404(digest)
     done = scan.scan(image)
     params = _params(request)
     rows = filtered(image, **params)
@@ -99,11 +91,7 @@ def packages_page(request: HtmxHttpRequest, digest: str) -> HttpResponse:
         "ecosystems": [(e, counts.get(e, 0)) for e in ECOSYSTEMS],
         "problems": done.problems,
         "steps": image.instructions(),
-        "hidden_total": sum(
-            image.packages.filter(gone_at__isnull=True, hidden_bytes__gt=0).values_list(
-                "hidden_bytes", flat=True
-            )
-        ),
+        "hidden_total": image.packages.hidden().aggregate(total=Sum("hidden_bytes"))["total"] or 0,
     }
     if request.htmx:
         return render(request, "packages/packages.html#package-rows", context)
@@ -143,12 +131,12 @@ def packages_api(request: HtmxHttpRequest, ref: str) -> HttpResponseBase:
     image = _image_for(ref)
     if image is None:  # an image whose name ends in "/packages"
         return api.images_api(request, f"{ref}/packages")
-    done = scan.scan(image)
     path = request.GET.get("path", "").strip("/")
-    if path:  # which packages own this file
+    if path:  # which packages own this file (``owners`` scans first)
         return JsonResponse(
             {"path": path, "packages": [package_json(r) for r in scan.owners(image, path)]}
         )
+    done = scan.scan(image)
     rows = filtered(image, **_params(request))
     return JsonResponse({"packages": [package_json(r) for r in rows], "problems": done.problems})
 
