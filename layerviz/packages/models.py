@@ -48,6 +48,11 @@ class ImagePackageQuerySet(models.QuerySet):
         """The versions installed in the image's final filesystem."""
         return self.filter(gone_at__isnull=True)
 
+    def hidden(self) -> ImagePackageQuerySet:
+        """Installed in the final filesystem, with files a later layer hid whose bytes still
+        ship below it."""
+        return self.shipped().filter(hidden_bytes__gt=0)
+
     def of_version(self, name: str, version: str = "") -> ImagePackageQuerySet:
         """Every image's rows of package ``name`` (at ``version``, when given): one indexed
         lookup on (name, version)."""

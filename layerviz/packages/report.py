@@ -15,8 +15,8 @@ def layer_changes(image: Image, position: int) -> dict[str, list[ImagePackage]]:
     """What the layer at ``position`` did to packages: added, upgraded (with ``previous``),
     removed."""
     scan.scan(image)
-    made = list(image.packages.filter(layer=position).order_by("normalized"))
-    removed = image.packages.filter(gone_at=position, gone_how=ImagePackage.REMOVED)
+    made = list(image.packages.added_in(position).order_by("normalized"))
+    removed = image.packages.removed_in(position)
     return {
         "added": [p for p in made if not p.previous],
         "upgraded": [p for p in made if p.previous],

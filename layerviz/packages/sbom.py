@@ -16,13 +16,12 @@ from .models import ImagePackage
 
 SPEC_VERSION = "1.6"
 NAMESPACE = "layerviz"
-_TYPES = {"dpkg": "library", "apk": "library", "rpm": "library", "python": "library"}
 
 
 def component(package: ImagePackage, diff_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "bom-ref": f"{package.purl}#{package.location}" if package.purl else str(package.pk),
-        "type": _TYPES.get(package.ecosystem, "library"),
+        "type": "library",  # CycloneDX's type for a package of any ecosystem we read
         "name": package.name,
         "version": package.version,
         "purl": package.purl,
