@@ -9,7 +9,7 @@ from django.urls import get_script_prefix, reverse
 
 from layerviz.explorer.links import layer_url
 
-from .queries import Hit, PackageHit, Query
+from .queries import Hit, PackageHit
 
 
 @functools.lru_cache(maxsize=1024)
@@ -56,7 +56,3 @@ def search_url(name: str, text: str, kind: str = "", offset: int = 0) -> str:
     if offset:
         query["offset"] = offset
     return reverse(name) + "?" + urlencode(query, safe="/", quote_via=quote)
-
-
-def page_of(query: Query) -> str:
-    return search_url("search:search", query.text, "" if query.guessed else query.kind)

@@ -249,18 +249,11 @@ def _name_and_version(text: str) -> tuple[str, str]:
     return text, ""
 
 
-def match_package(query: Query) -> Condition:
-    """Not a condition on files: packages are answered from the package index
-    (``search_packages``)."""
-    raise AssertionError("package queries go to search_packages")
-
-
 MATCHERS: dict[str, Callable[[Query], Condition]] = {
     PATH: match_path,
     NAME: match_name,
     SHA256: match_sha256,
-    PACKAGE: match_package,
-}
+}  # PACKAGE is answered from the package index instead (``search_packages``)
 
 
 # --- hits -----------------------------------------------------------------------------------
